@@ -1,0 +1,73 @@
+"""The database objects of migration 013, in the order they are created.
+
+One entry per object; each names the `sql/013/` file that creates it. The Pulumi
+program declares one resource per entry, tests apply the same list straight
+through psycopg, and `destroy` drops them in reverse order. Nothing else in the
+project lists these objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = ROOT / "sql"
+
+# Schema of the app's tables (Supabase puts them in `public`).
+SCHEMA = "public"
+
+
+@dataclass(frozen=True)
+class SqlObject:
+    """One object of the migration: what it is, what it is called, where its SQL lives."""
+
+    kind: str  # table | index | function | trigger
+    name: str  # unqualified name in SCHEMA
+    file: str  # path below sql/, may contain "{phase}"
+    signature: str = ""  # functions: argument types, e.g. "()" or "(bigint, integer)"
+    on_table: str = ""  # triggers: the table they sit on
+    phase_specific: bool = False  # True when the file differs per phase
+
+    def path(self, phase: int) -> Path:
+        return SQL_DIR / self.file.format(phase=phase)
+
+    def source(self, phase: int) -> str:
+        return self.path(phase).read_text(encoding="utf-8")
+
+    def checksum(self, phase: int) -> str:
+        """Hash of the source SQL: the provider diffs on this, never on what Postgres stores."""
+        return sha256(self.source(phase).encode("utf-8")).hexdigest()
+
+
+MIGRATION_013: tuple[SqlObject, ...] = (
+    SqlObject("table", "idempotency_log", "013/idempotency_log.sql"),
+    SqlObject("index", "idx_idempotency_key", "013/idx_idempotency_key.sql"),
+    SqlObject("index", "idx_idempotency_expires", "013/idx_idempotency_expires.sql"),
+    SqlObject("index", "idx_idempotency_status", "013/idx_idempotency_status.sql"),
+    SqlObject("index", "idx_idempotency_created", "013/idx_idempotency_created.sql"),
+    SqlObject("function", "cleanup_idempotency_log", "013/cleanup_idempotency_log.sql", signature="()"),
+    SqlObject("table", "dual_write_errors", "013/dual_write_errors.sql"),
+    SqlObject(
+        "function",
+        "sync_old_to_new",
+        "013/sync_old_to_new.phase{phase}.sql",
+        signature="()",
+        phase_specific=True,
+    ),
+    SqlObject(
+        "trigger",
+        "trigger_habit_tracker_dual_write",
+        "013/trigger_habit_tracker_dual_write.sql",
+        on_table="habit_tracker",
+    ),
+    SqlObject("function", "dual_write_drift", "013/dual_write_drift.sql", signature="()"),
+)
+
+
+def by_name(name: str) -> SqlObject:
+    for obj in MIGRATION_013:
+        if obj.name == name:
+            return obj
+    raise KeyError(f"no object {name!r} in migration 013; known: {', '.join(o.name for o in MIGRATION_013)}")
