@@ -1,0 +1,63 @@
+"""Short, bounded database transactions.
+
+Every change this project makes goes through `change()`: one transaction with
+`lock_timeout` and `statement_timeout` set locally, retried with backoff when it
+could not get a lock in time, so a deploy never queues behind (or in front of) the
+app's writes for long, and a failure leaves nothing half-applied.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, TypeVar
+
+import psycopg
+from psycopg import sql
+
+T = TypeVar("T")
+
+LOCK_RETRIES = 5
+
+
+def connect(conninfo: dict[str, Any], **kwargs: Any) -> psycopg.Connection:
+    return psycopg.connect(**conninfo, **kwargs)
+
+
+@contextmanager
+def bounded_transaction(
+    conn: psycopg.Connection, lock_timeout: str, statement_timeout: str
+) -> Iterator[psycopg.Connection]:
+    """A transaction whose locks and statements are bounded; SET LOCAL ends with it."""
+    with conn.transaction():
+        conn.execute(
+            sql.SQL("SELECT set_config('lock_timeout', {}, true), set_config('statement_timeout', {}, true)").format(
+                sql.Literal(lock_timeout), sql.Literal(statement_timeout)
+            )
+        )
+        yield conn
+
+
+def change(
+    conninfo: dict[str, Any],
+    work: Callable[[psycopg.Connection], T],
+    *,
+    lock_timeout: str,
+    statement_timeout: str,
+    retries: int = LOCK_RETRIES,
+    sleep: Callable[[float], None] = time.sleep,
+) -> T:
+    """Run `work` in one bounded transaction; retry the whole transaction on lock timeouts."""
+    attempt = 0
+    while True:
+        try:
+            with connect(conninfo, autocommit=True) as conn:
+                with bounded_transaction(conn, lock_timeout, statement_timeout):
+                    return work(conn)
+        except psycopg.errors.LockNotAvailable:
+            attempt += 1
+            if attempt > retries:
+                raise
+            # Exponential backoff with jitter: give the app's transactions room to finish.
+            sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))

@@ -1,0 +1,242 @@
+"""Stack configuration, parsed once into a typed object with every rule checked.
+
+The same parser serves the Pulumi program (values from `pulumi.Config`) and the
+invoke tasks (values read straight from `Pulumi.<stack>.yaml`), so a bad value is
+reported the same way everywhere, before anything connects to a database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+PROJECT = "habit-tracker-db"
+ROOT = Path(__file__).resolve().parent.parent
+
+PHASES = {0: "log only (NOTICE)", 1: "sync old to new"}
+# The deployment guide's three rollback options, declared: `enabled` is normal operation,
+# `disabled` = option 1 (trigger disabled), `absent` = option 2 (trigger dropped),
+# `removed` = option 3 (every object of migration 013 dropped).
+DUAL_WRITE_STATES = ("enabled", "disabled", "absent", "removed")
+SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
+
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
+_DURATION = re.compile(r"^[1-9][0-9]*(ms|s|min)$")
+_CRON_FIELD = r"[0-9*,/\-]+"
+_CRON = re.compile(rf"^({_CRON_FIELD}\s+){{4}}{_CRON_FIELD}$|^[1-5]?[0-9] seconds$")
+_STACK = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+
+
+class ConfigError(ValueError):
+    """A stack configuration value that is missing or not allowed."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    stack: str
+    phase: int
+    dual_write: str
+    db_host: str
+    db_port: int
+    db_name: str
+    db_user: str
+    db_sslmode: str
+    has_password: bool
+    lock_timeout: str
+    statement_timeout: str
+    drift_threshold: float
+    cleanup_schedule: str
+    backfill_batch_size: int
+    service_role: str
+    promotes_from: str | None
+
+    @property
+    def stack_file(self) -> str:
+        return stack_file_name(self.stack)
+
+    @property
+    def migration_present(self) -> bool:
+        return self.dual_write != "removed"
+
+    @property
+    def trigger_present(self) -> bool:
+        return self.dual_write in ("enabled", "disabled")
+
+    @property
+    def trigger_enabled(self) -> bool:
+        return self.dual_write == "enabled"
+
+    def conninfo(self, password: str | None = None) -> dict[str, Any]:
+        """psycopg connection keywords; the password is passed in, never stored here."""
+        info: dict[str, Any] = {
+            "host": self.db_host,
+            "port": self.db_port,
+            "dbname": self.db_name,
+            "user": self.db_user,
+            "sslmode": self.db_sslmode,
+            "application_name": f"{PROJECT}:{self.stack}",
+            "connect_timeout": 10,
+        }
+        if password:
+            info["password"] = password
+        return info
+
+
+def stack_file_name(stack: str) -> str:
+    return f"Pulumi.{stack}.yaml"
+
+
+def _key(name: str) -> str:
+    return f"{PROJECT}:{name}"
+
+
+def _fail(stack: str, name: str, value: Any, allowed: str) -> ConfigError:
+    shown = "missing" if value is None else f"{value!r}"
+    return ConfigError(
+        f"Stack '{stack}' ({stack_file_name(stack)}): config key '{_key(name)}' is {shown}; "
+        f"allowed: {allowed}. Fix that line in {stack_file_name(stack)} (or run "
+        f"`pulumi config set {_key(name)} <value> --stack {stack}`); nothing was deployed."
+    )
+
+
+def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackConfig:
+    """Parse raw config values (keys without the project prefix) into a StackConfig.
+
+    `raw` holds plain values only; secrets are never passed here, `has_password` says
+    whether the stack sets `db_password`.
+    """
+
+    def text(name: str, default: str | None = None) -> str:
+        value = raw.get(name, default)
+        if value is None or str(value).strip() == "":
+            raise _fail(stack, name, None, f"a non-empty value (see {stack_file_name('dev')} for an example)")
+        return str(value).strip()
+
+    def choice(name: str, options: tuple[str, ...], default: str) -> str:
+        value = text(name, default)
+        if value not in options:
+            raise _fail(stack, name, value, " | ".join(options))
+        return value
+
+    def integer(name: str, default: int | None, low: int, high: int, what: str) -> int:
+        value = raw.get(name, default)
+        if isinstance(value, bool) or value is None:
+            raise _fail(stack, name, value, what)
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise _fail(stack, name, value, what) from None
+        if not low <= number <= high:
+            raise _fail(stack, name, value, what)
+        return number
+
+    def identifier(name: str, default: str) -> str:
+        value = text(name, default)
+        if not _IDENTIFIER.match(value):
+            raise _fail(stack, name, value, "a plain lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 chars)")
+        return value
+
+    def duration(name: str, default: str) -> str:
+        value = text(name, default)
+        if not _DURATION.match(value):
+            raise _fail(stack, name, value, "a PostgreSQL duration such as 500ms, 3s or 1min")
+        return value
+
+    phase_value = raw.get("phase")
+    if phase_value is None or str(phase_value).strip() not in ("0", "1"):
+        raise _fail(stack, "phase", phase_value, "0 (log only, NOTICE) or 1 (sync old to new)")
+    phase = int(str(phase_value).strip())
+
+    db_host = text("db_host")
+    if not has_password and db_host not in ("127.0.0.1", "localhost", "::1") and not db_host.startswith("/"):
+        raise _fail(
+            stack,
+            "db_password",
+            None,
+            "a Pulumi secret for every non-loopback host (`pulumi config set --secret "
+            f"{_key('db_password')} --stack {stack}`)",
+        )
+
+    threshold_raw = raw.get("drift_threshold", 0.1)
+    try:
+        threshold = float(str(threshold_raw))
+    except ValueError:
+        raise _fail(stack, "drift_threshold", threshold_raw, "a percentage between 0 and 100, e.g. 0.1") from None
+    if not 0 <= threshold <= 100:
+        raise _fail(stack, "drift_threshold", threshold_raw, "a percentage between 0 and 100, e.g. 0.1")
+
+    schedule = text("cleanup_schedule", "17 3 * * *")
+    if not _CRON.match(schedule):
+        raise _fail(stack, "cleanup_schedule", schedule, "a 5-field cron expression such as '17 3 * * *' (daily)")
+
+    promotes_from = raw.get("promotes_from")
+    if promotes_from is not None:
+        promotes_from = str(promotes_from).strip()
+        if not _STACK.match(promotes_from) or promotes_from == stack:
+            raise _fail(stack, "promotes_from", promotes_from, "the name of the stack deployed before this one")
+
+    return StackConfig(
+        stack=stack,
+        phase=phase,
+        dual_write=choice("dual_write", DUAL_WRITE_STATES, "enabled"),
+        db_host=db_host,
+        db_port=integer("db_port", 5432, 1, 65535, "a TCP port 1-65535"),
+        db_name=identifier("db_name", "postgres"),
+        db_user=identifier("db_user", "postgres"),
+        db_sslmode=choice("db_sslmode", SSLMODES, "require"),
+        has_password=has_password,
+        lock_timeout=duration("lock_timeout", "3s"),
+        statement_timeout=duration("statement_timeout", "30s"),
+        drift_threshold=threshold,
+        cleanup_schedule=schedule,
+        backfill_batch_size=integer("backfill_batch_size", 5000, 1, 1_000_000, "a whole number from 1 to 1000000"),
+        service_role=identifier("service_role", "service_role"),
+        promotes_from=promotes_from,
+    )
+
+
+def read_stack_file(stack: str, root: Path = ROOT) -> dict[str, Any]:
+    """The raw `config:` mapping of Pulumi.<stack>.yaml, keys without the project prefix."""
+    path = root / stack_file_name(stack)
+    if not path.is_file():
+        existing = sorted(p.name[len("Pulumi.") : -len(".yaml")] for p in root.glob("Pulumi.*.yaml"))
+        raise ConfigError(
+            f"Stack '{stack}': {path.name} does not exist; stacks with a config file here: "
+            f"{', '.join(existing) or 'none'}."
+        )
+    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    config = document.get("config") or {}
+    prefix = f"{PROJECT}:"
+    return {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
+
+
+def load(stack: str, root: Path = ROOT) -> StackConfig:
+    """Parse a stack's config file without the engine (used by tasks)."""
+    raw = read_stack_file(stack, root)
+    password = raw.pop("db_password", None)
+    if password is not None and not (isinstance(password, dict) and "secure" in password):
+        raise ConfigError(
+            f"Stack '{stack}' ({stack_file_name(stack)}): config key '{_key('db_password')}' is stored in "
+            f"plain text; allowed: a Pulumi secret only. Remove the line and run `pulumi config set --secret "
+            f"{_key('db_password')} --stack {stack}`."
+        )
+    return parse(stack, raw, has_password=password is not None)
+
+
+def from_pulumi() -> tuple[StackConfig, Any]:
+    """Inside the Pulumi program: the typed config and the password as a secret Output (or None)."""
+    import pulumi
+
+    config = pulumi.Config(PROJECT)
+    keys = (
+        "phase dual_write db_host db_port db_name db_user db_sslmode lock_timeout statement_timeout "
+        "drift_threshold cleanup_schedule backfill_batch_size service_role promotes_from"
+    ).split()
+    raw = {key: config.get(key) for key in keys}
+    raw = {key: value for key, value in raw.items() if value is not None}
+    password = config.get_secret("db_password")
+    return parse(pulumi.get_stack(), raw, has_password=password is not None), password
