@@ -1,0 +1,77 @@
+"""`invoke monitor`: the guide's monitoring queries in one table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+
+from infra.sql_catalog import by_name
+from infra.stack_config import StackConfig
+
+LOG_GROWTH = """
+SELECT
+  COUNT(*) AS total_logs,
+  COUNT(*) FILTER (WHERE expires_at < NOW()) AS expired_logs,
+  COUNT(*) FILTER (WHERE status = 'success') AS success_logs,
+  COUNT(*) FILTER (WHERE status = 'failed') AS failed_logs
+FROM public.idempotency_log
+"""
+
+
+@dataclass(frozen=True)
+class Status:
+    declared_phase: int
+    deployed_phase: str
+    trigger: str
+    total_logs: int | None
+    expired_logs: int | None
+    success_logs: int | None
+    failed_logs: int | None
+    cleanup_job: str
+    dual_write_errors: int | None
+
+    def rows(self) -> list[tuple[str, str]]:
+        return [(name.replace("_", " "), "-" if value is None else str(value)) for name, value in vars(self).items()]
+
+
+TRIGGER_STATES = {"O": "enabled (O)", "D": "DISABLED (D)", "R": "replica only (R)", "A": "always (A)"}
+
+
+def deployed_phase(conn: psycopg.Connection) -> str:
+    """Which phase's body sync_old_to_new() runs now, read from the database itself."""
+    row = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure('public.sync_old_to_new()')").fetchone()
+    if row is None:
+        return "absent"
+    function = by_name("sync_old_to_new")
+    for phase in (0, 1):
+        if row[0].strip() and row[0].strip() in function.source(phase):
+            return str(phase)
+    return "unknown body (edited by hand?)"
+
+
+def status(conn: psycopg.Connection, config: StackConfig) -> Status:
+    trigger = conn.execute(
+        "SELECT tgenabled FROM pg_trigger WHERE tgname = 'trigger_habit_tracker_dual_write'"
+    ).fetchone()
+    has_log = conn.execute("SELECT to_regclass('public.idempotency_log') IS NOT NULL").fetchone()[0]
+    counts = conn.execute(LOG_GROWTH).fetchone() if has_log else (None, None, None, None)
+    has_cron = conn.execute("SELECT to_regclass('cron.job') IS NOT NULL").fetchone()[0]
+    job = (
+        conn.execute("SELECT schedule, active FROM cron.job WHERE jobname = 'cleanup_idempotency_log'").fetchone()
+        if has_cron
+        else None
+    )
+    has_errors = conn.execute("SELECT to_regclass('public.dual_write_errors') IS NOT NULL").fetchone()[0]
+    errors = conn.execute("SELECT count(*) FROM public.dual_write_errors").fetchone()[0] if has_errors else None
+    return Status(
+        declared_phase=config.phase,
+        deployed_phase=deployed_phase(conn),
+        trigger="absent" if trigger is None else TRIGGER_STATES.get(trigger[0], trigger[0]),
+        total_logs=counts[0],
+        expired_logs=counts[1],
+        success_logs=counts[2],
+        failed_logs=counts[3],
+        cleanup_job="not scheduled" if job is None else f"'{job[0]}' ({'active' if job[1] else 'inactive'})",
+        dual_write_errors=errors,
+    )

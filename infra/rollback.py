@@ -1,0 +1,94 @@
+"""The deployment guide's rollback plan as an emergency action (`invoke rollback`).
+
+Three levels, exactly the guide's options: `disable` (option 1), `drop-trigger`
+(option 2) and `all` (option 3, which also loses the idempotency logs). One bounded
+transaction either does all of it or none of it. Afterwards the stack file should
+declare the same state, or the next `pulumi up` would undo the rollback: `config_line`
+is the line to commit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from infra import db
+from infra.sql_catalog import MIGRATION_013, SCHEMA
+from infra.sql_object import DROP
+from infra.stack_file import config_line
+
+TRIGGER = next(o for o in MIGRATION_013 if o.kind == "trigger")
+CLEANUP_JOB = "cleanup_idempotency_log"
+
+
+@dataclass(frozen=True)
+class RollbackLevel:
+    name: str
+    guide_option: str
+    dual_write: str  # the declared state that keeps this rollback on the next `pulumi up`
+    impact: str
+
+
+LEVELS = {
+    "disable": RollbackLevel("disable", "Option 1: Disable Trigger (recommended)", "disabled",
+                             "the trigger stops firing; every object stays; reversible with ENABLE TRIGGER"),
+    "drop-trigger": RollbackLevel("drop-trigger", "Option 2: Drop Trigger", "absent",
+                                  "the trigger is removed; functions and idempotency_log stay"),
+    "all": RollbackLevel("all", "Option 3: Drop Everything", "removed",
+                         "every object of migration 013 is dropped; THE IDEMPOTENCY LOGS ARE LOST"),
+}
+
+
+def level(name: str) -> RollbackLevel:
+    if name not in LEVELS:
+        raise ValueError(f"rollback level {name!r} is not one of: {', '.join(LEVELS)}")
+    return LEVELS[name]
+
+
+def _trigger_props() -> dict[str, Any]:
+    return {"kind": "trigger", "name": TRIGGER.name, "schema": SCHEMA, "on_table": TRIGGER.on_table}
+
+
+def statements(name: str) -> list[sql.Composed]:
+    """What the rollback runs, in order; shown to the operator before it runs."""
+    chosen = level(name)
+    if chosen.name == "disable":
+        return [
+            sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
+                sql.Identifier(SCHEMA, TRIGGER.on_table), sql.Identifier(TRIGGER.name)
+            )
+        ]
+    if chosen.name == "drop-trigger":
+        return [DROP["trigger"](_trigger_props())]
+    drops: list[sql.Composed] = [
+        # A scheduled cleanup would fail once its function is gone: unschedule it first.
+        sql.SQL(
+            "SELECT cron.unschedule(jobid) FROM cron.job WHERE to_regclass('cron.job') IS NOT NULL AND jobname = {}"
+        ).format(sql.Literal(CLEANUP_JOB))
+    ]
+    for obj in reversed(MIGRATION_013):
+        props = {"kind": obj.kind, "name": obj.name, "schema": SCHEMA, "signature": obj.signature, "on_table": obj.on_table}
+        drops.append(DROP[obj.kind](props))
+    return drops
+
+
+def render(conn: psycopg.Connection, name: str) -> list[str]:
+    return [statement.as_string(conn) for statement in statements(name)]
+
+
+def execute(conninfo: dict[str, Any], name: str, *, lock_timeout: str, statement_timeout: str) -> None:
+    def work(conn: psycopg.Connection) -> None:
+        has_cron = conn.execute("SELECT to_regclass('cron.job') IS NOT NULL").fetchone()[0]
+        for statement in statements(name):
+            if "cron.unschedule" in statement.as_string(conn) and not has_cron:
+                continue
+            conn.execute(statement)
+
+    db.change(conninfo, work, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
+
+
+def follow_up_line(name: str) -> str:
+    return config_line("dual_write", level(name).dual_write)

@@ -1,0 +1,243 @@
+"""`invoke smoke-test`: the deployment guide's verification steps 1-4, plus the security notes.
+
+Read-only except step 4, which writes a test row inside a transaction that is always
+rolled back (psycopg's force_rollback), so it leaves no row behind even when a check
+fails half-way. NOTICEs are captured from the connection itself.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Callable
+
+import psycopg
+from psycopg import sql
+
+from infra.sql_catalog import MIGRATION_013, SCHEMA
+from infra.stack_config import StackConfig
+
+COLUMNS = ["id", "key", "operation", "request_data", "response_data", "status", "created_at", "expires_at"]
+INDEXES = [
+    "idempotency_log_pkey",
+    "idx_idempotency_created",
+    "idx_idempotency_expires",
+    "idx_idempotency_key",
+    "idx_idempotency_status",
+]
+TRIGGER = "trigger_habit_tracker_dual_write"
+TEST_CHILD = "Trigger Test"
+TEST_WEEK = "2025-10-14"
+TEST_PERIOD = "2025년 10월 14일 ~ 2025년 10월 20일"
+TEST_HABITS = '[{"name": "Brush teeth", "times": ["green", "", "yellow", "red", "", "", "green"]}]'
+API_ROLES = ("anon", "authenticated")
+
+
+@dataclass(frozen=True)
+class Check:
+    step: str
+    name: str
+    ok: bool
+    detail: str
+
+
+def _one(conn: psycopg.Connection, query: sql.Composable | str, *params: object) -> object:
+    row = conn.execute(query, params or None).fetchone()
+    return None if row is None else row[0]
+
+
+def step1_columns(conn: psycopg.Connection, _config: StackConfig) -> list[Check]:
+    rows = conn.execute(
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_schema = %s AND table_name = 'idempotency_log' ORDER BY ordinal_position",
+        (SCHEMA,),
+    ).fetchall()
+    names = [r[0] for r in rows]
+    return [Check("1", "idempotency_log has the 8 columns", names == COLUMNS, ", ".join(names) or "table missing")]
+
+
+def step2_indexes(conn: psycopg.Connection, _config: StackConfig) -> list[Check]:
+    rows = conn.execute(
+        "SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = 'idempotency_log' ORDER BY indexname",
+        (SCHEMA,),
+    ).fetchall()
+    names = [r[0] for r in rows]
+    unique_key = _one(
+        conn, "SELECT indisunique FROM pg_index WHERE indexrelid = to_regclass(%s)", f"{SCHEMA}.idx_idempotency_key"
+    )
+    return [
+        Check("2", "5 indexes (pkey + 4 custom)", names == INDEXES, ", ".join(names) or "none"),
+        Check("2", "idx_idempotency_key is the unique index on key", unique_key is True, f"unique={unique_key}"),
+    ]
+
+
+def step3_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    row = conn.execute(
+        "SELECT tgrelid::regclass::text, tgenabled FROM pg_trigger WHERE tgname = %s", (TRIGGER,)
+    ).fetchone()
+    if not config.trigger_present:
+        return [Check("3", f"trigger absent (dual_write: {config.dual_write})", row is None, str(row))]
+    expected = "O" if config.trigger_enabled else "D"
+    ok = row is not None and row[0] == "habit_tracker" and row[1] == expected
+    return [Check("3", f"trigger on habit_tracker, enabled = {expected}", ok, "missing" if row is None else f"{row[0]}, {row[1]}")]
+
+
+def _new_schema_counts(conn: psycopg.Connection, user_id: str) -> tuple[int, int]:
+    children = _one(conn, "SELECT count(*) FROM public.children WHERE user_id = %s AND name = %s", user_id, TEST_CHILD)
+    weeks = _one(
+        conn,
+        "SELECT count(*) FROM public.weeks WHERE child_id IN "
+        "(SELECT id FROM public.children WHERE user_id = %s AND name = %s)",
+        user_id,
+        TEST_CHILD,
+    )
+    return int(children), int(weeks)  # type: ignore[arg-type]
+
+
+def step4_test_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    if not config.trigger_enabled:
+        return [Check("4", "test trigger", True, f"skipped: trigger is {config.dual_write}")]
+    notices: list[str] = []
+    handler = lambda diag: notices.append(diag.message_primary or "")  # noqa: E731
+    conn.add_notice_handler(handler)
+    user_id = str(uuid.uuid4())  # a user no real row belongs to
+    checks: list[Check] = []
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute("SET LOCAL client_min_messages = notice")
+            conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(config.statement_timeout)))
+            row_id = _one(
+                conn,
+                "INSERT INTO public.habit_tracker (child_name, week_start_date, week_period, habits, user_id) "
+                "VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING id",
+                TEST_CHILD,
+                TEST_WEEK,
+                TEST_PERIOD,
+                TEST_HABITS,
+                user_id,
+            )
+            fired = f"Dual-write trigger fired: table=habit_tracker, operation=INSERT, id={row_id}"
+            details = f"Trigger details: child_name={TEST_CHILD}, week_start_date={TEST_WEEK}"
+            checks.append(Check("4", "INSERT NOTICE: trigger fired", fired in notices, fired))
+            checks.append(Check("4", "INSERT NOTICE: trigger details", details in notices, details))
+            children, weeks = _new_schema_counts(conn, user_id)
+            if config.phase == 0:
+                checks.append(
+                    Check("4", "phase 0 writes nothing to the new schema", (children, weeks) == (0, 0),
+                          f"children={children}, weeks={weeks}")
+                )
+            else:
+                records = _one(
+                    conn,
+                    "SELECT count(*) FROM public.habit_records r JOIN public.habits h ON h.id = r.habit_id "
+                    "JOIN public.weeks w ON w.id = h.week_id WHERE w.legacy_id = %s",
+                    row_id,
+                )
+                checks.append(
+                    Check("4", "phase 1 syncs child, week and 4 records", (children, weeks, records) == (1, 1, 4),
+                          f"children={children}, weeks={weeks}, records={records}")
+                )
+                conn.execute("DELETE FROM public.habit_tracker WHERE id = %s", (row_id,))
+                _, weeks_after = _new_schema_counts(conn, user_id)
+                checks.append(Check("4", "phase 1 DELETE removes the week", weeks_after == 0, f"weeks={weeks_after}"))
+    except psycopg.Error as error:
+        checks.append(Check("4", "test trigger ran", False, f"{type(error).__name__}: {error}".strip()))
+    finally:
+        conn.remove_notice_handler(handler)
+    left = _one(conn, "SELECT count(*) FROM public.habit_tracker WHERE user_id = %s", user_id)
+    checks.append(Check("4", "test row rolled back", left == 0, f"rows left={left}"))
+    return checks
+
+
+def security(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    checks: list[Check] = []
+    rls = _one(conn, "SELECT relrowsecurity FROM pg_class WHERE oid = to_regclass(%s)", f"{SCHEMA}.idempotency_log")
+    checks.append(Check("security", "RLS enabled on idempotency_log", rls is True, f"relrowsecurity={rls}"))
+    table = f"{SCHEMA}.idempotency_log"
+    for role in API_ROLES:
+        any_privilege = _one(
+            conn,
+            "SELECT bool_or(has_table_privilege(%s, %s, p)) FROM unnest(ARRAY['SELECT','INSERT','UPDATE','DELETE']) p",
+            role,
+            table,
+        )
+        checks.append(Check("security", f"{role} has no access to idempotency_log", any_privilege is False,
+                            f"any privilege={any_privilege}"))
+    service = _one(
+        conn,
+        "SELECT bool_and(has_table_privilege(%s, %s, p)) FROM unnest(ARRAY['SELECT','INSERT','UPDATE','DELETE']) p",
+        config.service_role,
+        table,
+    )
+    checks.append(Check("security", f"{config.service_role} can use idempotency_log", service is True, f"all={service}"))
+    cleanup = f"{SCHEMA}.cleanup_idempotency_log()"
+    for role in API_ROLES:
+        allowed = _one(conn, "SELECT has_function_privilege(%s, %s::regprocedure, 'EXECUTE')", role, cleanup)
+        checks.append(Check("security", f"{role} cannot EXECUTE cleanup_idempotency_log()", allowed is False,
+                            f"execute={allowed}"))
+    # PUBLIC is no role has_function_privilege() takes: read the ACL (grantee 0 is PUBLIC).
+    public = _one(
+        conn,
+        "SELECT EXISTS (SELECT 1 FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a "
+        "WHERE p.oid = %s::regprocedure AND a.grantee = 0 AND a.privilege_type = 'EXECUTE')",
+        cleanup,
+    )
+    checks.append(Check("security", "PUBLIC cannot EXECUTE cleanup_idempotency_log()", public is False,
+                        f"execute={public}"))
+    for obj in MIGRATION_013:
+        if obj.kind != "function":
+            continue
+        row = conn.execute(
+            "SELECT prosecdef, coalesce(array_to_string(proconfig, ','), '') FROM pg_proc WHERE oid = to_regprocedure(%s)",
+            (f"{SCHEMA}.{obj.name}{obj.signature}",),
+        ).fetchone()
+        ok = row is not None and row[0] is True and "search_path=" in row[1]
+        checks.append(Check("security", f"{obj.name}: SECURITY DEFINER, search_path pinned", ok,
+                            "missing" if row is None else f"definer={row[0]}, {row[1] or 'no settings'}"))
+    return checks
+
+
+def phase_checks(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    has_cron = _one(conn, "SELECT to_regclass('cron.job') IS NOT NULL")
+    job = (
+        conn.execute("SELECT schedule, active FROM cron.job WHERE jobname = 'cleanup_idempotency_log'").fetchone()
+        if has_cron
+        else None
+    )
+    if config.phase == 1:
+        checks = [Check("phase 1", "pg_cron job cleanup_idempotency_log scheduled",
+                        job is not None and job[0] == config.cleanup_schedule and job[1] is True,
+                        "missing" if job is None else f"schedule={job[0]}, active={job[1]}")]
+        from infra.drift import drift_report
+
+        report = drift_report(conn)
+        checks.append(Check("phase 1", f"drift below {config.drift_threshold}%",
+                            float(report.drift_pct) < config.drift_threshold, f"drift={report.drift_pct}%"))
+        return checks
+    return [Check("phase 0", "no cleanup job scheduled", job is None, "none" if job is None else f"{job}")]
+
+
+STEPS: tuple[Callable[[psycopg.Connection, StackConfig], list[Check]], ...] = (
+    step1_columns,
+    step2_indexes,
+    step3_trigger,
+    step4_test_trigger,
+    security,
+    phase_checks,
+)
+
+
+def run_smoke_test(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    """Every check, in the guide's order; a failing step does not stop the others."""
+    if not config.migration_present:
+        present = _one(conn, "SELECT to_regclass('public.idempotency_log') IS NOT NULL")
+        return [Check("removed", "migration 013 fully removed (dual_write: removed)", present is False, f"table={present}")]
+    checks: list[Check] = []
+    for step in STEPS:
+        try:
+            checks.extend(step(conn, config))
+        except psycopg.Error as error:
+            if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                conn.rollback()
+            checks.append(Check("error", step.__name__, False, f"{type(error).__name__}: {error}".strip()))
+    return checks
