@@ -1,0 +1,231 @@
+"""Tasks a team runs against a stack (default: the embedded `local` stack).
+
+Thin on purpose: each task parses its arguments, calls one function in `infra/`,
+and prints the result. `invoke --list` and `invoke --help TASK` explain them.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from invoke import Exit, task
+
+STACK_HELP = "Stack name (Pulumi.<stack>.yaml); default: local"
+
+
+def _fail(message: str) -> Exit:
+    return Exit(f"error: {message}", code=1)
+
+
+def _config(stack: str):
+    from infra import stack_config
+
+    try:
+        return stack_config.load(stack)
+    except stack_config.ConfigError as error:
+        raise _fail(str(error)) from None
+
+
+# --- the embedded database -----------------------------------------------------------
+
+
+@task
+def db_start(c):
+    """Start the embedded PostgreSQL 15 (with pg_cron) for stack local; create it on first use."""
+    from infra import localdb
+
+    localdb.ensure_running()
+    print(f"embedded PostgreSQL running: {localdb.db_url()}")
+
+
+@task
+def db_stop(c):
+    """Stop the embedded PostgreSQL (its data is kept)."""
+    from infra import localdb
+
+    localdb.stop()
+    print("embedded PostgreSQL stopped; data kept")
+
+
+@task(help={"stack": STACK_HELP})
+def db_url(c, stack="local"):
+    """Print the libpq URI of a stack's database, for `psql "$(invoke db-url)"` (no password in it)."""
+    from infra import connection
+
+    _config(stack)
+    print(connection.db_url(stack))
+
+
+# --- the engine ------------------------------------------------------------------------
+
+
+def _engine(stack: str, args: list[str], *, expect_no_changes: bool = False) -> None:
+    from infra import engine
+
+    config = _config(stack)  # bad config stops here, before the engine or a connection
+    if stack == "local":
+        from infra import localdb
+
+        localdb.ensure_running()
+    engine.ensure_stack(stack)
+    result = engine.run(stack, args, check=False)
+    if result.returncode != 0:
+        raise _fail(f"pulumi {args[0]} failed for stack '{stack}' (phase {config.phase})")
+
+
+@task(help={"stack": STACK_HELP, "expect_no_changes": "Exit non-zero if the preview shows any change",
+            "refresh": "Read the database first, so out-of-band changes show", "diff": "Show property-level diffs"})
+def preview(c, stack="local", expect_no_changes=False, refresh=False, diff=False):
+    """Preview what `up` would change."""
+    args = ["preview"] + (["--expect-no-changes"] if expect_no_changes else []) + (["--refresh"] if refresh else [])
+    _engine(stack, args + (["--diff"] if diff else []))
+
+
+@task(help={"stack": STACK_HELP})
+def up(c, stack="local"):
+    """Deploy migration 013 to a stack (no prompt)."""
+    _engine(stack, ["up", "--yes", "--skip-preview"])
+
+
+@task(help={"stack": STACK_HELP})
+def refresh(c, stack="local"):
+    """Read the database into the stack's state: shows objects changed or dropped by hand."""
+    _engine(stack, ["refresh", "--yes", "--diff"])
+
+
+@task(help={"stack": STACK_HELP})
+def destroy(c, stack="local"):
+    """Remove every object of migration 013 from a stack (no prompt); app tables are never touched."""
+    _engine(stack, ["destroy", "--yes", "--skip-preview"])
+
+
+# --- checks and operations -------------------------------------------------------------
+
+
+@task(help={"stack": STACK_HELP})
+def smoke_test(c, stack="local"):
+    """The guide's verification steps 1-4 plus security checks; exits non-zero on any failure."""
+    from infra import connection, report, smoke
+
+    config = _config(stack)
+    _, conn = connection.connect(stack, autocommit=True)
+    with conn:
+        checks = smoke.run_smoke_test(conn, config)
+    if not report.checks_table(f"smoke test: stack {stack}, phase {config.phase}, dual_write {config.dual_write}", checks):
+        raise Exit(code=1)
+
+
+@task(help={"stack": STACK_HELP, "force": "Skip the promotion gate (says so loudly)"})
+def phase(c, n, stack="local", force=False):
+    """The GitOps edit: set the phase line of Pulumi.<stack>.yaml, print the diff, deploy nothing."""
+    from infra import promotion, report, stack_file, stack_config
+
+    try:
+        edit = stack_file.set_phase(stack, n, write=False)
+    except stack_config.ConfigError as error:
+        raise _fail(str(error)) from None
+    if str(n).strip() == "1":
+        gate = promotion.phase_gate(stack)
+        if not report.checks_table(f"promotion gate for '{stack}'", gate):
+            if not force:
+                raise _fail(f"'{stack}' cannot enter phase 1 yet; fix the stack before it, or use --force.")
+            print(f"WARNING: --force: promotion gate for '{stack}' overridden.", file=sys.stderr)
+    edit = stack_file.set_phase(stack, n)
+    print(edit.diff() or f"{edit.path.name} already says phase {n}; nothing changed.")
+    if edit.changed:
+        print(f"Next: commit {edit.path.name}, open a pull request; `pulumi up --stack {stack}` deploys it.")
+
+
+@task(help={"stack": STACK_HELP})
+def promotion_check(c, stack="local"):
+    """CI gate for a pull request that sets phase 1: the stack before must run phase 1 cleanly."""
+    from infra import promotion, report
+
+    _config(stack)
+    if not report.checks_table(f"promotion gate for '{stack}'", promotion.phase_gate(stack)):
+        raise Exit(code=1)
+
+
+@task(help={"stack": STACK_HELP, "level": "disable | drop-trigger | all", "yes": "Do not ask for confirmation"})
+def rollback(c, level, stack="local", yes=False):
+    """Emergency rollback (the guide's options 1-3) in one bounded transaction."""
+    from infra import connection, rollback as rb
+
+    config = _config(stack)
+    try:
+        chosen = rb.level(level)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    _, info = connection.conninfo(stack)
+    import psycopg
+
+    with psycopg.connect(**info) as conn:
+        planned = rb.render(conn, level)
+    print(f"Rollback of stack '{stack}': {chosen.guide_option}. Impact: {chosen.impact}.")
+    print("It runs, in one transaction (lock_timeout " + config.lock_timeout + "):")
+    for statement in planned:
+        print(f"  {statement};")
+    if not yes:
+        if not sys.stdin.isatty() or input("Type the stack name to proceed: ").strip() != stack:
+            raise _fail("not confirmed; nothing changed (pass --yes to skip the prompt)")
+    rb.execute(info, level, lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout)
+    print("Done. So that the next `pulumi up` keeps this rollback, commit this line in "
+          f"{config.stack_file}:\n  {rb.follow_up_line(level)}")
+
+
+@task(help={"stack": STACK_HELP})
+def monitor(c, stack="local"):
+    """Idempotency-log growth, trigger state and phase, as one table."""
+    from infra import connection, monitor as mon, report
+
+    config = _config(stack)
+    _, conn = connection.connect(stack, autocommit=True)
+    with conn:
+        status = mon.status(conn, config)
+    report.key_values(f"monitor: stack {stack}", status.rows())
+
+
+@task(help={"stack": STACK_HELP})
+def cleanup(c, stack="local"):
+    """Run cleanup_idempotency_log() now and print how many expired logs it deleted."""
+    from infra import connection
+
+    _config(stack)
+    _, conn = connection.connect(stack, autocommit=True)
+    with conn:
+        deleted = conn.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0]
+    print(f"deleted_count: {deleted}")
+
+
+@task(help={"stack": STACK_HELP})
+def drift(c, stack="local"):
+    """Old vs new schema: exits non-zero when drift is above the stack's threshold."""
+    from infra import connection, drift as dr, report
+
+    config = _config(stack)
+    _, conn = connection.connect(stack, autocommit=True)
+    with conn:
+        result = dr.drift_report(conn)
+    report.key_values(f"drift: stack {stack} (threshold {config.drift_threshold}%)",
+                      [(k.replace("_", " "), str(v)) for k, v in vars(result).items()])
+    if float(result.drift_pct) > config.drift_threshold:
+        raise _fail(f"drift {result.drift_pct}% is above the threshold {config.drift_threshold}% of stack '{stack}'")
+
+
+@task(help={"stack": STACK_HELP, "batch_size": "Rows per batch (default: the stack's backfill_batch_size)"})
+def backfill(c, stack="local", batch_size=0):
+    """Project every habit_tracker row into the new schema: batched, resumable, idempotent."""
+    from infra import backfill as bf, connection
+
+    config, info = connection.conninfo(stack)
+    result = bf.run(info, batch_size=int(batch_size) or config.backfill_batch_size,
+                    lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout, show_progress=True)
+    print(f"backfilled {result.rows} rows")
+
+
+@task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill"})
+def bench(c, quick=False, full=False):
+    """Benchmarks against their floors; writes bench/results/ (table + plot)."""
+    from bench import run as bench_run
+
+    bench_run.main(quick=quick, full=full)
