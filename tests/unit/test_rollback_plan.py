@@ -1,0 +1,38 @@
+"""The rollback levels run exactly the deployment guide's statements."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra import rollback
+
+
+def rendered(level: str) -> list[str]:
+    return [s.as_string(None) for s in rollback.statements(level)]
+
+
+def test_disable_is_guide_option_1():
+    assert rendered("disable") == ['ALTER TABLE "public"."habit_tracker" DISABLE TRIGGER "trigger_habit_tracker_dual_write"']
+    assert rollback.follow_up_line("disable") == "habit-tracker-db:dual_write: disabled"
+
+
+def test_drop_trigger_is_guide_option_2():
+    assert rendered("drop-trigger") == [
+        'DROP TRIGGER IF EXISTS "trigger_habit_tracker_dual_write" ON "public"."habit_tracker"'
+    ]
+    assert rollback.follow_up_line("drop-trigger") == "habit-tracker-db:dual_write: absent"
+
+
+def test_all_drops_trigger_before_functions_before_table():
+    statements = rendered("all")
+    assert "cron.unschedule" in statements[0]
+    order = [next(i for i, s in enumerate(statements) if needle in s) for needle in (
+        "DROP TRIGGER", 'DROP FUNCTION IF EXISTS "public"."sync_old_to_new"()',
+        'DROP FUNCTION IF EXISTS "public"."cleanup_idempotency_log"()', 'DROP TABLE IF EXISTS "public"."idempotency_log"')]
+    assert order == sorted(order)
+    assert rollback.follow_up_line("all") == "habit-tracker-db:dual_write: removed"
+
+
+def test_unknown_level_is_refused():
+    with pytest.raises(ValueError, match="disable, drop-trigger, all"):
+        rollback.level("everything")

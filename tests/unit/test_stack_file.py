@@ -1,0 +1,54 @@
+"""`invoke phase N` edits exactly one line of a stack file and deploys nothing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from infra.stack_config import ConfigError
+from infra.stack_file import set_phase, set_value
+
+STACK = """# staging: reviewed changes only
+config:
+  habit-tracker-db:phase: 0  # flip with `invoke phase 1`
+  habit-tracker-db:db_host: db.example.supabase.co
+"""
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    (tmp_path / "Pulumi.staging.yaml").write_text(STACK)
+    return tmp_path
+
+
+def test_phase_changes_only_the_phase_line(root: Path):
+    edit = set_phase("staging", 1, root)
+    after = (root / "Pulumi.staging.yaml").read_text()
+    changed = [(a, b) for a, b in zip(STACK.splitlines(), after.splitlines()) if a != b]
+    assert changed == [("  habit-tracker-db:phase: 0  # flip with `invoke phase 1`",
+                        "  habit-tracker-db:phase: 1  # flip with `invoke phase 1`")]
+    assert "-  habit-tracker-db:phase: 0" in edit.diff() and "+  habit-tracker-db:phase: 1" in edit.diff()
+
+
+def test_same_phase_is_no_change(root: Path):
+    assert not set_phase("staging", 0, root).changed
+
+
+@pytest.mark.parametrize("bad", [2, "one", "-1", ""])
+def test_refuses_other_values(root: Path, bad):
+    with pytest.raises(ConfigError, match="allowed: 0 .* or 1"):
+        set_phase("staging", bad, root)
+    assert (root / "Pulumi.staging.yaml").read_text() == STACK
+
+
+def test_refuses_missing_stack_file(root: Path):
+    with pytest.raises(ConfigError, match="Pulumi.prod.yaml does not exist.*Pulumi.staging.yaml"):
+        set_phase("prod", 1, root)
+
+
+def test_new_key_is_added_under_config(root: Path):
+    set_value("staging", "dual_write", "disabled", root)
+    lines = (root / "Pulumi.staging.yaml").read_text().splitlines()
+    assert lines[2] == "  habit-tracker-db:dual_write: disabled"
+    assert len(lines) == len(STACK.splitlines()) + 1
