@@ -49,6 +49,10 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject("index", "idx_idempotency_created", "013/idx_idempotency_created.sql"),
     SqlObject("function", "cleanup_idempotency_log", "013/cleanup_idempotency_log.sql", signature="()"),
     SqlObject("table", "dual_write_errors", "013/dual_write_errors.sql"),
+    # The malformed-row test shared by the Phase 1 trigger and the backfill.
+    SqlObject(
+        "function", "habit_tracker_row_error", "013/habit_tracker_row_error.sql", signature="(jsonb, date)"
+    ),
     SqlObject(
         "function",
         "sync_old_to_new",
@@ -62,7 +66,12 @@ MIGRATION_013: tuple[SqlObject, ...] = (
         "013/trigger_habit_tracker_dual_write.sql",
         on_table="habit_tracker",
     ),
+    # Drift: the per-row diff, then its counts (dual_write_drift calls dual_write_diff).
+    SqlObject("function", "dual_write_diff", "013/dual_write_diff.sql", signature="()"),
     SqlObject("function", "dual_write_drift", "013/dual_write_drift.sql", signature="()"),
+    SqlObject(
+        "function", "backfill_habit_tracker", "013/backfill_habit_tracker.sql", signature="(bigint, integer)"
+    ),
 )
 
 

@@ -1,0 +1,157 @@
+"""Backfill: project every existing habit_tracker row into the new schema, batch by batch.
+
+    result = run(conninfo, batch_size=5000, lock_timeout="3s", statement_timeout="30s")
+
+Each batch is one call of `public.backfill_habit_tracker(after_id, batch_size)` in its own
+short transaction with local lock/statement timeouts; a batch that cannot get its locks in
+time is retried with backoff (batches are idempotent). Resumable: the run starts just before
+the smallest id that `dual_write_diff()` reports (missing, mismatched or orphaned), so after
+a kill the rows already projected are skipped; the state is the projection itself, in the
+database. Safe while the app writes (see the SQL function). Progress shows rows/s.
+
+Also a command: `python -m infra.backfill postgresql://... [--batch-size N] [--pause S]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import psycopg
+from psycopg import sql
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+DEFAULT_BATCH_SIZE = 5000
+RETRIES = 5
+RETRYABLE = (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+
+
+@dataclass(frozen=True)
+class BackfillResult:
+    rows: int  # habit_tracker rows covered by this run
+    batches: int
+    started_after: int | None  # None: nothing to do, the projection already matched
+    last_id: int | None
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+
+class RowsPerSecond(ProgressColumn):
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} rows/s" if speed else "- rows/s", style="progress.data.speed")
+
+
+def _connect(conninfo: dict[str, Any] | str) -> psycopg.Connection:
+    if isinstance(conninfo, str):
+        return psycopg.connect(conninfo, autocommit=True)
+    return psycopg.connect(**conninfo, autocommit=True)
+
+
+def resume_point(conn: psycopg.Connection) -> int | None:
+    """The id to start after: just before the first row or week that is not in sync; None if all is."""
+    row = conn.execute("SELECT min(d.legacy_id) - 1 FROM public.dual_write_diff() AS d").fetchone()
+    return None if row is None or row[0] is None else int(row[0])
+
+
+def rows_after(conn: psycopg.Connection, after_id: int) -> int:
+    return int(conn.execute("SELECT count(*) FROM public.habit_tracker WHERE id > %s", (after_id,)).fetchone()[0])
+
+
+def one_batch(
+    conn: psycopg.Connection, after_id: int, batch_size: int, lock_timeout: str, statement_timeout: str
+) -> tuple[int | None, int]:
+    """Project one batch in its own transaction: (last id covered or None at the end, rows covered)."""
+    with conn.transaction():
+        conn.execute(
+            sql.SQL("SELECT set_config('lock_timeout', {}, true), set_config('statement_timeout', {}, true)").format(
+                sql.Literal(lock_timeout), sql.Literal(statement_timeout)
+            )
+        )
+        last = conn.execute("SELECT public.backfill_habit_tracker(%s, %s)", (after_id, batch_size)).fetchone()[0]
+        if last is None:
+            return None, 0
+        covered = conn.execute(
+            "SELECT count(*) FROM public.habit_tracker WHERE id > %s AND id <= %s", (after_id, last)
+        ).fetchone()[0]
+        return int(last), int(covered)
+
+
+def _with_retries(work: Callable[[], tuple[int | None, int]], sleep: Callable[[float], None]) -> tuple[int | None, int]:
+    attempt = 0
+    while True:
+        try:
+            return work()
+        except RETRYABLE:
+            attempt += 1
+            if attempt > RETRIES:
+                raise
+            sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
+
+
+def _progress(show: bool) -> Progress:
+    return Progress(
+        TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), RowsPerSecond(), TimeElapsedColumn(),
+        disable=not show,
+    )
+
+
+def run(
+    conninfo: dict[str, Any] | str,
+    *,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    lock_timeout: str = "3s",
+    statement_timeout: str = "60s",
+    show_progress: bool = True,
+    pause_seconds: float = 0.0,
+    max_batches: int | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+) -> BackfillResult:
+    """Backfill from the resume point to the end. `pause_seconds` leaves the app room between
+    batches; `max_batches` stops early (a partial run, as a kill would leave it)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    started = time.monotonic()
+    with _connect(conninfo) as conn:
+        start = resume_point(conn)
+        if start is None:
+            return BackfillResult(0, 0, None, None, time.monotonic() - started)
+        after, rows, batches = start, 0, 0
+        with _progress(show_progress) as progress:
+            task = progress.add_task("backfill", total=rows_after(conn, start))
+            while max_batches is None or batches < max_batches:
+                last, covered = _with_retries(
+                    lambda: one_batch(conn, after, batch_size, lock_timeout, statement_timeout), sleep
+                )
+                batches += 1
+                if last is None:
+                    break
+                after, rows = last, rows + covered
+                progress.update(task, advance=covered)
+                if pause_seconds:
+                    sleep(pause_seconds)
+    return BackfillResult(rows, batches, start, after, time.monotonic() - started)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Backfill habit_tracker into the new schema.")
+    parser.add_argument("url", help="libpq connection URI")
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+    parser.add_argument("--pause", type=float, default=0.0, help="seconds between batches")
+    parser.add_argument("--lock-timeout", default="3s")
+    parser.add_argument("--statement-timeout", default="60s")
+    args = parser.parse_args(argv)
+    result = run(args.url, batch_size=args.batch_size, pause_seconds=args.pause, lock_timeout=args.lock_timeout,
+                 statement_timeout=args.statement_timeout)
+    print(f"backfilled {result.rows} rows in {result.batches} batches ({result.rows_per_second:,.0f} rows/s)")
+
+
+if __name__ == "__main__":
+    main()

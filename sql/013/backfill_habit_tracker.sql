@@ -1,0 +1,181 @@
+-- Projects the next batch of habit_tracker rows (id > after_id, in id order, at most
+-- batch_size) into the new schema; returns the last id it covered, or NULL when there is
+-- no row after after_id. The caller commits after each call (infra/backfill.py), so every
+-- batch is its own short transaction, and a killed run resumes where the projection stops
+-- matching (dual_write_diff), keeping no state outside the database.
+--
+-- Set-based: a handful of statements per batch (children, weeks, habits, records), not
+-- the trigger's logic row by row. Idempotent: every write is an upsert or a diff that
+-- writes only what differs, so re-running a batch that is already projected changes
+-- nothing. Same mapping and same malformed-row test as the Phase 1 trigger.
+--
+-- Safe while the app writes: the batch's rows are locked FOR SHARE first, so an app
+-- UPDATE/DELETE of one of them waits until this batch commits (then its own trigger
+-- applies the newer version), and the batch always projects the latest committed
+-- version. Rows inserted after the lock are the trigger's business.
+CREATE OR REPLACE FUNCTION public.backfill_habit_tracker(after_id bigint, batch_size integer)
+RETURNS bigint
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = ''
+-- Short batches: JIT compilation of a batch's statements would cost more than it saves.
+SET jit = off
+AS $$
+DECLARE
+    v_ids bigint[];  -- projectable rows of the batch
+    v_bad bigint[];  -- malformed rows of the batch
+    v_new bigint[];  -- rows whose week this batch created
+    v_old bigint[];  -- rows whose week already existed
+    v_last bigint;
+    v_logged integer;
+BEGIN
+    SELECT array_agg(b.id) FILTER (WHERE b.problem IS NULL),
+           array_agg(b.id) FILTER (WHERE b.problem IS NOT NULL),
+           max(b.id)
+    INTO v_ids, v_bad, v_last
+    FROM (
+        SELECT h.id, public.habit_tracker_row_error(h.habits, h.week_start_date) AS problem
+        FROM public.habit_tracker AS h
+        WHERE h.id > after_id
+        ORDER BY h.id
+        LIMIT batch_size
+        FOR SHARE
+    ) AS b;
+
+    -- Weeks whose source row is gone (deleted while the trigger was not syncing).
+    -- The last call (no rows left) sweeps everything above after_id.
+    DELETE FROM public.weeks AS w
+    WHERE w.legacy_id > after_id
+      AND (v_last IS NULL OR w.legacy_id <= v_last)
+      AND NOT EXISTS (SELECT FROM public.habit_tracker AS h WHERE h.id = w.legacy_id);
+
+    IF v_last IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    IF v_bad IS NOT NULL THEN
+        -- Logged once per row and problem, so re-running a batch adds no duplicates.
+        INSERT INTO public.dual_write_errors (tracker_id, operation, error)
+        SELECT h.id, 'BACKFILL', p.problem
+        FROM public.habit_tracker AS h
+        CROSS JOIN LATERAL (SELECT public.habit_tracker_row_error(h.habits, h.week_start_date) AS problem) AS p
+        WHERE h.id = ANY (v_bad)
+          AND p.problem IS NOT NULL
+          AND NOT EXISTS (SELECT FROM public.dual_write_errors AS e WHERE e.tracker_id = h.id AND e.error = p.problem);
+        GET DIAGNOSTICS v_logged = ROW_COUNT;
+        RAISE WARNING 'backfill: % malformed habit_tracker rows not projected (% newly logged in dual_write_errors)',
+            cardinality(v_bad), v_logged;
+    END IF;
+
+    IF v_ids IS NULL THEN
+        RETURN v_last;
+    END IF;
+
+    INSERT INTO public.children (user_id, name)
+    SELECT DISTINCT h.user_id, h.child_name
+    FROM public.habit_tracker AS h
+    WHERE h.id = ANY (v_ids)
+    ON CONFLICT (user_id, name) DO NOTHING;
+
+    -- A mirrored week in the wrong place (renamed child or moved date while unsynced) is
+    -- dropped and projected again below; rare, so simplicity wins over moving it.
+    DELETE FROM public.weeks AS w
+    USING public.habit_tracker AS h
+    JOIN public.children AS c ON c.user_id = h.user_id AND c.name = h.child_name
+    WHERE h.id = ANY (v_ids)
+      AND w.legacy_id = h.id
+      AND (w.child_id <> c.id OR w.week_start_date <> h.week_start_date);
+
+    -- Upsert by (child, date), adopting a week already in that slot, as the trigger does.
+    -- xmax = 0 marks a row this statement inserted (not updated): those weeks are new and
+    -- empty, so their habits and records are plainly inserted; the rest are diffed.
+    WITH upserted AS (
+        INSERT INTO public.weeks AS w (child_id, week_start_date, week_period, legacy_id)
+        SELECT c.id, h.week_start_date, h.week_period, h.id
+        FROM public.habit_tracker AS h
+        JOIN public.children AS c ON c.user_id = h.user_id AND c.name = h.child_name
+        WHERE h.id = ANY (v_ids)
+        ON CONFLICT (child_id, week_start_date) DO UPDATE
+            SET legacy_id = EXCLUDED.legacy_id, week_period = EXCLUDED.week_period, updated_at = now()
+            WHERE (w.legacy_id, w.week_period) IS DISTINCT FROM (EXCLUDED.legacy_id, EXCLUDED.week_period)
+        RETURNING w.legacy_id, w.xmax = 0 AS created
+    )
+    SELECT array_agg(u.legacy_id) FILTER (WHERE u.created) INTO v_new FROM upserted AS u;
+    v_old := ARRAY(SELECT unnest(v_ids) EXCEPT SELECT unnest(v_new));
+
+    IF v_new IS NOT NULL THEN
+        -- New weeks: one statement inserts their habits and, from the returned habit ids,
+        -- their records (no read-back of what was just written). Nobody else can see these
+        -- weeks yet, so there is nothing to conflict with.
+        WITH new_habits AS (
+            INSERT INTO public.habits (week_id, name, position)
+            SELECT w.id, e.elem ->> 'name', (e.ord - 1)::integer
+            FROM public.habit_tracker AS h
+            JOIN public.weeks AS w ON w.legacy_id = h.id
+            CROSS JOIN LATERAL jsonb_array_elements(h.habits) WITH ORDINALITY AS e (elem, ord)
+            WHERE h.id = ANY (v_new)
+            RETURNING id, week_id, position
+        ),
+        batch AS (
+            SELECT w.id AS week_id, h.week_start_date, h.habits
+            FROM public.habit_tracker AS h
+            JOIN public.weeks AS w ON w.legacy_id = h.id
+            WHERE h.id = ANY (v_new)
+        )
+        INSERT INTO public.habit_records (habit_id, record_date, status)
+        SELECT nh.id, b.week_start_date + d.i, b.habits -> nh.position -> 'times' ->> d.i
+        FROM new_habits AS nh
+        JOIN batch AS b ON b.week_id = nh.week_id
+        CROSS JOIN generate_series(0, 6) AS d (i)
+        WHERE b.habits -> nh.position -> 'times' ->> d.i <> '';
+    END IF;
+
+    IF cardinality(v_old) = 0 THEN
+        RETURN v_last;
+    END IF;
+
+    -- Weeks that existed: habits by position (drop the tail, upsert, renaming only where
+    -- the name differs), then records by date (drop days now empty or outside the week,
+    -- upsert changed ones). Re-running an already projected batch writes nothing.
+    DELETE FROM public.habits AS hb
+    USING public.habit_tracker AS h
+    JOIN public.weeks AS w ON w.legacy_id = h.id
+    WHERE h.id = ANY (v_old)
+      AND hb.week_id = w.id
+      AND hb.position >= jsonb_array_length(h.habits);
+
+    INSERT INTO public.habits AS hb (week_id, name, position)
+    SELECT w.id, e.elem ->> 'name', (e.ord - 1)::integer
+    FROM public.habit_tracker AS h
+    JOIN public.weeks AS w ON w.legacy_id = h.id
+    CROSS JOIN LATERAL jsonb_array_elements(h.habits) WITH ORDINALITY AS e (elem, ord)
+    WHERE h.id = ANY (v_old)
+    ON CONFLICT (week_id, position) DO UPDATE
+        SET name = EXCLUDED.name
+        WHERE hb.name <> EXCLUDED.name;
+
+    DELETE FROM public.habit_records AS rec
+    USING public.habit_tracker AS h
+    JOIN public.weeks AS w ON w.legacy_id = h.id
+    JOIN public.habits AS hb ON hb.week_id = w.id
+    WHERE h.id = ANY (v_old)
+      AND rec.habit_id = hb.id
+      AND coalesce(CASE WHEN rec.record_date - h.week_start_date BETWEEN 0 AND 6
+                        THEN h.habits -> hb.position -> 'times' ->> (rec.record_date - h.week_start_date) END,
+                   '') = '';
+
+    INSERT INTO public.habit_records AS rec (habit_id, record_date, status)
+    SELECT hb.id, h.week_start_date + d.i, h.habits -> hb.position -> 'times' ->> d.i
+    FROM public.habit_tracker AS h
+    JOIN public.weeks AS w ON w.legacy_id = h.id
+    JOIN public.habits AS hb ON hb.week_id = w.id
+    CROSS JOIN generate_series(0, 6) AS d (i)
+    WHERE h.id = ANY (v_old)
+      AND h.habits -> hb.position -> 'times' ->> d.i <> ''
+    ON CONFLICT (habit_id, record_date) DO UPDATE
+        SET status = EXCLUDED.status
+        WHERE rec.status <> EXCLUDED.status;
+
+    RETURN v_last;
+END;
+$$;

@@ -1,0 +1,23 @@
+-- Privileges of migration 013's objects. NOT in infra/sql_catalog.py: in real stacks the
+-- Pulumi program declares these grants (pulumi-postgresql); infra/migration.apply() runs
+-- this file so the tests and the local stack get the same privileges without the engine.
+--
+-- idempotency_log: service_role only (Supabase grants every new public table to the API
+-- roles by default, so the revokes are needed, not decorative).
+REVOKE ALL ON public.idempotency_log FROM PUBLIC, anon, authenticated;
+GRANT SELECT, INSERT, UPDATE, DELETE ON public.idempotency_log TO service_role;
+
+-- Error texts quote user data.
+REVOKE ALL ON public.dual_write_errors FROM PUBLIC, anon, authenticated;
+
+-- SECURITY DEFINER functions run as the owner: nobody else may call them, except
+-- service_role for cleanup (pg_cron / Edge Function) and drift (monitoring).
+REVOKE EXECUTE ON FUNCTION
+    public.cleanup_idempotency_log(),
+    public.habit_tracker_row_error(jsonb, date),
+    public.sync_old_to_new(),
+    public.dual_write_diff(),
+    public.dual_write_drift(),
+    public.backfill_habit_tracker(bigint, integer)
+FROM PUBLIC, anon, authenticated;
+GRANT EXECUTE ON FUNCTION public.cleanup_idempotency_log(), public.dual_write_drift() TO service_role;

@@ -1,0 +1,197 @@
+-- Phase 1: every write to habit_tracker is mirrored into children / weeks / habits /
+-- habit_records, in the app's own transaction.
+--
+-- Wait for writers already running: a session that started its write under the Phase 0
+-- body could otherwise commit an unsynced row after the backfill that follows this flip
+-- has passed it. SHARE ROW EXCLUSIVE waits for in-flight writes and blocks new ones only
+-- until this transaction commits (bounded by the deploy's lock_timeout).
+LOCK TABLE public.habit_tracker IN SHARE ROW EXCLUSIVE MODE;
+
+-- Mapping (issue 4):
+--   INSERT  upsert the child by (user_id, child_name), upsert the week by (child,
+--           week_start_date) with legacy_id = id, one habit per array element (position =
+--           index), one record per non-empty day (record_date = week_start_date + day).
+--   UPDATE  afterwards the week with legacy_id = id is exactly the projection of the new
+--           row: renamed child and moved week move that week; habits are diffed by
+--           position and records by date, so an edit of one day writes one row.
+--   DELETE  delete the week with legacy_id = id (habits and records cascade); keep the child.
+--
+-- Malformed rows (see habit_tracker_row_error) and any unexpected error never fail the
+-- app's write: the row stays as the app wrote it, the failure goes to dual_write_errors
+-- and to a WARNING, and dual_write_drift() counts the row as missing or mismatched.
+--
+-- Concurrency: writers of the same habit_tracker row are serialised by its row lock (and
+-- writers of the same (user, child, week) by its unique index), so two triggers never
+-- project the same week at once. The only shared row is the child: it is created with
+-- ON CONFLICT DO NOTHING and re-read, so concurrent first writes of a child never raise
+-- a unique violation. The backfill takes FOR SHARE locks on the rows it projects, so a
+-- trigger and the backfill never interleave on one row (no lost update).
+--
+-- SECURITY DEFINER: the app writes habit_tracker as anon/authenticated, which need not be
+-- able to write the new schema; the trigger does it as the migration's owner. The empty
+-- search_path and fully qualified names keep a caller's search_path out of that.
+CREATE OR REPLACE FUNCTION public.sync_old_to_new()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = ''
+AS $$
+DECLARE
+    r public.habit_tracker%ROWTYPE;
+    v_problem text;
+    v_state text;
+    v_child uuid;
+    v_week uuid;
+    v_occupant uuid;
+    v_week_date date;
+    v_week_period text;
+    v_child_user uuid;
+    v_child_name text;
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        r := OLD;
+    ELSE
+        r := NEW;
+    END IF;
+    RAISE NOTICE 'Dual-write trigger fired: table=%, operation=%, id=%', TG_TABLE_NAME, TG_OP, r.id;
+    RAISE NOTICE 'Trigger details: child_name=%, week_start_date=%',
+        r.child_name, to_char(r.week_start_date, 'YYYY-MM-DD');
+
+    -- Malformed input is an expected case: checked first, without a subtransaction.
+    IF TG_OP <> 'DELETE' THEN
+        v_problem := public.habit_tracker_row_error(r.habits, r.week_start_date);
+        IF v_problem IS NOT NULL THEN
+            INSERT INTO public.dual_write_errors (tracker_id, operation, error) VALUES (r.id, TG_OP, v_problem);
+            RAISE WARNING 'dual-write: habit_tracker id=% not synced (%): %', r.id, TG_OP, v_problem;
+            RETURN NULL;
+        END IF;
+    END IF;
+
+    -- Anything else that fails is rolled back to here and logged, never raised to the app.
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            DELETE FROM public.weeks AS w WHERE w.legacy_id = r.id;
+            RETURN NULL;
+        END IF;
+
+        IF TG_OP = 'UPDATE' AND OLD.id <> NEW.id THEN
+            UPDATE public.weeks AS w SET legacy_id = NEW.id WHERE w.legacy_id = OLD.id;
+        END IF;
+
+        -- The week this row already mirrors, with its child (one index lookup each).
+        SELECT w.id, w.week_start_date, w.week_period, c.user_id, c.name
+        INTO v_week, v_week_date, v_week_period, v_child_user, v_child_name
+        FROM public.weeks AS w
+        JOIN public.children AS c ON c.id = w.child_id
+        WHERE w.legacy_id = r.id;
+
+        IF v_week IS NOT NULL AND v_child_user = r.user_id AND v_child_name = r.child_name
+           AND v_week_date = r.week_start_date THEN
+            -- Same child, same week: only the period may have changed.
+            IF v_week_period IS DISTINCT FROM r.week_period THEN
+                UPDATE public.weeks AS w SET week_period = r.week_period, updated_at = now() WHERE w.id = v_week;
+            END IF;
+        ELSE
+            -- New row, renamed child or moved week: find or create the child first.
+            SELECT c.id INTO v_child FROM public.children AS c
+            WHERE c.user_id = r.user_id AND c.name = r.child_name;
+            IF v_child IS NULL THEN
+                INSERT INTO public.children AS c (user_id, name) VALUES (r.user_id, r.child_name)
+                ON CONFLICT (user_id, name) DO NOTHING
+                RETURNING c.id INTO v_child;
+                IF v_child IS NULL THEN
+                    -- A concurrent writer created it and has committed: this statement sees it.
+                    SELECT c.id INTO v_child FROM public.children AS c
+                    WHERE c.user_id = r.user_id AND c.name = r.child_name;
+                END IF;
+            END IF;
+
+            IF v_week IS NULL THEN
+                -- Not mirrored yet (new row, or written in Phase 0): upsert by (child, date),
+                -- adopting a week written only through the new path.
+                INSERT INTO public.weeks AS w (child_id, week_start_date, week_period, legacy_id)
+                VALUES (v_child, r.week_start_date, r.week_period, r.id)
+                ON CONFLICT (child_id, week_start_date) DO UPDATE
+                    SET legacy_id = EXCLUDED.legacy_id, week_period = EXCLUDED.week_period, updated_at = now()
+                RETURNING w.id INTO v_week;
+            ELSE
+                SELECT w.id INTO v_occupant FROM public.weeks AS w
+                WHERE w.child_id = v_child AND w.week_start_date = r.week_start_date;
+                IF v_occupant IS NULL THEN
+                    -- Move the week (keeps its id, habits and records).
+                    UPDATE public.weeks AS w
+                    SET child_id = v_child, week_start_date = r.week_start_date,
+                        week_period = r.week_period, updated_at = now()
+                    WHERE w.id = v_week;
+                ELSE
+                    -- The target slot already has a week (new-path only, or stale): adopt it,
+                    -- as INSERT would, and drop the one left behind at the old slot.
+                    DELETE FROM public.weeks AS w WHERE w.id = v_week;
+                    UPDATE public.weeks AS w
+                    SET legacy_id = r.id, week_period = r.week_period, updated_at = now()
+                    WHERE w.id = v_occupant;
+                    v_week := v_occupant;
+                END IF;
+            END IF;
+        END IF;
+
+        -- Habits, diffed by position: drop the tail, rename in place, add what is new.
+        WITH want AS (
+            SELECT (e.ord - 1)::integer AS pos, e.elem ->> 'name' AS habit_name
+            FROM jsonb_array_elements(r.habits) WITH ORDINALITY AS e (elem, ord)
+        ),
+        dropped AS (
+            DELETE FROM public.habits AS h
+            WHERE h.week_id = v_week AND h.position >= jsonb_array_length(r.habits)
+        ),
+        renamed AS (
+            UPDATE public.habits AS h SET name = want.habit_name
+            FROM want
+            WHERE h.week_id = v_week AND h.position = want.pos AND h.name <> want.habit_name
+        )
+        INSERT INTO public.habits AS h (week_id, name, position)
+        SELECT v_week, want.habit_name, want.pos
+        FROM want
+        WHERE NOT EXISTS (SELECT FROM public.habits AS x WHERE x.week_id = v_week AND x.position = want.pos)
+        ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
+
+        -- Records, diffed by (habit, date): only changed days are written.
+        WITH want AS (
+            SELECT h.id AS habit_id, r.week_start_date + d.i AS record_date,
+                   r.habits -> h.position -> 'times' ->> d.i AS status
+            FROM public.habits AS h
+            CROSS JOIN generate_series(0, 6) AS d (i)
+            WHERE h.week_id = v_week AND r.habits -> h.position -> 'times' ->> d.i <> ''
+        ),
+        have AS (
+            SELECT rec.id, rec.habit_id, rec.record_date, rec.status
+            FROM public.habits AS h
+            JOIN public.habit_records AS rec ON rec.habit_id = h.id
+            WHERE h.week_id = v_week
+        ),
+        cleared AS (
+            DELETE FROM public.habit_records AS rec
+            USING have LEFT JOIN want ON want.habit_id = have.habit_id AND want.record_date = have.record_date
+            WHERE rec.id = have.id AND want.habit_id IS NULL
+        ),
+        changed AS (
+            UPDATE public.habit_records AS rec SET status = want.status
+            FROM have JOIN want ON want.habit_id = have.habit_id AND want.record_date = have.record_date
+            WHERE rec.id = have.id AND have.status <> want.status
+        )
+        INSERT INTO public.habit_records AS rec (habit_id, record_date, status)
+        SELECT want.habit_id, want.record_date, want.status
+        FROM want
+        LEFT JOIN have ON have.habit_id = want.habit_id AND have.record_date = want.record_date
+        WHERE have.id IS NULL
+        ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status;
+    EXCEPTION WHEN OTHERS THEN
+        -- OTHERS excludes query_canceled: a statement_timeout still cancels the app's write.
+        GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_problem = MESSAGE_TEXT;
+        INSERT INTO public.dual_write_errors (tracker_id, operation, error)
+        VALUES (r.id, TG_OP, v_problem || ' (SQLSTATE ' || v_state || ')');
+        RAISE WARNING 'dual-write: habit_tracker id=% not synced (%): % (SQLSTATE %)', r.id, TG_OP, v_problem, v_state;
+    END;
+    RETURN NULL;
+END;
+$$;
