@@ -1,0 +1,95 @@
+"""Shared fixtures: a real PostgreSQL 15 with pg_cron preloaded, for any test that asks for one.
+
+    pg_cluster    (session)  a throwaway cluster of infra.localdb on a free loopback port,
+                             data in .state/pg/pytest-<pid>, fsync off; destroyed at the end
+    app_template  (session)  name of a database holding sql/app (roles, app tables)
+    db_url        (function) URI of a fresh database copied from app_template
+    conn          (function) autocommit psycopg connection to db_url
+    cron_db_url   (session)  URI of the cluster's cron.database_name database (pg_cron lives there)
+
+Why not pytest-postgresql's postgresql_proc: it runs initdb/pg_ctl as the current user,
+and CI runs as root, which initdb refuses. infra.localdb already solves that (server
+processes run as the `postgres` system user), so the tests use the same code as stack local.
+Set TEST_PG_PORT to pin the port.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+from typing import Iterator
+
+import psycopg
+import pytest
+
+from infra.localdb import STATE_DIR, LocalCluster
+
+TEST_SETTINGS = {
+    # Throwaway data: durability buys nothing and costs most of the suite's time.
+    "fsync": "off",
+    "synchronous_commit": "off",
+    "full_page_writes": "off",
+    "max_connections": "60",
+}
+CRON_DB = "habit_tracker"
+_db_numbers = itertools.count(1)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _sweep_stale_clusters() -> None:
+    """Clusters left by killed test sessions (their pid is gone) are stopped and removed."""
+    if not STATE_DIR.is_dir():
+        return
+    for path in STATE_DIR.glob("pytest-*"):
+        pid = path.name.removeprefix("pytest-")
+        if pid.isdigit() and path.is_dir() and not os.path.exists(f"/proc/{pid}"):
+            LocalCluster(name=path.name).destroy()
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[LocalCluster]:
+    _sweep_stale_clusters()
+    port = int(os.environ.get("TEST_PG_PORT") or _free_port())
+    cluster = LocalCluster(name=f"pytest-{os.getpid()}", port=port, dbname=CRON_DB, settings=TEST_SETTINGS)
+    cluster.destroy()
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+@pytest.fixture(scope="session")
+def app_template(pg_cluster: LocalCluster) -> str:
+    name = "app_template"
+    pg_cluster.create_database(name)
+    pg_cluster.ensure_app_schema(name)
+    return name
+
+
+@pytest.fixture(scope="session")
+def cron_db_url(pg_cluster: LocalCluster) -> str:
+    pg_cluster.ensure_app_schema(CRON_DB)
+    return pg_cluster.db_url(CRON_DB)
+
+
+@pytest.fixture
+def db_url(pg_cluster: LocalCluster, app_template: str) -> Iterator[str]:
+    name = f"test_{os.getpid()}_{next(_db_numbers)}"
+    pg_cluster.create_database(name, template=app_template)
+    try:
+        yield pg_cluster.db_url(name)
+    finally:
+        pg_cluster.drop_database(name)
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection

@@ -1,0 +1,96 @@
+"""infra.migration: the catalog applied in one transaction, switched per phase, dropped without residue."""
+
+from __future__ import annotations
+
+import re
+
+import psycopg
+import pytest
+
+from infra import migration
+from infra.sql_catalog import MIGRATION_013
+from sheets import count, insert_sheet
+
+pytestmark = pytest.mark.db
+
+OBJECTS = """
+SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname = ANY(%(names)s)
+UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname = ANY(%(names)s)
+UNION ALL SELECT tgname FROM pg_trigger WHERE tgname = ANY(%(names)s)
+"""
+
+
+def present(conn: psycopg.Connection) -> set[str]:
+    return {r[0] for r in conn.execute(OBJECTS, {"names": [o.name for o in MIGRATION_013]}).fetchall()}
+
+
+def body(conn: psycopg.Connection) -> str:
+    return conn.execute("SELECT prosrc FROM pg_proc WHERE oid = 'public.sync_old_to_new()'::regprocedure").fetchone()[0]
+
+
+def top_level_sql(text: str) -> str:
+    """The file without comments and without dollar-quoted function bodies."""
+    text = re.sub(r"\$\$.*?\$\$", "$$ $$", text, flags=re.S)
+    return re.sub(r"--[^\n]*", "", text)
+
+
+def test_every_file_is_plain_sql_for_one_transaction():
+    for obj in MIGRATION_013:
+        for phase in (0, 1):
+            text = top_level_sql(obj.source(phase))
+            assert not re.search(r"^\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION|END)\b", text, re.M | re.I), obj.file
+            assert not re.search(r"^\s*\\", text, re.M), f"psql meta-command in {obj.file}"
+            assert "IF NOT EXISTS" not in text.upper(), obj.file
+            if obj.kind == "function":
+                assert "CREATE OR REPLACE FUNCTION" in text, obj.file
+
+
+def test_apply_creates_every_catalog_object(conn):
+    migration.apply(conn, 0)
+    assert present(conn) == {o.name for o in MIGRATION_013}
+
+
+def test_set_phase_swaps_only_the_function_body(conn):
+    migration.apply(conn, 0)
+    phase0 = body(conn)
+    migration.set_phase(conn, 1)
+    assert body(conn) != phase0 and "INSERT INTO public.weeks" in body(conn)
+    migration.set_phase(conn, 0)
+    assert body(conn) == phase0
+    # CREATE OR REPLACE keeps privileges: still no EXECUTE for PUBLIC.
+    assert not conn.execute("SELECT has_function_privilege('anon', 'public.sync_old_to_new()', 'EXECUTE')").fetchone()[0]
+
+
+def test_failed_apply_leaves_nothing(conn):
+    conn.execute("CREATE TABLE public.dual_write_errors (x int)")  # collides half-way through the catalog
+    with pytest.raises(psycopg.errors.DuplicateTable):
+        migration.apply(conn, 0)
+    assert present(conn) == {"dual_write_errors"}
+
+
+def test_drop_removes_everything_and_keeps_app_rows(conn):
+    migration.apply(conn, 1)
+    insert_sheet(conn)
+    migration.drop(conn)
+    assert present(conn) == set()
+    assert count(conn, "habit_tracker") == 1 and count(conn, "weeks") == 1
+    migration.drop(conn)  # idempotent
+
+
+def test_phase_must_be_0_or_1(conn):
+    with pytest.raises(ValueError):
+        migration.apply(conn, 2)
+
+
+def test_flip_to_phase1_waits_for_inflight_writers_within_lock_timeout(conn, db_url):
+    """The phase 1 file locks habit_tracker first: a writer mid-transaction makes the flip wait
+    (bounded by lock_timeout, retried), never the other way round."""
+    migration.apply(conn, 0)
+    with psycopg.connect(db_url) as writer:
+        insert_sheet(writer, child="in flight")  # open transaction holding ROW EXCLUSIVE
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            migration._bounded(conn, [migration._file_sql(MIGRATION_013[[o.name for o in MIGRATION_013].index(
+                "sync_old_to_new")].source(1))], "100ms", "5s", retries=1, sleep=lambda _: None)
+        writer.commit()
+    migration.set_phase(conn, 1)
+    assert "INSERT INTO public.weeks" in body(conn)
