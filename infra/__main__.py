@@ -18,22 +18,20 @@ from infra.stack_config import ConfigError, from_pulumi  # noqa: E402
 
 # Config is parsed once; a bad value stops the preview here, before any connection.
 try:
-    config, password = from_pulumi()
+    config, _password = from_pulumi()  # the dynamic providers read it in `configure`
 except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
-
-database = program.database_provider(config, password)
 
 # What this migration creates: 1. idempotency_log and its 4 indexes, 2. cleanup function,
 # 3. sync trigger function (body chosen by phase), 4. the trigger on habit_tracker.
 objects = program.migration_objects(config)
 
 # Security notes: idempotency_log for service_role only; no EXECUTE for PUBLIC/anon/authenticated.
-program.security(config, database, objects)
+program.security(config, objects)
 
 # Phase 1 activation checklist: pg_cron job for cleanup, existing rows brought over.
 if config.phase == 1 and config.migration_present:
-    program.phase_one(config, database, objects)
+    program.phase_one(config, objects)
 
 pulumi.export("phase", config.phase)
 pulumi.export("dual_write", config.dual_write)

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import pulumi
-import pulumi_postgresql as postgresql
 
 from infra.backfill_resource import BackfillResource
 from infra.sql_catalog import MIGRATION_013, SCHEMA, SqlObject
@@ -14,22 +13,6 @@ from infra.stack_config import StackConfig
 
 CLEANUP_JOB = "cleanup_idempotency_log"  # fixed name: monitoring and `read` look it up by name
 CLEANUP_COMMAND = "SELECT public.cleanup_idempotency_log()"
-API_ROLES = ("public", "anon", "authenticated")  # never get anything of migration 013
-
-
-def database_provider(config: StackConfig, password: Any) -> postgresql.Provider:
-    """pulumi-postgresql's connection; the password stays a Pulumi secret."""
-    return postgresql.Provider(
-        "database",
-        host=config.db_host,
-        port=config.db_port,
-        database=config.db_name,
-        username=config.db_user,
-        password=password,
-        sslmode=config.db_sslmode,
-        superuser=False,
-        connect_timeout=10,
-    )
 
 
 def _props(obj: SqlObject, config: StackConfig) -> dict[str, Any]:
@@ -67,65 +50,32 @@ def migration_objects(config: StackConfig) -> dict[str, SqlObjectResource]:
     return created
 
 
-def security(config: StackConfig, database: postgresql.Provider, objects: dict[str, SqlObjectResource]) -> None:
-    """idempotency_log: service_role only. Functions: no EXECUTE for the API roles."""
+def security(config: StackConfig, objects: dict[str, SqlObjectResource]) -> None:
+    """idempotency_log for service_role only; no EXECUTE for PUBLIC, anon or authenticated.
+
+    pulumi-postgresql's Grant would be the natural owner of these statements, but its
+    provider cannot be built from the Go modules reachable here (scripts/engine/README.md),
+    so the reviewed `sql/013/grants.sql` is applied as one resource, and `read` compares the
+    objects' ACLs, so a privilege granted or revoked by hand shows on refresh.
+    """
     if "idempotency_log" not in objects:
         return
-    opts = pulumi.ResourceOptions(provider=database, depends_on=list(objects.values()))
-    functions = [o.name for o in MIGRATION_013 if o.kind == "function" and o.name in objects]
-    for role in API_ROLES:
-        postgresql.Grant(
-            f"revoke-idempotency-log-{role}",
-            database=config.db_name,
-            schema=SCHEMA,
-            role=role,
-            object_type="table",
-            objects=["idempotency_log"],
-            privileges=[],
-            opts=opts,
-        )
-        postgresql.Grant(
-            f"revoke-functions-{role}",
-            database=config.db_name,
-            schema=SCHEMA,
-            role=role,
-            object_type="function",
-            objects=functions,
-            privileges=[],
-            opts=opts,
-        )
-    postgresql.Grant(
-        "service-role-idempotency-log",
-        database=config.db_name,
-        schema=SCHEMA,
-        role=config.service_role,
-        object_type="table",
-        objects=["idempotency_log"],
-        privileges=["SELECT", "INSERT", "UPDATE", "DELETE"],
-        opts=opts,
-    )
-    postgresql.Grant(
-        "service-role-cleanup",
-        database=config.db_name,
-        schema=SCHEMA,
-        role=config.service_role,
-        object_type="function",
-        objects=[n for n in functions if n in ("cleanup_idempotency_log", "dual_write_drift")],
-        privileges=["EXECUTE"],
-        opts=opts,
+    grants = SqlObject("grants", "migration_013_privileges", "013/grants.sql")
+    SqlObjectResource(
+        "privileges",
+        {
+            **_props(grants, config),
+            "objects": [o.name for o in MIGRATION_013 if o.kind in ("table", "function") and o.name in objects],
+        },
+        pulumi.ResourceOptions(depends_on=list(objects.values())),
     )
 
 
-def phase_one(config: StackConfig, database: postgresql.Provider, objects: dict[str, SqlObjectResource]) -> None:
+def phase_one(config: StackConfig, objects: dict[str, SqlObjectResource]) -> None:
     """Phase 1 checklist: schedule cleanup with pg_cron; bring existing rows over."""
     # pg_cron is shared by the whole database: leaving phase 1 unschedules our job but
     # keeps the extension (other jobs may use it).
-    cron = postgresql.Extension(
-        "pg-cron",
-        name="pg_cron",
-        database=config.db_name,
-        opts=pulumi.ResourceOptions(provider=database, retain_on_delete=True),
-    )
+    cron = SqlObjectResource("pg-cron", {"kind": "extension", "name": "pg_cron", "schema": "pg_catalog", "checksum": ""})
     SqlObjectResource(
         "cleanup-job",
         {
@@ -141,7 +91,7 @@ def phase_one(config: StackConfig, database: postgresql.Provider, objects: dict[
     if "sync_old_to_new" in objects and config.trigger_enabled:
         BackfillResource(
             "backfill",
-            sync_checksum=objects["sync_old_to_new"].checksum,  # type: ignore[attr-defined]
+            sync_checksum=objects["sync_old_to_new"].checksum,
             batch_size=config.backfill_batch_size,
             opts=pulumi.ResourceOptions(depends_on=list(objects.values())),
         )

@@ -33,8 +33,10 @@ REPLACE_ON = {
     "function": ("name", "schema", "signature"),
     "cron_job": ("name",),
     "table": ("name", "schema"),
+    "extension": ("name",),
+    "grants": (),
 }
-COMPARED = ("kind", "name", "schema", "signature", "on_table", "checksum", "enabled", "schedule", "command")
+COMPARED = ("kind", "name", "schema", "signature", "on_table", "checksum", "enabled", "schedule", "command", "objects")
 
 
 def _qualified(props: dict[str, Any]) -> sql.Composed:
@@ -75,6 +77,15 @@ FINGERPRINT: dict[str, Callable[[dict[str, Any]], sql.Composed]] = {
     "cron_job": lambda p: sql.SQL(
         "SELECT schedule || ' | ' || command || ' | ' || active::text FROM cron.job WHERE jobname = {}"
     ).format(sql.Literal(p["name"])),
+    "extension": lambda p: sql.SQL("SELECT extname FROM pg_extension WHERE extname = {}").format(sql.Literal(p["name"])),
+    # The privileges of every table and function the grants file names, as Postgres stores them.
+    "grants": lambda p: sql.SQL(
+        "SELECT concat_ws(' / ',"
+        " (SELECT string_agg(relname || '=' || coalesce(relacl::text, 'default'), ' ' ORDER BY relname)"
+        "  FROM pg_class WHERE relnamespace = {schema}::regnamespace AND relname = ANY({names})),"
+        " (SELECT string_agg(proname || '=' || coalesce(proacl::text, 'default'), ' ' ORDER BY proname)"
+        "  FROM pg_proc WHERE pronamespace = {schema}::regnamespace AND proname = ANY({names})))"
+    ).format(schema=sql.Literal(p["schema"]), names=sql.Literal(list(p["objects"]))),
 }
 
 DROP: dict[str, Callable[[dict[str, Any]], sql.Composed]] = {
@@ -88,6 +99,9 @@ DROP: dict[str, Callable[[dict[str, Any]], sql.Composed]] = {
         "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = {}"
     ).format(sql.Literal(p["name"])),
 }
+# Kinds whose delete leaves the database as it is: privileges go with their objects, and
+# an extension is shared by the whole database (other jobs may use pg_cron).
+KEPT_ON_DELETE = ("grants", "extension")
 
 
 def _create_sql(props: dict[str, Any]) -> sql.Composable:
@@ -95,6 +109,8 @@ def _create_sql(props: dict[str, Any]) -> sql.Composable:
         return sql.SQL("SELECT cron.schedule({}, {}, {})").format(
             sql.Literal(props["name"]), sql.Literal(props["schedule"]), sql.Literal(props["command"])
         )
+    if props["kind"] == "extension":
+        return sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(props["name"]))
     # The object's own SQL file, as reviewed; it holds no parameters.
     return sql.SQL(props["sql"])  # type: ignore[arg-type]
 
@@ -170,7 +186,7 @@ class SqlObjectProvider(StackConnectedProvider):
             )
 
         def work(conn: psycopg.Connection) -> str | None:
-            if kind in ("function", "cron_job") or olds.get("checksum") != news.get("checksum"):
+            if kind in ("function", "cron_job", "grants") or olds.get("checksum") != news.get("checksum"):
                 conn.execute(_create_sql(news))
             if kind == "trigger":
                 conn.execute(_set_trigger_enabled(news))
@@ -180,6 +196,9 @@ class SqlObjectProvider(StackConnectedProvider):
         return UpdateResult({**news, "fingerprint": fingerprint})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
+        if props["kind"] in KEPT_ON_DELETE:
+            return
+
         def work(conn: psycopg.Connection) -> None:
             if props["kind"] == "cron_job" and _fingerprint(conn, props) is None:
                 return  # pg_cron gone already (extension dropped): nothing to unschedule

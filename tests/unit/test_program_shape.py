@@ -56,13 +56,12 @@ def sql_objects(mocks: RecordingMocks) -> dict[str, dict]:
 def test_phase0_declares_every_catalog_object_with_phase0_body():
     mocks = run_program(phase="0")
     objects = sql_objects(mocks)
-    assert list(objects) == [o.name for o in MIGRATION_013]
+    assert [n for n in objects if n != "privileges"] == [o.name for o in MIGRATION_013]
     assert objects["sync_old_to_new"]["checksum"] == next(
         o for o in MIGRATION_013 if o.name == "sync_old_to_new"
     ).checksum(0)
     assert objects["trigger_habit_tracker_dual_write"]["enabled"] is True
-    assert "pg-cron" not in by_type(mocks, "Extension")
-    assert "cleanup-job" not in sql_objects(mocks)
+    assert "pg-cron" not in objects and "cleanup-job" not in objects and "backfill" not in by_type(mocks, "Resource")
 
 
 def test_phase1_selects_other_sync_body_and_adds_cron_and_backfill():
@@ -71,18 +70,19 @@ def test_phase1_selects_other_sync_body_and_adds_cron_and_backfill():
     one = sql_objects(mocks)
     assert one["sync_old_to_new"]["checksum"] != zero["sync_old_to_new"]["checksum"]
     assert one["cleanup_idempotency_log"]["checksum"] == zero["cleanup_idempotency_log"]["checksum"]
-    assert "pg-cron" in by_type(mocks, "Extension")
+    assert one["pg-cron"]["kind"] == "extension"
     job = by_type(mocks, "Resource")["cleanup-job"]
     assert (job["kind"], job["name"], job["schedule"]) == ("cron_job", "cleanup_idempotency_log", "17 3 * * *")
     assert "backfill" in by_type(mocks, "Resource")
 
 
-def test_grants_keep_api_roles_out():
-    grants = by_type(run_program(phase="0"), "Grant")
-    for role in ("public", "anon", "authenticated"):
-        assert grants[f"revoke-idempotency-log-{role}"]["privileges"] == []
-        assert grants[f"revoke-functions-{role}"]["privileges"] == []
-    assert grants["service-role-idempotency-log"]["role"] == "service_role"
+def test_privileges_follow_the_objects():
+    declared = sql_objects(run_program(phase="0"))
+    privileges = declared["privileges"]
+    assert privileges["kind"] == "grants"
+    assert "REVOKE ALL ON public.idempotency_log FROM PUBLIC, anon, authenticated" in privileges["sql"]
+    assert set(privileges["objects"]) == {o.name for o in MIGRATION_013 if o.kind in ("table", "function")}
+    assert "privileges" not in sql_objects(run_program(phase="0", dual_write="removed"))
 
 
 @pytest.mark.parametrize(
