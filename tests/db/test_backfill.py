@@ -1,0 +1,134 @@
+"""Backfill: projects every row set-based, idempotent, resumable after a kill, safe to repeat."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from infra import backfill, migration
+from infra.drift import drift_report
+from sheets import assert_synced, count, habit, insert_sheet, generate_sheets, update_sheet
+
+pytestmark = pytest.mark.db
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def db(conn: psycopg.Connection) -> psycopg.Connection:
+    migration.apply(conn, 0)  # rows exist before Phase 1, as in a real rollout
+    return conn
+
+
+def test_backfill_projects_everything_and_is_idempotent(db, db_url):
+    generate_sheets(db, 1_200)
+    first = insert_sheet(db, child="special", habits=[habit("A", "green"), habit("B", "", "red")])
+    migration.set_phase(db, 1)
+    result = backfill.run(db_url, batch_size=250, show_progress=False)
+    assert result.rows == 1_201 and result.batches == 6 and result.started_after == 0
+    assert_synced(db, first)
+    report = drift_report(db)
+    assert (report.synced, report.drift_pct) == (1_201, 0)
+    snapshot = db.execute("SELECT count(*), sum(hashtext(r::text)) FROM public.habit_records r").fetchone()
+    xmin = db.execute("SELECT max(xmin::text::bigint) FROM public.habit_records").fetchone()
+    # Nothing left to do: the resume point says so, and a forced re-run of a batch writes nothing.
+    assert backfill.run(db_url, show_progress=False).rows == 0
+    db.execute("SELECT public.backfill_habit_tracker(0, 5000)")
+    assert db.execute("SELECT count(*), sum(hashtext(r::text)) FROM public.habit_records r").fetchone() == snapshot
+    assert db.execute("SELECT max(xmin::text::bigint) FROM public.habit_records").fetchone() == xmin
+
+
+def test_backfill_repairs_mismatches_orphans_and_stale_slots(db, db_url):
+    ids = [insert_sheet(db, child=f"c{i}", habits=[habit("A", "green"), habit("B", "red")]) for i in range(6)]
+    migration.set_phase(db, 1)
+    migration.set_phase(db, 0)  # Phase 1 -> 0: new schema rows stay, then drift grows
+    update_sheet(db, ids[0], habits=[habit("B", "red"), habit("A", "yellow"), habit("C", "green")])
+    update_sheet(db, ids[1], child="renamed")
+    update_sheet(db, ids[2], habits=[])
+    db.execute("DELETE FROM public.habit_tracker WHERE id = %s", (ids[3],))
+    # ids[4] moves away from its slot, a new row takes that slot: the stale week there is adopted.
+    update_sheet(db, ids[4], child="moved")
+    taker = insert_sheet(db, child="c4", habits=[habit("T", "green")])
+    assert drift_report(db).drift_pct > 0
+    migration.set_phase(db, 1)
+    backfill.run(db_url, batch_size=2, show_progress=False)
+    report = drift_report(db)
+    assert (report.drift_pct, report.orphaned, report.synced) == (0, 0, 6)
+    for sheet in (ids[0], ids[1], ids[2], ids[4], ids[5], taker):
+        assert_synced(db, sheet)
+
+
+def test_malformed_rows_are_logged_once_and_skipped(db, db_url):
+    good = insert_sheet(db, child="good", habits=[habit("A", "green")])
+    bad = insert_sheet(db, child="bad", habits=[{"name": "A"}])
+    migration.set_phase(db, 1)
+    backfill.run(db_url, show_progress=False)
+    backfill.run(db_url, show_progress=False)  # resumes at the bad row again: no duplicate error
+    errors = db.execute("SELECT tracker_id, operation FROM public.dual_write_errors").fetchall()
+    assert errors == [(bad, "BACKFILL")]
+    assert_synced(db, good)
+    report = drift_report(db)
+    assert (report.missing, report.errors) == (1, 1)
+
+
+def test_interrupted_backfill_resumes_where_the_projection_stops(db, db_url):
+    generate_sheets(db, 600)
+    migration.set_phase(db, 1)
+    partial = backfill.run(db_url, batch_size=100, max_batches=2, show_progress=False)
+    assert partial.rows == 200
+    resumed = backfill.run(db_url, batch_size=100, show_progress=False)
+    assert resumed.started_after == 200 and resumed.rows == 400
+    assert drift_report(db).drift_pct == 0
+
+
+def test_killed_backfill_resumes_to_drift_zero(db, db_url):
+    generate_sheets(db, 3_000)
+    migration.set_phase(db, 1)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "infra.backfill", db_url, "--batch-size", "100", "--pause", "0.05"],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while count(db, "weeks") < 500 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    done = count(db, "weeks")
+    assert 500 <= done < 3_000, "the kill must land half-way"
+    result = backfill.run(db_url, batch_size=500, show_progress=False)
+    assert result.started_after is not None and result.started_after >= 500
+    assert drift_report(db).drift_pct == 0
+
+
+def test_progress_bar_renders(db, db_url, capsys):
+    generate_sheets(db, 50)
+    migration.set_phase(db, 1)
+    result = backfill.run(db_url, batch_size=10, show_progress=True)
+    assert result.rows == 50 and result.rows_per_second > 0
+
+
+def test_batches_wait_for_a_locked_row_then_retry(db, db_url):
+    """A batch that cannot lock its rows within lock_timeout is retried, never half-applied."""
+    sheet = insert_sheet(db, habits=[habit("A", "green")])
+    migration.set_phase(db, 1)
+    migration.set_phase(db, 0)
+    update_sheet(db, sheet, habits=[habit("A", "red")])
+    migration.set_phase(db, 1)
+    with psycopg.connect(db_url) as app:
+        app.execute("UPDATE public.habit_tracker SET week_period = 'app' WHERE id = %s", (sheet,))
+        slept: list[float] = []
+
+        def release(seconds: float) -> None:
+            slept.append(seconds)
+            app.commit()  # the app's transaction ends while the backfill backs off
+
+        result = backfill.run(db_url, lock_timeout="100ms", show_progress=False, sleep=release)
+    assert slept and result.rows == 1
+    assert_synced(db, sheet)
