@@ -1,0 +1,352 @@
+"""`invoke bench [--quick] [--full]`: migration 013's costs, each against a floor from the same run.
+
+Runs on the embedded cluster (infra/localdb.py) in its own database `bench`, dropped and
+recreated every run; the local stack's `habit_tracker` database is never touched.
+Writes bench/results/results.md (table), results.png (plot) and results.json.
+
+    1. write cost per phase (pgbench, mixed INSERT/UPDATE/DELETE): no trigger, empty trigger,
+       Phase 0, Phase 1
+    2. backfill rows/s vs one set-based INSERT ... SELECT; writer p99 while it runs
+    3. dual_write_drift() vs one hashed read of the same tables
+    4. idempotency_log cleanup vs one plain DELETE; writer p99 during each
+    5. deploy (pulumi up / no-op preview / smoke-test) vs the engine's floor
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import statistics
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable
+
+import psycopg
+from rich.console import Console
+
+from bench import report, workload
+from bench.workload import Pgbench
+from infra import backfill, localdb, migration
+
+BENCH_DB = "bench"
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+console = Console()
+
+
+@dataclass(frozen=True)
+class Sizes:
+    mode: str
+    write_seconds: int  # pgbench -T per write variant
+    write_clients: int
+    write_users: int  # key space: users x 2 children x weeks
+    write_weeks: int
+    write_fill: float  # share of the key space seeded before each write run
+    backfill_rows: int
+    writer_rate: int  # tps of the concurrent writer (backfill, cleanup)
+    writer_alone_seconds: int
+    cleanup_rows: int  # expired idempotency_log rows
+    drift_repeats: int
+
+    @staticmethod
+    def for_mode(quick: bool, full: bool) -> "Sizes":
+        if quick:
+            return Sizes("quick", 5, 4, 100, 52, 0.6, 10_000, 100, 3, 50_000, 3)
+        if full:
+            return Sizes("full", 30, 4, 200, 52, 0.6, 1_000_000, 100, 10, 1_000_000, 3)
+        return Sizes("default", 20, 4, 200, 52, 0.6, 100_000, 100, 10, 1_000_000, 3)
+
+
+@dataclass
+class Row:
+    figure: str
+    case: str
+    result: str  # absolute numbers of the case
+    floor: str  # the floor's name and absolute numbers
+    ratio: float  # case / floor
+    target: str
+    status: str  # PASS | MISS | info | not measured yet
+    note: str = ""
+    values: dict | None = None  # raw numbers for results.json and the plot
+
+
+class Bench:
+    def __init__(self, sizes: Sizes) -> None:
+        self.sizes = sizes
+        self.cluster = localdb.local_cluster()
+        self.url = self.cluster.db_url(BENCH_DB)
+        self.pgbench_conn = ["-h", "127.0.0.1", "-p", str(self.cluster.port), "-U", localdb.SUPERUSER, BENCH_DB]
+        self.rows: list[Row] = []
+        self.conn: psycopg.Connection
+
+    # --- setup ------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        self.cluster.start()
+        self.cluster.drop_database(BENCH_DB)
+        self.cluster.create_database(BENCH_DB)
+        self.cluster.ensure_app_schema(BENCH_DB)
+        self.conn = psycopg.connect(self.url, autocommit=True)
+        self.conn.add_notice_handler(lambda _diag: None)
+        workload.create_payloads(self.conn)
+
+    def machine(self) -> dict:
+        model = "unknown"
+        try:
+            for line in Path("/proc/cpuinfo").read_text().splitlines():
+                if line.lower().startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+        except OSError:
+            pass
+        mem_gb = None
+        try:
+            kb = int(Path("/proc/meminfo").read_text().split("MemTotal:")[1].split()[0])
+            mem_gb = round(kb / 1024 / 1024, 1)
+        except (OSError, IndexError, ValueError):
+            pass
+        pg = self.conn.execute("SELECT version()").fetchone()[0]
+        settings = dict(self.conn.execute(
+            "SELECT name, setting FROM pg_settings WHERE name IN "
+            "('shared_buffers', 'synchronous_commit', 'fsync', 'max_wal_size', 'work_mem')").fetchall())
+        return {"cores": os.cpu_count(), "cpu": model, "memory_gb": mem_gb, "os": platform.platform(),
+                "postgres": pg, "settings": settings, "mode": self.sizes.mode, "sizes": asdict(self.sizes)}
+
+    def reset(self) -> None:
+        tables = ["habit_tracker", "children", "weeks", "habits", "habit_records"]
+        if self.conn.execute("SELECT to_regclass('public.dual_write_errors')").fetchone()[0]:
+            tables.append("dual_write_errors")
+        self.conn.execute("TRUNCATE " + ", ".join(tables) + " RESTART IDENTITY")
+
+    def settle(self, *tables: str) -> None:
+        """Stats and a checkpoint, so that no run pays for the previous one's dirty pages."""
+        self.conn.execute("VACUUM ANALYZE " + ", ".join(tables) if tables else "VACUUM ANALYZE")
+        self.conn.execute("CHECKPOINT")
+
+    def add(self, row: Row) -> None:
+        self.rows.append(row)
+        style = {"PASS": "green", "MISS": "bold red"}.get(row.status, "yellow")
+        console.print(f"  [{style}]{row.status:>4}[/] {row.case}: {row.result}  (floor {row.floor}; "
+                      f"{row.ratio:.2f}x; target {row.target})")
+
+    # --- 1. write cost per phase --------------------------------------------------------
+
+    def _write_run(self, label: str) -> dict:
+        s = self.sizes
+        before = workload.new_schema_writes(self.conn)
+        result = Pgbench(self.pgbench_conn, workload.WRITE_MIX, clients=s.write_clients, seconds=s.write_seconds,
+                         variables={"users": s.write_users, "weeks": s.write_weeks}).wait()
+        time.sleep(0.2)  # pgbench's backends have exited; their stats are flushed at exit
+        written = workload.new_schema_writes(self.conn) - before
+        return {"label": label, "tps": result.tps, "transactions": result.transactions, "failed": result.failed,
+                "p50_ms": result.percentile(50), "p99_ms": result.percentile(99),
+                "new_rows_per_s": written / s.write_seconds}
+
+    def _seed_write(self, project: bool) -> None:
+        s = self.sizes
+        self.reset()
+        workload.seed_tracker(self.conn, s.write_users, s.write_weeks, s.write_fill)
+        if project:
+            workload.project_all(self.conn)
+        self.settle()
+
+    def figure_write(self) -> dict[str, dict]:
+        runs: dict[str, dict] = {}
+        console.rule(f"1. write cost per phase (pgbench, {self.sizes.write_clients} clients, "
+                     f"{self.sizes.write_seconds} s each)")
+        self._seed_write(project=False)
+        runs["none"] = self._write_run("no trigger")
+        self.conn.execute("""
+            CREATE FUNCTION bench_empty_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
+            CREATE TRIGGER bench_empty AFTER INSERT OR UPDATE OR DELETE ON habit_tracker
+                FOR EACH ROW EXECUTE FUNCTION bench_empty_trigger();""")
+        self._seed_write(project=False)
+        runs["empty"] = self._write_run("empty trigger")
+        self.conn.execute("DROP TRIGGER bench_empty ON habit_tracker; DROP FUNCTION bench_empty_trigger()")
+        migration.apply(self.conn, 0)
+        self._seed_write(project=False)
+        runs["phase0"] = self._write_run("Phase 0")
+        migration.set_phase(self.conn, 1)
+        self._seed_write(project=True)
+        runs["phase1"] = self._write_run("Phase 1")
+
+        floor = runs["none"]
+        floor_text = f"no trigger: {_write_text(floor)}"
+        for key, target, check in (
+            ("none", "(the floor)", None),
+            ("empty", "(practical floor)", None),
+            ("phase0", ">= 0.90x TPS", lambda r, ratio: ratio >= 0.90),
+            ("phase1", ">= 0.35x TPS and p99 < 5 ms", lambda r, ratio: ratio >= 0.35 and r["p99_ms"] < 5.0),
+        ):
+            run = runs[key]
+            ratio = run["tps"] / floor["tps"] if floor["tps"] else float("nan")
+            result = _write_text(run)
+            if key == "phase1":
+                result += f", {run['new_rows_per_s']:,.0f} new-schema rows/s"
+            note = f"{run['failed']} failed transactions" if run["failed"] else ""
+            self.add(Row("1. write", f"Write: {run['label']}", result, floor_text, ratio, target,
+                         "info" if check is None else ("PASS" if check(run, ratio) else "MISS"), note, run))
+        return runs
+
+    # --- 2. backfill, 3. drift ------------------------------------------------------------
+
+    def figure_backfill_and_drift(self) -> None:
+        s = self.sizes
+        n = s.backfill_rows
+        users = math.ceil(n / (workload.CHILDREN_PER_USER * 52))
+        console.rule(f"2. backfill of {n:,} rows")
+        self.reset()
+        seeded = workload.seed_tracker(self.conn, users, 52, 1.0, limit=n)
+        self.settle()
+
+        started = time.perf_counter()
+        workload.project_all(self.conn)
+        floor_s = time.perf_counter() - started
+
+        def clear_new_schema() -> None:
+            self.conn.execute("TRUNCATE children, weeks, habits, habit_records, dual_write_errors")
+            self.settle("children", "weeks", "habits", "habit_records")
+
+        clear_new_schema()
+        result = backfill.run(self.url, show_progress=False)
+        backfill_s = result.seconds
+        floor_rps, rps = seeded / floor_s, seeded / backfill_s
+        ratio = rps / floor_rps
+        self.add(Row("2. backfill", f"Backfill ({seeded:,} rows, batch {backfill.DEFAULT_BATCH_SIZE})",
+                     f"{rps:,.0f} rows/s ({backfill_s:.2f} s, {result.batches} batches)",
+                     f"one INSERT ... SELECT per table: {floor_rps:,.0f} rows/s ({floor_s:.2f} s)",
+                     ratio, ">= 0.60x rows/s", "PASS" if ratio >= 0.6 else "MISS", "",
+                     {"rows": seeded, "seconds": backfill_s, "floor_seconds": floor_s}))
+
+        # The same backfill while the app writes (Phase 1 trigger on), against the writer alone.
+        clear_new_schema()
+        variables = {"users": users, "weeks": 52}
+        alone = Pgbench(self.pgbench_conn, workload.WRITE_MIX, clients=2, seconds=s.writer_alone_seconds,
+                        variables=variables, rate=s.writer_rate).wait()
+        clear_new_schema()
+        writer = Pgbench(self.pgbench_conn, workload.WRITE_MIX, clients=2, seconds=math.ceil(1.5 * backfill_s + 3),
+                         variables=variables, rate=s.writer_rate)
+        time.sleep(1.0)
+        t0 = time.time()
+        loaded = backfill.run(self.url, show_progress=False)
+        t1 = time.time()
+        during = writer.wait()
+        self._writer_row("2. backfill", "Writer p99 during backfill", alone, during, t0, t1,
+                         f"backfill took {loaded.seconds:.2f} s under load")
+        drift = self.conn.execute("SELECT drift_pct FROM dual_write_drift()").fetchone()[0]
+        if drift != 0:
+            console.print(f"  [bold red]drift after backfill under load: {drift}%[/]")
+
+        console.rule(f"3. drift check over {seeded:,} rows")
+        self.settle()
+        drift_s = _median_time(lambda: self.conn.execute("SELECT * FROM dual_write_drift()").fetchall(),
+                               s.drift_repeats)
+        floor_s = _median_time(lambda: self.conn.execute(workload.HASH_READ).fetchall(), s.drift_repeats)
+        ratio = drift_s / floor_s
+        self.add(Row("3. drift", "dual_write_drift()", f"{drift_s * 1000:,.0f} ms (drift {drift}%)",
+                     f"hash of every row of the same tables: {floor_s * 1000:,.0f} ms", ratio, "<= 3x time",
+                     "PASS" if ratio <= 3 else "MISS", f"median of {s.drift_repeats} after one warm-up run",
+                     {"seconds": drift_s, "floor_seconds": floor_s, "drift_pct": float(drift)}))
+
+    def _writer_row(self, figure: str, case: str, alone: workload.PgbenchResult, during: workload.PgbenchResult,
+                    t0: float, t1: float, note: str) -> None:
+        p99_alone = alone.percentile(99)
+        p99 = during.percentile(99, overlapping=(t0, t1))
+        count = during.count(overlapping=(t0, t1))
+        if during.finished_at and max(during.finished_at) < t1:
+            note += "; the writer stopped before the operation ended"
+        note = f"{count} writer transactions overlapped it; {note}"
+        self.add(Row(figure, case, f"p99 {p99:.1f} ms, p50 {during.percentile(50, overlapping=(t0, t1)):.1f} ms",
+                     f"writer alone ({self.sizes.writer_rate} tps): p99 {p99_alone:.1f} ms",
+                     p99 / p99_alone if p99_alone else float("nan"), "p99 < 50 ms",
+                     "PASS" if p99 < 50 else "MISS", note, {"p99_ms": p99, "floor_p99_ms": p99_alone, "count": count}))
+
+    # --- 4. cleanup ---------------------------------------------------------------------
+
+    def figure_cleanup(self) -> None:
+        s = self.sizes
+        expired, live = s.cleanup_rows, s.cleanup_rows // 10
+        console.rule(f"4. cleanup of {expired:,} expired idempotency_log rows")
+
+        def seed() -> float:
+            self.conn.execute("TRUNCATE idempotency_log")
+            started = time.perf_counter()
+            self.conn.execute(workload.SEED_IDEMPOTENCY, {"expired": expired, "live": live})
+            took = time.perf_counter() - started
+            self.settle("idempotency_log")
+            return took
+
+        seed_s = seed()
+        variables = {"keys": expired}
+        alone = Pgbench(self.pgbench_conn, workload.IDEMPOTENCY_MIX, clients=2, seconds=s.writer_alone_seconds,
+                        variables=variables, rate=s.writer_rate).wait()
+        timings: dict[str, float] = {}
+        for label, statement in (("plain DELETE", "DELETE FROM idempotency_log WHERE expires_at < now()"),
+                                 ("cleanup_idempotency_log()", "SELECT cleanup_idempotency_log()")):
+            seed()
+            writer = Pgbench(self.pgbench_conn, workload.IDEMPOTENCY_MIX, clients=2,
+                             seconds=math.ceil(1.5 * seed_s + 4), variables=variables, rate=s.writer_rate)
+            time.sleep(1.0)
+            t0 = time.time()
+            self.conn.execute(statement)
+            t1 = time.time()
+            timings[label] = t1 - t0
+            left = self.conn.execute("SELECT count(*) FROM idempotency_log WHERE expires_at < now() - interval '1 minute'"
+                                     ).fetchone()[0]
+            during = writer.wait()
+            self._writer_row("4. cleanup", f"Writer p99 during {label}", alone, during, t0, t1,
+                             f"{label} took {t1 - t0:.2f} s" + (f", left {left} expired rows" if left else ""))
+        ratio = timings["cleanup_idempotency_log()"] / timings["plain DELETE"]
+        self.add(Row("4. cleanup", f"cleanup_idempotency_log() ({expired:,} expired + {live:,} live rows)",
+                     f"{timings['cleanup_idempotency_log()']:.2f} s",
+                     f"one plain DELETE: {timings['plain DELETE']:.2f} s", ratio, "<= 1.5x time",
+                     "PASS" if ratio <= 1.5 else "MISS", "both with the writer running",
+                     {"seconds": timings["cleanup_idempotency_log()"], "floor_seconds": timings["plain DELETE"]}))
+
+    # --- 5. deploy ------------------------------------------------------------------------
+
+    def figure_deploy(self) -> None:
+        console.rule("5. deploy")
+        for case, floor, target in (("pulumi up (fresh stack)", "pulumi version", "(no target)"),
+                                    ("no-op pulumi preview", "empty-program preview", "< 3x time"),
+                                    ("invoke smoke-test", "pulumi version", "< 2 s")):
+            self.add(Row("5. deploy", case, "not measured yet", floor, float("nan"), target, "not measured yet",
+                         "the deploy figures are not built yet (see the note below the table)"))
+
+
+def _write_text(run: dict) -> str:
+    return f"{run['tps']:,.0f} TPS, p50 {run['p50_ms']:.2f} ms, p99 {run['p99_ms']:.2f} ms"
+
+
+def _median_time(work: Callable[[], object], repeats: int) -> float:
+    work()  # warm-up: caches and plans
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        work()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def main(quick: bool = False, full: bool = False, results_dir: Path | str | None = None) -> list[Row]:
+    sizes = Sizes.for_mode(quick, full)
+    out = Path(results_dir) if results_dir else RESULTS_DIR
+    out.mkdir(parents=True, exist_ok=True)
+    bench = Bench(sizes)
+    started = time.monotonic()
+    with console.status(f"[bold]bench ({sizes.mode}): preparing database '{BENCH_DB}'"):
+        bench.prepare()
+    try:
+        machine = bench.machine()
+        console.print(f"[bold]{machine['cores']} cores, {machine['cpu']}; {machine['postgres'].split(' on ')[0]}")
+        bench.figure_write()
+        bench.figure_backfill_and_drift()
+        bench.figure_cleanup()
+        bench.figure_deploy()
+    finally:
+        bench.conn.close()
+    machine["seconds"] = round(time.monotonic() - started, 1)
+    report.write(out, bench.rows, machine)
+    console.print(f"[bold]bench ({sizes.mode}) done in {machine['seconds']:.0f} s: {out / 'results.md'}")
+    return bench.rows
