@@ -1,0 +1,53 @@
+"""infra.localdb: the embedded cluster stack local and the tests run on."""
+
+from __future__ import annotations
+
+import os
+
+import psycopg
+import pytest
+
+from infra.localdb import LocalCluster
+
+pytestmark = pytest.mark.db
+
+
+def test_cluster_settings(pg_cluster: LocalCluster, cron_db_url: str):
+    with psycopg.connect(cron_db_url, autocommit=True) as conn:
+        settings = dict(conn.execute(
+            "SELECT name, setting FROM pg_settings WHERE name IN "
+            "('shared_preload_libraries', 'cron.database_name', 'listen_addresses', 'port', 'server_version_num')"
+        ).fetchall())
+        assert settings["shared_preload_libraries"] == "pg_cron"
+        assert settings["cron.database_name"] == "habit_tracker"
+        assert settings["listen_addresses"] == "127.0.0.1"
+        assert settings["port"] == str(pg_cluster.port)
+        assert settings["server_version_num"].startswith("15")
+        # pg_cron can be created in its database (what Phase 1 does), and schedules there.
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_cron")
+        conn.execute("SELECT cron.schedule('test-job', '0 3 * * *', 'SELECT 1')")
+        assert conn.execute("SELECT count(*) FROM cron.job WHERE jobname = 'test-job'").fetchone()[0] == 1
+        conn.execute("SELECT cron.unschedule('test-job')")
+
+
+def test_server_runs_unprivileged(pg_cluster: LocalCluster):
+    owner = os.stat(pg_cluster.data_dir).st_uid
+    assert owner != 0 or os.geteuid() != 0
+    assert oct(os.stat(pg_cluster.data_dir).st_mode)[-3:] == "700"
+
+
+def test_start_is_idempotent_and_data_survives_a_restart(pg_cluster: LocalCluster, db_url: str):
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE keep (x int); INSERT INTO keep VALUES (42)")
+    pg_cluster.start()  # already running: no-op
+    assert pg_cluster.status() == "running"
+    pg_cluster.stop()
+    assert pg_cluster.status() == "stopped"
+    pg_cluster.start()
+    with psycopg.connect(db_url) as conn:
+        assert conn.execute("SELECT x FROM keep").fetchone()[0] == 42
+
+
+def test_db_url_is_a_libpq_uri(pg_cluster: LocalCluster):
+    assert pg_cluster.db_url("my db") == f"postgresql://postgres@127.0.0.1:{pg_cluster.port}/my%20db?sslmode=disable"
+    assert LocalCluster(name="never-started").status() == "absent"
