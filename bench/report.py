@@ -28,7 +28,9 @@ def markdown(rows: list["Row"], machine: dict) -> str:
         "",
         f"Measured on {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB RAM, "
         f"{machine['postgres']}; server settings: {settings}. Mode `{machine['mode']}`, "
-        f"whole run {machine['seconds']:.0f} s. Every ratio is against a floor measured in the same run.",
+        f"whole run {machine['seconds']:.0f} s; load average at start "
+        f"{' / '.join(f'{x:.1f}' for x in machine['load_average_at_start'])} (other jobs share the machine). "
+        "Every ratio is against a floor measured in the same run.",
         "",
         "| # | Measurement | Result | Floor | Ratio | Target | Status |",
         "|---|---|---|---|---|---|---|",
