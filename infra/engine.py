@@ -46,7 +46,12 @@ def environment(stack: str, base: Mapping[str, str] | None = None) -> dict[str, 
     """The variables every pulumi invocation of this project runs with."""
     env = dict(os.environ if base is None else base)
     binary = pulumi_binary()
-    env["PATH"] = f"{binary.parent}{os.pathsep}{env.get('PATH', '')}"
+    # The project's virtualenv first, as `source .venv/bin/activate` would: the language host
+    # and the dynamic-provider launcher run `python3` from PATH (the older host built here
+    # does not read Pulumi.yaml's `virtualenv` option; see scripts/engine/README.md).
+    venv = ROOT / ".venv"
+    env["VIRTUAL_ENV"] = str(venv)
+    env["PATH"] = os.pathsep.join([str(binary.parent), str(venv / "bin"), env.get("PATH", "")])
     if binary.parent == TOOLS_BIN:
         # Our own build: plugins and the ambient provider live beside the CLI, not in ~/.pulumi.
         env.setdefault("PULUMI_HOME", str(STATE / "pulumi-home"))
@@ -89,8 +94,18 @@ def run(
     return result
 
 
+def link_program_virtualenv() -> None:
+    """`infra/.venv` -> `../.venv`: the language host built here resolves Pulumi.yaml's
+    `virtualenv: .venv` against the program folder (`infra/`), newer hosts against the
+    project root; the link makes both find the one virtualenv."""
+    link = ROOT / "infra" / ".venv"
+    if not link.exists() and not link.is_symlink():
+        link.symlink_to(Path("..") / ".venv")
+
+
 def ensure_stack(stack: str) -> None:
     """Create the stack in the backend on first use (a fresh clone has none)."""
+    link_program_virtualenv()
     env = environment(stack)
     backend = _backend_dir(env)
     if backend is not None:
