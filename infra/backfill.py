@@ -4,7 +4,10 @@
 
 Each batch is one call of `public.backfill_habit_tracker(after_id, batch_size)` in its own
 short transaction with local lock/statement timeouts; a batch that cannot get its locks in
-time is retried with backoff (batches are idempotent). Resumable: the run starts just before
+time is retried with backoff (batches are idempotent). A batch holds FOR SHARE locks on its
+rows until it commits, so an app write to one of them waits for the batch: batches are
+sized to last about `max_batch_seconds` (adapted from the last batch's duration, never
+above `batch_size`), which bounds that wait whatever batch size the stack configures. Resumable: the run starts just before
 the smallest id that `dual_write_diff()` reports (missing, mismatched or orphaned), so after
 a kill the rows already projected are skipped; the state is the projection itself, in the
 database. Safe while the app writes (see the SQL function). Progress shows rows/s.
@@ -26,6 +29,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 DEFAULT_BATCH_SIZE = 5000
+MAX_BATCH_SECONDS = 0.05  # how long an app write may have to wait for a batch's row locks
+FIRST_BATCH = 200
+MIN_BATCH = 10
 RETRIES = 5
 RETRYABLE = (psycopg.errors.LockNotAvailable, psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
 
@@ -84,6 +90,12 @@ def one_batch(
         return int(last), int(covered)
 
 
+def next_batch_size(size: int, seconds: float, target: float, largest: int) -> int:
+    """Scale the batch toward `target` seconds; at most double per step, within [MIN_BATCH, largest]."""
+    scaled = int(size * target / max(seconds, 1e-4))
+    return max(MIN_BATCH, min(largest, 2 * size, scaled))
+
+
 def _with_retries(work: Callable[[], tuple[int | None, int]], sleep: Callable[[float], None]) -> tuple[int | None, int]:
     attempt = 0
     while True:
@@ -112,10 +124,12 @@ def run(
     show_progress: bool = True,
     pause_seconds: float = 0.0,
     max_batches: int | None = None,
+    max_batch_seconds: float | None = MAX_BATCH_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
 ) -> BackfillResult:
     """Backfill from the resume point to the end. `pause_seconds` leaves the app room between
-    batches; `max_batches` stops early (a partial run, as a kill would leave it)."""
+    batches; `max_batches` stops early (a partial run, as a kill would leave it);
+    `max_batch_seconds=None` turns the adaptive sizing off (every batch is `batch_size`)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     started = time.monotonic()
@@ -126,14 +140,18 @@ def run(
         after, rows, batches = start, 0, 0
         with _progress(show_progress) as progress:
             task = progress.add_task("backfill", total=rows_after(conn, start))
+            size = batch_size if max_batch_seconds is None else min(batch_size, FIRST_BATCH)
             while max_batches is None or batches < max_batches:
+                began = time.monotonic()
                 last, covered = _with_retries(
-                    lambda: one_batch(conn, after, batch_size, lock_timeout, statement_timeout), sleep
+                    lambda: one_batch(conn, after, size, lock_timeout, statement_timeout), sleep
                 )
                 batches += 1
                 if last is None:
                     break
                 after, rows = last, rows + covered
+                if max_batch_seconds is not None:
+                    size = next_batch_size(size, time.monotonic() - began, max_batch_seconds, batch_size)
                 progress.update(task, advance=covered)
                 if pause_seconds:
                     sleep(pause_seconds)

@@ -20,6 +20,9 @@ SECURITY DEFINER
 SET search_path = ''
 -- Short batches: JIT compilation of a batch's statements would cost more than it saves.
 SET jit = off
+-- Plan each statement for the batch's actual ids: a generic plan cannot see how few rows
+-- a batch has and may pick whole-table hash joins, making every batch cost a full scan.
+SET plan_cache_mode = force_custom_plan
 AS $$
 DECLARE
     v_ids bigint[];  -- projectable rows of the batch

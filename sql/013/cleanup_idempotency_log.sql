@@ -1,11 +1,14 @@
 -- Deletes expired idempotency logs and returns how many it deleted.
 --
--- Batched: each DELETE takes at most batch_size rows, found through
--- idx_idempotency_expires and addressed by ctid, so no single statement sorts or scans
--- a million rows. SKIP LOCKED means it never waits behind a row an Edge Function is
--- using, and it only ever takes row locks, so live rows are never blocked. (A function
--- runs inside its caller's transaction and cannot commit between batches; pg_cron runs
--- it as its own short transaction.)
+-- Batched by expires_at: each step finds the expires_at of the batch_size-th expired row
+-- through idx_idempotency_expires and deletes up to it, then the next step starts after
+-- it. So no statement sorts or scans a million rows, and no step re-reads the index
+-- entries of rows earlier steps deleted (a LIMIT-and-repeat loop would, making a large
+-- cleanup quadratic). Rows sharing one expires_at go in the same step.
+--
+-- Locks: row locks on expired rows only; live rows and the app's writes never wait for
+-- it. A function runs inside its caller's transaction and cannot commit between steps;
+-- pg_cron runs it as its own short transaction.
 CREATE OR REPLACE FUNCTION public.cleanup_idempotency_log()
 RETURNS integer
 LANGUAGE plpgsql
@@ -14,22 +17,33 @@ SET search_path = ''
 AS $$
 DECLARE
     batch_size constant integer := 10000;
+    cutoff constant timestamptz := pg_catalog.now();
+    done_until timestamptz := '-infinity';
+    step_until timestamptz;
     deleted integer;
     total integer := 0;
 BEGIN
     LOOP
-        DELETE FROM public.idempotency_log
-        WHERE ctid = ANY (ARRAY(
-            SELECT l.ctid
-            FROM public.idempotency_log AS l
-            WHERE l.expires_at < pg_catalog.now()
-            LIMIT batch_size
-            FOR UPDATE SKIP LOCKED
-        ));
+        SELECT l.expires_at INTO step_until
+        FROM public.idempotency_log AS l
+        WHERE l.expires_at > done_until AND l.expires_at < cutoff
+        ORDER BY l.expires_at
+        OFFSET batch_size - 1
+        LIMIT 1;
+
+        IF step_until IS NULL THEN
+            -- Fewer than batch_size expired rows left: the last step.
+            DELETE FROM public.idempotency_log AS l
+            WHERE l.expires_at > done_until AND l.expires_at < cutoff;
+            GET DIAGNOSTICS deleted = ROW_COUNT;
+            RETURN total + deleted;
+        END IF;
+
+        DELETE FROM public.idempotency_log AS l
+        WHERE l.expires_at > done_until AND l.expires_at <= step_until;
         GET DIAGNOSTICS deleted = ROW_COUNT;
         total := total + deleted;
-        EXIT WHEN deleted < batch_size;
+        done_until := step_until;
     END LOOP;
-    RETURN total;
 END;
 $$;

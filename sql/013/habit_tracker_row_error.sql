@@ -9,15 +9,19 @@
 -- with every string one of "green", "yellow", "red", "" and week_start_date is a Monday.
 -- Pure: it reads no table, so SECURITY DEFINER and the empty search_path only keep the
 -- project's rule uniform (built-ins resolve from pg_catalog, which is always searched).
+-- PL/pgSQL, not SQL: the trigger calls it once per write, and a SQL function that cannot
+-- be inlined (SECURITY DEFINER, SET) is planned again on every call; PL/pgSQL caches the
+-- plan of its query for the session.
 CREATE OR REPLACE FUNCTION public.habit_tracker_row_error(habits jsonb, week_start_date date)
 RETURNS text
-LANGUAGE sql
+LANGUAGE plpgsql
 IMMUTABLE
 PARALLEL SAFE
 SECURITY DEFINER
 SET search_path = ''
 AS $$
-SELECT CASE
+BEGIN
+    RETURN CASE
     WHEN habits IS NULL OR jsonb_typeof(habits) <> 'array' THEN
         'habits is not a JSON array (it is ' || coalesce(jsonb_typeof(habits), 'NULL') || ')'
     WHEN week_start_date IS NULL OR EXTRACT(ISODOW FROM week_start_date) <> 1 THEN
@@ -43,5 +47,6 @@ SELECT CASE
         ORDER BY e.ord
         LIMIT 1
     )
-END
+    END;
+END;
 $$;

@@ -29,7 +29,7 @@ def test_backfill_projects_everything_and_is_idempotent(db, db_url):
     generate_sheets(db, 1_200)
     first = insert_sheet(db, child="special", habits=[habit("A", "green"), habit("B", "", "red")])
     migration.set_phase(db, 1)
-    result = backfill.run(db_url, batch_size=250, show_progress=False)
+    result = backfill.run(db_url, batch_size=250, show_progress=False, max_batch_seconds=None)
     assert result.rows == 1_201 and result.batches == 6 and result.started_after == 0
     assert_synced(db, first)
     report = drift_report(db)
@@ -79,7 +79,7 @@ def test_malformed_rows_are_logged_once_and_skipped(db, db_url):
 def test_interrupted_backfill_resumes_where_the_projection_stops(db, db_url):
     generate_sheets(db, 600)
     migration.set_phase(db, 1)
-    partial = backfill.run(db_url, batch_size=100, max_batches=2, show_progress=False)
+    partial = backfill.run(db_url, batch_size=100, max_batches=2, show_progress=False, max_batch_seconds=None)
     assert partial.rows == 200
     resumed = backfill.run(db_url, batch_size=100, show_progress=False)
     assert resumed.started_after == 200 and resumed.rows == 400
@@ -132,3 +132,10 @@ def test_batches_wait_for_a_locked_row_then_retry(db, db_url):
         result = backfill.run(db_url, lock_timeout="100ms", show_progress=False, sleep=release)
     assert slept and result.rows == 1
     assert_synced(db, sheet)
+
+
+def test_batch_size_adapts_to_the_time_budget():
+    assert backfill.next_batch_size(100, 0.0125, 0.025, 5000) == 200  # fast: grow, at most 2x
+    assert backfill.next_batch_size(1000, 0.1, 0.025, 5000) == 250  # slow: shrink to the budget
+    assert backfill.next_batch_size(4000, 0.001, 0.025, 5000) == 5000  # never above the configured size
+    assert backfill.next_batch_size(20, 10.0, 0.025, 5000) == backfill.MIN_BATCH

@@ -40,12 +40,24 @@ def test_deletes_exactly_the_expired_rows_across_many_batches(db):
     assert db.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0] == 0
 
 
-def test_skips_rows_another_session_holds(db, db_url):
-    """SKIP LOCKED: cleanup never waits behind an Edge Function's open transaction."""
-    add_rows(db, 3, "old", "-1 minute")
-    with psycopg.connect(db_url) as other:
-        other.execute("SELECT 1 FROM public.idempotency_log WHERE key = 'old1' FOR UPDATE")
+def test_distinct_expiry_times_across_batches(db):
+    """Each row its own expires_at: steps advance through the index without overlap or gaps."""
+    db.execute(
+        "INSERT INTO public.idempotency_log (key, operation, status, expires_at) "
+        "SELECT 'k' || g, 'create_week', 'success', now() - g * interval '1 second' FROM generate_series(1, 23456) g"
+    )
+    add_rows(db, 10, "live", "1 hour")
+    assert db.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0] == 23_456
+    assert db.execute("SELECT count(*) FROM public.idempotency_log").fetchone()[0] == 10
+
+
+def test_live_rows_stay_writable_while_cleanup_runs(db, db_url):
+    """Cleanup holds row locks on expired rows only: the app updates a live row meanwhile."""
+    add_rows(db, 100, "old", "-1 minute")
+    add_rows(db, 1, "live", "1 hour")
+    with psycopg.connect(db_url) as cleaner:
+        assert cleaner.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0] == 100  # not committed yet
         db.execute("SET lock_timeout = '1s'")
-        assert db.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0] == 2
-        other.rollback()
-    assert db.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0] == 1
+        db.execute("UPDATE public.idempotency_log SET status = 'failed' WHERE key = 'live1'")
+        cleaner.commit()
+    assert db.execute("SELECT key, status FROM public.idempotency_log").fetchall() == [("live1", "failed")]
