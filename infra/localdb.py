@@ -93,6 +93,7 @@ class LocalCluster:
         """Stop and delete the cluster's data (tests use this for a clean slate)."""
         self.stop()
         shutil.rmtree(self.data_dir, ignore_errors=True)
+        (self.state_dir / f"{self.name}.lock").unlink(missing_ok=True)
 
     def ensure_app_schema(self, dbname: str | None = None) -> None:
         """Apply sql/app (roles and app tables) to a database of this cluster; idempotent."""
