@@ -27,7 +27,8 @@ INDEXES = [
 ]
 TRIGGER = "trigger_habit_tracker_dual_write"
 TEST_CHILD = "Trigger Test"
-TEST_WEEK = "2025-10-14"
+TEST_WEEK = "2025-10-14"  # the guide's date
+TEST_MONDAY = "2025-10-13"
 TEST_PERIOD = "2025년 10월 14일 ~ 2025년 10월 20일"
 TEST_HABITS = '[{"name": "Brush teeth", "times": ["green", "", "yellow", "red", "", "", "green"]}]'
 API_ROLES = ("anon", "authenticated")
@@ -94,6 +95,34 @@ def _new_schema_counts(conn: psycopg.Connection, user_id: str) -> tuple[int, int
     return int(children), int(weeks)  # type: ignore[arg-type]
 
 
+def _phase1_sync(conn: psycopg.Connection, user_id: str, guide_row: object) -> list[Check]:
+    """Phase 1: the guide's test row, then a well-formed one, inside the same rolled-back transaction."""
+    # The guide calls 2025-10-14 a Monday; it is a Tuesday, so Phase 1 must record the row as
+    # malformed (the app's write still succeeds) instead of inventing a week.
+    errors = _one(conn, "SELECT count(*) FROM public.dual_write_errors WHERE tracker_id = %s", guide_row)
+    checks = [Check("4", "guide's row (not a Monday) goes to dual_write_errors", errors == 1, f"error rows={errors}")]
+    row_id = _one(
+        conn,
+        "INSERT INTO public.habit_tracker (child_name, week_start_date, week_period, habits, user_id) "
+        "VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING id",
+        TEST_CHILD, TEST_MONDAY, TEST_PERIOD, TEST_HABITS, user_id,
+    )
+    children, weeks = _new_schema_counts(conn, user_id)
+    records = _one(
+        conn,
+        "SELECT count(*) FROM public.habit_records r JOIN public.habits h ON h.id = r.habit_id "
+        "JOIN public.weeks w ON w.id = h.week_id WHERE w.legacy_id = %s",
+        row_id,
+    )
+    checks.append(Check("4", "phase 1 syncs child, week and 4 records", (children, weeks, records) == (1, 1, 4),
+                        f"children={children}, weeks={weeks}, records={records}"))
+    conn.execute("DELETE FROM public.habit_tracker WHERE id = %s", (row_id,))
+    children, weeks = _new_schema_counts(conn, user_id)
+    checks.append(Check("4", "phase 1 DELETE removes the week, keeps the child", (children, weeks) == (1, 0),
+                        f"children={children}, weeks={weeks}"))
+    return checks
+
+
 def step4_test_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     if not config.trigger_enabled:
         return [Check("4", "test trigger", True, f"skipped: trigger is {config.dual_write}")]
@@ -127,19 +156,7 @@ def step4_test_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Ch
                           f"children={children}, weeks={weeks}")
                 )
             else:
-                records = _one(
-                    conn,
-                    "SELECT count(*) FROM public.habit_records r JOIN public.habits h ON h.id = r.habit_id "
-                    "JOIN public.weeks w ON w.id = h.week_id WHERE w.legacy_id = %s",
-                    row_id,
-                )
-                checks.append(
-                    Check("4", "phase 1 syncs child, week and 4 records", (children, weeks, records) == (1, 1, 4),
-                          f"children={children}, weeks={weeks}, records={records}")
-                )
-                conn.execute("DELETE FROM public.habit_tracker WHERE id = %s", (row_id,))
-                _, weeks_after = _new_schema_counts(conn, user_id)
-                checks.append(Check("4", "phase 1 DELETE removes the week", weeks_after == 0, f"weeks={weeks_after}"))
+                checks.extend(_phase1_sync(conn, user_id, row_id))
     except psycopg.Error as error:
         checks.append(Check("4", "test trigger ran", False, f"{type(error).__name__}: {error}".strip()))
     finally:

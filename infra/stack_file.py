@@ -48,14 +48,19 @@ def set_value(stack: str, key: str, value: str | int, root: Path = ROOT, *, writ
             f"stack files here: {', '.join(existing) or 'none'}."
         )
     before = path.read_text(encoding="utf-8")
-    pattern = re.compile(rf"^(?P<indent>[ \t]*){re.escape(PROJECT)}:{re.escape(key)}:[^\n#]*(?P<comment>#.*)?$", re.M)
+    pattern = re.compile(
+        rf"^(?P<indent>[ \t]*){re.escape(PROJECT)}:{re.escape(key)}:[ \t]*(?P<quote>[\"']?)[^\n#]*?(?P<comment>[ \t]*#.*)?$",
+        re.M,
+    )
     matches = list(pattern.finditer(before))
     if len(matches) > 1:
         raise ConfigError(f"Stack '{stack}' ({path.name}): '{PROJECT}:{key}' appears {len(matches)} times; keep one.")
     if matches:
         match = matches[0]
-        comment = f"  {match['comment']}" if match["comment"] else ""
-        after = before[: match.start()] + f"{match['indent']}{config_line(key, value)}{comment}" + before[match.end() :]
+        # Keep the line's style: Pulumi itself writes numbers quoted ("0"), people may not.
+        quote = match["quote"]
+        line = f"{match['indent']}{PROJECT}:{key}: {quote}{value}{quote}{match['comment'] or ''}"
+        after = before[: match.start()] + line + before[match.end() :]
     else:
         config_header = re.search(r"^config:[ \t]*\n", before, re.M)
         if not config_header:

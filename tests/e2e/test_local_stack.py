@@ -49,7 +49,8 @@ def local_stack():
 def query(sql: str, *params: object) -> list[tuple]:
     _, info = connection.conninfo("local")
     with psycopg.connect(**info, autocommit=True) as conn:
-        return conn.execute(sql, params or None).fetchall()
+        cursor = conn.execute(sql, params or None)
+        return cursor.fetchall() if cursor.description else []
 
 
 def objects_of_013() -> list[str]:
@@ -66,7 +67,7 @@ def objects_of_013() -> list[str]:
 def seed_rows(count: int) -> None:
     query(
         "INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, week_period, habits) "
-        "SELECT '00000000-0000-0000-0000-0000000000e2'::uuid, 'E2E child ' || (g % 7), "
+        "SELECT '00000000-0000-0000-0000-0000000000e2'::uuid, 'E2E child ' || (g %% 7), "
         "       date '2024-01-01' + (g / 7) * 7, 'week ' || g, "
         "       '[{\"name\": \"Read\", \"times\": [\"green\", \"\", \"red\", \"\", \"\", \"yellow\", \"\"]}]'::jsonb "
         "FROM generate_series(0, %s - 1) g ON CONFLICT DO NOTHING",
@@ -89,7 +90,7 @@ def test_gitops_story(local_stack):
     try:
         # 3. The GitOps edit, then up: Phase 1 syncs, backfills, schedules cleanup.
         edit = invoke("phase", "1")
-        assert "+  habit-tracker-db:phase: 1" in edit.stdout
+        assert '+  habit-tracker-db:phase: "1"' in edit.stdout
         invoke("up")
         smoke = invoke("smoke-test")
         assert "FAIL" not in smoke.stdout
@@ -137,7 +138,7 @@ def test_gitops_story(local_stack):
 def test_bad_config_fails_before_anything_changes(local_stack, tmp_path):
     original = STACK_FILE.read_text()
     try:
-        STACK_FILE.write_text(original.replace("habit-tracker-db:phase: 0", "habit-tracker-db:phase: 2"))
+        STACK_FILE.write_text(original.replace('habit-tracker-db:phase: "0"', 'habit-tracker-db:phase: "2"'))
         result = invoke("up", check=False)
         assert result.returncode != 0
         message = result.stdout + result.stderr

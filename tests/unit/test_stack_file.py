@@ -52,3 +52,9 @@ def test_new_key_is_added_under_config(root: Path):
     lines = (root / "Pulumi.staging.yaml").read_text().splitlines()
     assert lines[2] == "  habit-tracker-db:dual_write: disabled"
     assert len(lines) == len(STACK.splitlines()) + 1
+
+
+def test_quoted_values_stay_quoted(tmp_path: Path):
+    (tmp_path / "Pulumi.local.yaml").write_text('config:\n  habit-tracker-db:phase: "0"\n')
+    set_phase("local", 1, tmp_path)
+    assert (tmp_path / "Pulumi.local.yaml").read_text() == 'config:\n  habit-tracker-db:phase: "1"\n'
