@@ -28,7 +28,10 @@ def _timed(command: list[str], cwd: Path, env: dict[str, str]) -> float:
     result = subprocess.run(command, cwd=cwd, env=env, text=True, capture_output=True, timeout=300)
     took = time.perf_counter() - started
     if result.returncode != 0:
-        raise engine.EngineError(f"`{' '.join(command[1:])}` failed: {(result.stderr or result.stdout)[-1500:]}")
+        output = f"{result.stdout}\n{result.stderr}"
+        errors = [" ".join(line.split()) for line in output.splitlines() if "error" in line.lower()]
+        detail = "; ".join(dict.fromkeys(errors)) if errors else " ".join(output.split())[-500:]
+        raise engine.EngineError(f"`pulumi {' '.join(command[1:3])}` failed: {detail[:600]}")
     return took
 
 

@@ -30,7 +30,10 @@ def markdown(rows: list["Row"], machine: dict) -> str:
         f"{machine['postgres']}; server settings: {settings}. Mode `{machine['mode']}`, "
         f"whole run {machine['seconds']:.0f} s; load average at start "
         f"{' / '.join(f'{x:.1f}' for x in machine['load_average_at_start'])} (other jobs share the machine). "
-        "Every ratio is against a floor measured in the same run.",
+        "Every ratio is against a floor measured in the same run. "
+        f"Source: commit {machine['source']['commit']}"
+        + (f", with uncommitted SQL: {', '.join(l[3:] for l in machine['source']['uncommitted_sql'])}"
+           if machine["source"]["uncommitted_sql"] else ", SQL as committed") + ".",
         "",
         "| # | Measurement | Result | Floor | Ratio | Target | Status |",
         "|---|---|---|---|---|---|---|",

@@ -21,6 +21,7 @@ import math
 import os
 import platform
 import statistics
+import subprocess
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -42,7 +43,8 @@ console = Console()
 @dataclass(frozen=True)
 class Sizes:
     mode: str
-    write_seconds: int  # pgbench -T per write variant
+    write_seconds: int  # pgbench -T per write variant and round
+    write_rounds: int  # variants run in turn this many times (machine noise hits all alike)
     write_clients: int
     write_users: int  # key space: users x 2 children x weeks
     write_weeks: int
@@ -56,10 +58,10 @@ class Sizes:
     @staticmethod
     def for_mode(quick: bool, full: bool) -> "Sizes":
         if quick:
-            return Sizes("quick", 5, 4, 100, 52, 0.6, 10_000, 100, 3, 50_000, 3)
+            return Sizes("quick", 5, 1, 4, 100, 52, 0.6, 10_000, 100, 3, 50_000, 3)
         if full:
-            return Sizes("full", 30, 4, 200, 52, 0.6, 1_000_000, 100, 10, 1_000_000, 3)
-        return Sizes("default", 20, 4, 200, 52, 0.6, 100_000, 100, 10, 1_000_000, 3)
+            return Sizes("full", 10, 3, 4, 200, 52, 0.6, 1_000_000, 100, 10, 1_000_000, 3)
+        return Sizes("default", 10, 2, 4, 200, 52, 0.6, 100_000, 100, 10, 1_000_000, 3)
 
 
 @dataclass
@@ -114,7 +116,14 @@ class Bench:
         settings = dict(self.conn.execute(
             "SELECT name, setting FROM pg_settings WHERE name IN "
             "('shared_buffers', 'synchronous_commit', 'fsync', 'max_wal_size', 'work_mem')").fetchall())
-        return {"cores": os.cpu_count(), "cpu": model, "memory_gb": mem_gb, "os": platform.platform(),
+        def git(*args: str) -> str:
+            done = subprocess.run(["git", *args], cwd=Path(__file__).resolve().parent.parent, text=True,
+                                  capture_output=True)
+            return done.stdout.rstrip() if done.returncode == 0 else "unknown"
+
+        source = {"commit": git("rev-parse", "--short", "HEAD").strip(),
+                  "uncommitted_sql": git("status", "--porcelain", "--", "sql/").splitlines()}
+        return {"source": source, "cores": os.cpu_count(), "cpu": model, "memory_gb": mem_gb, "os": platform.platform(),
                 "postgres": pg, "settings": settings, "load_average_at_start": os.getloadavg(), "mode": self.sizes.mode, "sizes": asdict(self.sizes)}
 
     def reset(self) -> None:
@@ -136,16 +145,13 @@ class Bench:
 
     # --- 1. write cost per phase --------------------------------------------------------
 
-    def _write_run(self, label: str) -> dict:
+    def _write_run(self) -> tuple[workload.PgbenchResult, int]:
         s = self.sizes
         before = workload.new_schema_writes(self.conn)
         result = Pgbench(self.pgbench_conn, workload.WRITE_MIX, clients=s.write_clients, seconds=s.write_seconds,
                          variables={"users": s.write_users, "weeks": s.write_weeks}).wait()
         time.sleep(0.2)  # pgbench's backends have exited; their stats are flushed at exit
-        written = workload.new_schema_writes(self.conn) - before
-        return {"label": label, "tps": result.tps, "transactions": result.transactions, "failed": result.failed,
-                "p50_ms": result.percentile(50), "p99_ms": result.percentile(99),
-                "new_rows_per_s": written / s.write_seconds}
+        return result, workload.new_schema_writes(self.conn) - before
 
     def _seed_write(self, project: bool) -> None:
         s = self.sizes
@@ -156,24 +162,37 @@ class Bench:
         self.settle()
 
     def figure_write(self) -> dict[str, dict]:
+        s = self.sizes
+        console.rule(f"1. write cost per phase (pgbench, {s.write_clients} clients, {s.write_rounds} x "
+                     f"{s.write_seconds} s each)")
+        labels = {"none": "no trigger", "empty": "empty trigger", "phase0": "Phase 0", "phase1": "Phase 1"}
+        results: dict[str, list[tuple[workload.PgbenchResult, int]]] = {key: [] for key in labels}
+        for _ in range(s.write_rounds):
+            migration.drop(self.conn)
+            self._seed_write(project=False)
+            results["none"].append(self._write_run())
+            self.conn.execute("""
+                CREATE FUNCTION bench_empty_trigger() RETURNS trigger LANGUAGE plpgsql
+                    AS $$ BEGIN RETURN NULL; END $$;
+                CREATE TRIGGER bench_empty AFTER INSERT OR UPDATE OR DELETE ON habit_tracker
+                    FOR EACH ROW EXECUTE FUNCTION bench_empty_trigger();""")
+            self._seed_write(project=False)
+            results["empty"].append(self._write_run())
+            self.conn.execute("DROP TRIGGER bench_empty ON habit_tracker; DROP FUNCTION bench_empty_trigger()")
+            migration.apply(self.conn, 0)
+            self._seed_write(project=False)
+            results["phase0"].append(self._write_run())
+            migration.set_phase(self.conn, 1)
+            self._seed_write(project=True)
+            results["phase1"].append(self._write_run())
         runs: dict[str, dict] = {}
-        console.rule(f"1. write cost per phase (pgbench, {self.sizes.write_clients} clients, "
-                     f"{self.sizes.write_seconds} s each)")
-        self._seed_write(project=False)
-        runs["none"] = self._write_run("no trigger")
-        self.conn.execute("""
-            CREATE FUNCTION bench_empty_trigger() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RETURN NULL; END $$;
-            CREATE TRIGGER bench_empty AFTER INSERT OR UPDATE OR DELETE ON habit_tracker
-                FOR EACH ROW EXECUTE FUNCTION bench_empty_trigger();""")
-        self._seed_write(project=False)
-        runs["empty"] = self._write_run("empty trigger")
-        self.conn.execute("DROP TRIGGER bench_empty ON habit_tracker; DROP FUNCTION bench_empty_trigger()")
-        migration.apply(self.conn, 0)
-        self._seed_write(project=False)
-        runs["phase0"] = self._write_run("Phase 0")
-        migration.set_phase(self.conn, 1)
-        self._seed_write(project=True)
-        runs["phase1"] = self._write_run("Phase 1")
+        for key, rounds in results.items():
+            latencies = [lat for result, _ in rounds for lat in result.latencies_ms]
+            runs[key] = {"label": labels[key], "tps": statistics.mean(r.tps for r, _ in rounds),
+                         "tps_rounds": [r.tps for r, _ in rounds],
+                         "transactions": len(latencies), "failed": sum(r.failed for r, _ in rounds),
+                         "p50_ms": workload.percentile(latencies, 50), "p99_ms": workload.percentile(latencies, 99),
+                         "new_rows_per_s": sum(w for _, w in rounds) / (s.write_seconds * len(rounds))}
 
         floor = runs["none"]
         floor_text = f"no trigger: {_write_text(floor)}"
@@ -188,7 +207,8 @@ class Bench:
             result = _write_text(run)
             if key == "phase1":
                 result += f", {run['new_rows_per_s']:,.0f} new-schema rows/s"
-            note = f"{run['failed']} failed transactions" if run["failed"] else ""
+            note = "TPS per round: " + ", ".join(f"{t:,.0f}" for t in run["tps_rounds"])
+            note += f"; {run['failed']} failed transactions" if run["failed"] else ""
             self.add(Row("1. write", f"Write: {run['label']}", result, floor_text, ratio, target,
                          "info" if check is None else ("PASS" if check(run, ratio) else "MISS"), note, run))
         return runs
