@@ -83,8 +83,9 @@ def preview(c, stack="local", expect_no_changes=False, refresh=False, diff=False
 
 @task(help={"stack": STACK_HELP})
 def up(c, stack="local"):
-    """Deploy migration 013 to a stack (no prompt)."""
-    _engine(stack, ["up", "--yes", "--skip-preview"])
+    """Deploy migration 013 to a stack (no prompt). Reads the database first, so objects
+    changed or dropped by hand are put back as declared (declare a rollback to keep it)."""
+    _engine(stack, ["up", "--yes", "--skip-preview", "--refresh"])
 
 
 @task(help={"stack": STACK_HELP})
