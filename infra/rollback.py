@@ -79,7 +79,9 @@ def render(conn: psycopg.Connection, name: str) -> list[str]:
     return [statement.as_string(conn) for statement in statements(name)]
 
 
-def execute(conninfo: dict[str, Any], name: str, *, lock_timeout: str, statement_timeout: str) -> None:
+def execute(
+    conninfo: dict[str, Any], name: str, *, lock_timeout: str, statement_timeout: str, retries: int = db.LOCK_RETRIES
+) -> None:
     def work(conn: psycopg.Connection) -> None:
         has_cron = conn.execute("SELECT to_regclass('cron.job') IS NOT NULL").fetchone()[0]
         for statement in statements(name):
@@ -87,7 +89,7 @@ def execute(conninfo: dict[str, Any], name: str, *, lock_timeout: str, statement
                 continue
             conn.execute(statement)
 
-    db.change(conninfo, work, lock_timeout=lock_timeout, statement_timeout=statement_timeout)
+    db.change(conninfo, work, lock_timeout=lock_timeout, statement_timeout=statement_timeout, retries=retries)
 
 
 def follow_up_line(name: str) -> str:

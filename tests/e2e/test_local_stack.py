@@ -99,6 +99,10 @@ def test_gitops_story(local_stack):
         assert query("SELECT count(*) FROM cron.job WHERE jobname = 'cleanup_idempotency_log'") == [(1,)]
         invoke("preview", "--expect-no-changes")
 
+        # The stack after local may now be promoted: the gate a PR runs passes.
+        gate = invoke("promotion-check", "--stack", "dev")
+        assert "'local' declares phase 1" in gate.stdout and "FAIL" not in gate.stdout
+
         # 4. Back to Phase 0: the job goes, the new schema's rows stay.
         invoke("phase", "0")
         invoke("up")
@@ -152,6 +156,20 @@ def test_bad_config_fails_before_anything_changes(local_stack):
         assert "Pulumi.local.yaml" in message and "habit-tracker-db:phase" in message and "0 (log only" in message
         assert "Traceback" not in message
     assert objects_of_013() == []
+
+
+def test_promotion_gate_refuses_until_the_stack_before_runs_phase_1(local_stack):
+    dev_file = ROOT / "Pulumi.dev.yaml"
+    original = dev_file.read_text()
+    try:
+        refused = invoke("phase", "1", "--stack", "dev", check=False)
+        assert refused.returncode != 0
+        assert "'local' declares phase 1" in refused.stdout and "FAIL" in refused.stdout
+        assert dev_file.read_text() == original
+        forced = invoke("phase", "1", "--stack", "dev", "--force")
+        assert "--force" in forced.stderr and '+  habit-tracker-db:phase: "1"' in forced.stdout
+    finally:
+        dev_file.write_text(original)
 
 
 def test_engine_is_the_pinned_one():

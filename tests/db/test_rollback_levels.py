@@ -1,0 +1,57 @@
+"""`invoke rollback`: the guide's three options against a real database, each one transaction."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from infra import migration, rollback
+from infra.sql_catalog import MIGRATION_013
+from test_migration import present
+
+pytestmark = pytest.mark.db
+TIMEOUTS = {"lock_timeout": "2s", "statement_timeout": "10s"}
+
+
+@pytest.fixture
+def deployed(conn: psycopg.Connection, db_url: str) -> dict:
+    migration.apply(conn, 0)
+    conn.execute("INSERT INTO public.idempotency_log (key, operation, status) VALUES ('k1', 'create_week', 'success')")
+    return conninfo_to_dict(db_url)
+
+
+def trigger_state(conn: psycopg.Connection) -> list[tuple]:
+    return conn.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = 'trigger_habit_tracker_dual_write'").fetchall()
+
+
+def test_disable_keeps_every_object(conn, deployed):
+    rollback.execute(deployed, "disable", **TIMEOUTS)
+    assert trigger_state(conn) == [("D",)]
+    assert present(conn) == {o.name for o in MIGRATION_013}
+
+
+def test_drop_trigger_keeps_functions_and_logs(conn, deployed):
+    rollback.execute(deployed, "drop-trigger", **TIMEOUTS)
+    assert trigger_state(conn) == []
+    assert present(conn) == {o.name for o in MIGRATION_013 if o.kind != "trigger"}
+    assert conn.execute("SELECT count(*) FROM public.idempotency_log").fetchone() == (1,)
+
+
+def test_all_leaves_nothing_of_013_and_the_app_tables_intact(conn, deployed):
+    conn.execute(
+        "INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+        "VALUES (gen_random_uuid(), 'Kept', '2025-10-13', '[]')"
+    )
+    rollback.execute(deployed, "all", **TIMEOUTS)
+    assert present(conn) == set()
+    assert conn.execute("SELECT count(*) FROM public.habit_tracker WHERE child_name = 'Kept'").fetchone() == (1,)
+
+
+def test_a_held_lock_times_out_and_changes_nothing(conn, deployed, db_url):
+    with psycopg.connect(db_url) as app:
+        app.execute("LOCK TABLE public.habit_tracker IN ACCESS EXCLUSIVE MODE")  # an app transaction in the way
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            rollback.execute(deployed, "all", lock_timeout="100ms", statement_timeout="5s", retries=1)
+        app.rollback()
+    assert present(conn) == {o.name for o in MIGRATION_013}
