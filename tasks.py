@@ -140,10 +140,13 @@ def phase(c, n, stack="local", force=False):
 @task(help={"stack": STACK_HELP})
 def promotion_check(c, stack="local"):
     """CI gate for a pull request that sets phase 1: the stack before must run phase 1 cleanly."""
-    from infra import promotion, report
+    from infra import promotion, report, stack_config
 
-    _config(stack)
-    if not report.checks_table(f"promotion gate for '{stack}'", promotion.phase_gate(stack)):
+    try:
+        gate = promotion.phase_gate(stack)
+    except stack_config.ConfigError as error:
+        raise _fail(str(error)) from None
+    if not report.checks_table(f"promotion gate for '{stack}'", gate):
         raise Exit(code=1)
 
 
