@@ -26,6 +26,18 @@ def _config(stack: str):
         raise _fail(str(error)) from None
 
 
+def _on_database(stack: str, work):
+    """Run `work(conn, config)` on a stack's database; returns (config, result)."""
+    from infra import connection, stack_config
+
+    try:
+        config, conn = connection.connect(stack, autocommit=True)
+    except stack_config.ConfigError as error:
+        raise _fail(str(error)) from None
+    with conn:
+        return config, work(conn, config)
+
+
 # --- the embedded database -----------------------------------------------------------
 
 
@@ -106,12 +118,9 @@ def destroy(c, stack="local"):
 @task(help={"stack": STACK_HELP})
 def smoke_test(c, stack="local"):
     """The guide's verification steps 1-4 plus security checks; exits non-zero on any failure."""
-    from infra import connection, report, smoke
+    from infra import report, smoke
 
-    config = _config(stack)
-    _, conn = connection.connect(stack, autocommit=True)
-    with conn:
-        checks = smoke.run_smoke_test(conn, config)
+    config, checks = _on_database(stack, smoke.run_smoke_test)
     if not report.checks_table(f"smoke test: stack {stack}, phase {config.phase}, dual_write {config.dual_write}", checks):
         raise Exit(code=1)
 
@@ -180,36 +189,25 @@ def rollback(c, level, stack="local", yes=False):
 @task(help={"stack": STACK_HELP})
 def monitor(c, stack="local"):
     """Idempotency-log growth, trigger state and phase, as one table."""
-    from infra import connection, monitor as mon, report
+    from infra import monitor as mon, report
 
-    config = _config(stack)
-    _, conn = connection.connect(stack, autocommit=True)
-    with conn:
-        status = mon.status(conn, config)
+    _, status = _on_database(stack, mon.status)
     report.key_values(f"monitor: stack {stack}", status.rows())
 
 
 @task(help={"stack": STACK_HELP})
 def cleanup(c, stack="local"):
     """Run cleanup_idempotency_log() now and print how many expired logs it deleted."""
-    from infra import connection
-
-    _config(stack)
-    _, conn = connection.connect(stack, autocommit=True)
-    with conn:
-        deleted = conn.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0]
+    _, deleted = _on_database(stack, lambda conn, _: conn.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0])
     print(f"deleted_count: {deleted}")
 
 
 @task(help={"stack": STACK_HELP})
 def drift(c, stack="local"):
     """Old vs new schema: exits non-zero when drift is above the stack's threshold."""
-    from infra import connection, drift as dr, report
+    from infra import drift as dr, report
 
-    config = _config(stack)
-    _, conn = connection.connect(stack, autocommit=True)
-    with conn:
-        result = dr.drift_report(conn)
+    config, result = _on_database(stack, lambda conn, _: dr.drift_report(conn))
     report.key_values(f"drift: stack {stack} (threshold {config.drift_threshold}%)",
                       [(k.replace("_", " "), str(v)) for k, v in vars(result).items()])
     if float(result.drift_pct) > config.drift_threshold:
