@@ -35,6 +35,12 @@ RETURNS trigger
 LANGUAGE plpgsql
 SECURITY DEFINER
 SET search_path = ''
+-- Every statement below is a lookup by a unique key. PL/pgSQL caches a generic plan per
+-- session, and a session that first fires while the new schema is still small (the flip
+-- to Phase 1, before the backfill fills it) would keep sequential-scan plans as the tables
+-- grow: measured by bench/, each app write then re-read the whole habits table and the
+-- writer's p99 during backfill reached seconds. Index plans only, whatever the stats said.
+SET enable_seqscan = off
 AS $$
 DECLARE
     r public.habit_tracker%ROWTYPE;
