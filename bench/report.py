@@ -72,6 +72,7 @@ def plot(rows: list["Row"], path: Path) -> None:
     twin.axhline(5.0, color="tab:red", linestyle=":", label="Phase 1 p99 target (5 ms)")
     twin.set_ylabel("latency, ms")
     twin.legend(loc="upper right", fontsize=8)
+    right.tick_params(axis="x", labelrotation=20)
     right.set_title("Write cost per phase")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
