@@ -18,7 +18,7 @@ from infra.stack_config import ConfigError, from_pulumi  # noqa: E402
 
 # Config is parsed once; a bad value stops the preview here, before any connection.
 try:
-    config, _password = from_pulumi()  # the dynamic providers read it in `configure`
+    config = from_pulumi()
 except ConfigError as error:
     raise pulumi.RunError(str(error)) from None
 

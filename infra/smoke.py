@@ -32,6 +32,7 @@ TEST_MONDAY = "2025-10-13"
 TEST_PERIOD = "2025년 10월 14일 ~ 2025년 10월 20일"
 TEST_HABITS = '[{"name": "Brush teeth", "times": ["green", "", "yellow", "red", "", "", "green"]}]'
 API_ROLES = ("anon", "authenticated")
+SERVICE_ROLE = "service_role"  # Supabase's fixed role; sql/013/grants.sql grants to it
 
 
 @dataclass(frozen=True)
@@ -183,10 +184,10 @@ def security(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     service = _one(
         conn,
         "SELECT bool_and(has_table_privilege(%s, %s, p)) FROM unnest(ARRAY['SELECT','INSERT','UPDATE','DELETE']) p",
-        config.service_role,
+        SERVICE_ROLE,
         table,
     )
-    checks.append(Check("security", f"{config.service_role} can use idempotency_log", service is True, f"all={service}"))
+    checks.append(Check("security", f"{SERVICE_ROLE} can use idempotency_log", service is True, f"all={service}"))
     cleanup = f"{SCHEMA}.cleanup_idempotency_log()"
     for role in API_ROLES:
         allowed = _one(conn, "SELECT has_function_privilege(%s, %s::regprocedure, 'EXECUTE')", role, cleanup)

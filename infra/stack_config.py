@@ -51,7 +51,6 @@ class StackConfig:
     drift_threshold: float
     cleanup_schedule: str
     backfill_batch_size: int
-    service_role: str
     promotes_from: str | None
 
     @property
@@ -194,7 +193,6 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
         drift_threshold=threshold,
         cleanup_schedule=schedule,
         backfill_batch_size=integer("backfill_batch_size", 5000, 1, 1_000_000, "a whole number from 1 to 1000000"),
-        service_role=identifier("service_role", "service_role"),
         promotes_from=promotes_from,
     )
 
@@ -227,16 +225,17 @@ def load(stack: str, root: Path = ROOT) -> StackConfig:
     return parse(stack, raw, has_password=password is not None)
 
 
-def from_pulumi() -> tuple[StackConfig, Any]:
-    """Inside the Pulumi program: the typed config and the password as a secret Output (or None)."""
+def from_pulumi() -> StackConfig:
+    """Inside the Pulumi program: the typed config. The password itself stays with the engine:
+    the dynamic providers receive it, decrypted, in `configure`."""
     import pulumi
 
     config = pulumi.Config(PROJECT)
     keys = (
         "phase dual_write db_host db_port db_name db_user db_sslmode lock_timeout statement_timeout "
-        "drift_threshold cleanup_schedule backfill_batch_size service_role promotes_from"
+        "drift_threshold cleanup_schedule backfill_batch_size promotes_from"
     ).split()
     raw = {key: config.get(key) for key in keys}
     raw = {key: value for key, value in raw.items() if value is not None}
-    password = config.get_secret("db_password")
-    return parse(pulumi.get_stack(), raw, has_password=password is not None), password
+    has_password = config.get_secret("db_password") is not None
+    return parse(pulumi.get_stack(), raw, has_password=has_password)

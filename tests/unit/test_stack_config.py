@@ -25,7 +25,7 @@ def test_defaults():
         ("phase", None, "0 (log only, NOTICE) or 1"),
         ("dual_write", "off", "enabled | disabled | absent | removed"),
         ("db_name", "Robert'); DROP TABLE x;--", "SQL identifier"),
-        ("service_role", "service-role", "SQL identifier"),
+        ("db_user", "Service-Role", "SQL identifier"),
         ("db_port", "70000", "TCP port"),
         ("lock_timeout", "3 seconds", "PostgreSQL duration"),
         ("drift_threshold", "lots", "percentage"),
