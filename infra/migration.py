@@ -50,6 +50,8 @@ def drop_statement(obj: SqlObject) -> sql.Composed:
     if obj.kind == "function":
         # The signature is a constant of the catalog (argument types), not input.
         return sql.SQL("DROP FUNCTION IF EXISTS {}{}").format(name, sql.SQL(obj.signature))  # type: ignore[arg-type]
+    if obj.kind == "procedure":
+        return sql.SQL("DROP PROCEDURE IF EXISTS {}{}").format(name, sql.SQL(obj.signature))  # type: ignore[arg-type]
     if obj.kind in ("table", "index"):
         return sql.SQL("DROP {} IF EXISTS {}").format(sql.SQL(obj.kind.upper()), name)  # type: ignore[arg-type]
     raise ValueError(f"unknown kind {obj.kind!r} of {obj.name}")

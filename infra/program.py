@@ -12,7 +12,9 @@ from infra.sql_object import SqlObjectResource
 from infra.stack_config import StackConfig
 
 CLEANUP_JOB = "cleanup_idempotency_log"  # fixed name: monitoring and `read` look it up by name
-CLEANUP_COMMAND = "SELECT public.cleanup_idempotency_log()"
+# The procedure commits batch by batch (row locks released as it goes); the function
+# cleanup_idempotency_log() stays for manual use. See sql/013/cleanup_idempotency_log_in_batches.sql.
+CLEANUP_COMMAND = "CALL public.cleanup_idempotency_log_in_batches()"
 
 
 def _props(obj: SqlObject, config: StackConfig) -> dict[str, Any]:
@@ -23,7 +25,7 @@ def _props(obj: SqlObject, config: StackConfig) -> dict[str, Any]:
         "sql": obj.source(config.phase),
         "checksum": obj.checksum(config.phase),
     }
-    if obj.kind == "function":
+    if obj.kind in ("function", "procedure"):
         props["signature"] = obj.signature
     if obj.kind == "trigger":
         props["on_table"] = obj.on_table

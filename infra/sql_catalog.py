@@ -23,10 +23,10 @@ SCHEMA = "public"
 class SqlObject:
     """One object of the migration: what it is, what it is called, where its SQL lives."""
 
-    kind: str  # table | index | function | trigger
+    kind: str  # table | index | function | procedure | trigger
     name: str  # unqualified name in SCHEMA
     file: str  # path below sql/, may contain "{phase}"
-    signature: str = ""  # functions: argument types, e.g. "()" or "(bigint, integer)"
+    signature: str = ""  # functions and procedures: argument types, e.g. "()" or "(bigint, integer)"
     on_table: str = ""  # triggers: the table they sit on
     phase_specific: bool = False  # True when the file differs per phase
 
@@ -48,6 +48,13 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject("index", "idx_idempotency_status", "013/idx_idempotency_status.sql"),
     SqlObject("index", "idx_idempotency_created", "013/idx_idempotency_created.sql"),
     SqlObject("function", "cleanup_idempotency_log", "013/cleanup_idempotency_log.sql", signature="()"),
+    # The scheduled cleanup: the same deletes, committed batch by batch (pg_cron CALLs it).
+    SqlObject(
+        "procedure",
+        "cleanup_idempotency_log_in_batches",
+        "013/cleanup_idempotency_log_in_batches.sql",
+        signature="(integer)",
+    ),
     SqlObject("table", "dual_write_errors", "013/dual_write_errors.sql"),
     # The malformed-row test shared by the Phase 1 trigger and the backfill.
     SqlObject(

@@ -31,6 +31,7 @@ REPLACE_ON = {
     "index": ("name", "schema", "checksum"),
     "trigger": ("name", "schema", "on_table", "checksum"),
     "function": ("name", "schema", "signature"),
+    "procedure": ("name", "schema", "signature"),
     "cron_job": ("name",),
     "table": ("name", "schema"),
     "extension": ("name",),
@@ -69,6 +70,7 @@ FINGERPRINT: dict[str, Callable[[dict[str, Any]], sql.Composed]] = {
         sql.Literal(f'{p["schema"]}.{p["name"]}')
     ),
     "function": lambda p: sql.SQL("SELECT pg_get_functiondef({})").format(_function_oid(p)),
+    "procedure": lambda p: sql.SQL("SELECT pg_get_functiondef({})").format(_function_oid(p)),
     # tgenabled is read separately (see `enabled`): a disabled trigger is drift of its own.
     "trigger": lambda p: sql.SQL(
         "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t "
@@ -92,6 +94,7 @@ DROP: dict[str, Callable[[dict[str, Any]], sql.Composed]] = {
     "table": lambda p: sql.SQL("DROP TABLE IF EXISTS {}").format(_qualified(p)),
     "index": lambda p: sql.SQL("DROP INDEX IF EXISTS {}").format(_qualified(p)),
     "function": lambda p: sql.SQL("DROP FUNCTION IF EXISTS {}{}").format(_qualified(p), sql.SQL(p["signature"])),
+    "procedure": lambda p: sql.SQL("DROP PROCEDURE IF EXISTS {}{}").format(_qualified(p), sql.SQL(p["signature"])),
     "trigger": lambda p: sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
         sql.Identifier(p["name"]), sql.Identifier(p["schema"], p["on_table"])
     ),
@@ -144,7 +147,7 @@ def _trigger_enabled(conn: psycopg.Connection, props: dict[str, Any]) -> bool | 
 
 
 def _object_id(props: dict[str, Any]) -> str:
-    suffix = props.get("signature", "") if props["kind"] == "function" else ""
+    suffix = props.get("signature", "") if props["kind"] in ("function", "procedure") else ""
     where = f' on {props["on_table"]}' if props["kind"] == "trigger" else ""
     return f'{props["kind"]}:{props["schema"]}.{props["name"]}{suffix}{where}'
 
@@ -186,7 +189,7 @@ class SqlObjectProvider(StackConnectedProvider):
             )
 
         def work(conn: psycopg.Connection) -> str | None:
-            if kind in ("function", "cron_job", "grants") or olds.get("checksum") != news.get("checksum"):
+            if kind in ("function", "procedure", "cron_job", "grants") or olds.get("checksum") != news.get("checksum"):
                 conn.execute(_create_sql(news))
             if kind == "trigger":
                 conn.execute(_set_trigger_enabled(news))

@@ -21,3 +21,7 @@ REVOKE EXECUTE ON FUNCTION
     public.backfill_habit_tracker(bigint, integer)
 FROM PUBLIC, anon, authenticated;
 GRANT EXECUTE ON FUNCTION public.cleanup_idempotency_log(), public.dual_write_drift() TO service_role;
+
+-- The scheduled cleanup procedure runs as its caller (it COMMITs, so it cannot be
+-- SECURITY DEFINER): only pg_cron's job owner calls it.
+REVOKE EXECUTE ON PROCEDURE public.cleanup_idempotency_log_in_batches(integer) FROM PUBLIC, anon, authenticated;
