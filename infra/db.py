@@ -39,8 +39,8 @@ def bounded_transaction(
         yield conn
 
 
-def change(
-    conninfo: dict[str, Any],
+def run_bounded(
+    conn: psycopg.Connection,
     work: Callable[[psycopg.Connection], T],
     *,
     lock_timeout: str,
@@ -48,16 +48,28 @@ def change(
     retries: int = LOCK_RETRIES,
     sleep: Callable[[float], None] = time.sleep,
 ) -> T:
-    """Run `work` in one bounded transaction; retry the whole transaction on lock timeouts."""
+    """Run `work` in one bounded transaction on `conn`; retry the whole of it on lock timeouts."""
     attempt = 0
     while True:
         try:
-            with connect(conninfo, autocommit=True) as conn:
-                with bounded_transaction(conn, lock_timeout, statement_timeout):
-                    return work(conn)
+            with bounded_transaction(conn, lock_timeout, statement_timeout):
+                return work(conn)
         except psycopg.errors.LockNotAvailable:
             attempt += 1
             if attempt > retries:
                 raise
             # Exponential backoff with jitter: give the app's transactions room to finish.
             sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
+
+
+def change(
+    conninfo: dict[str, Any],
+    work: Callable[[psycopg.Connection], T],
+    *,
+    lock_timeout: str,
+    statement_timeout: str,
+    retries: int = LOCK_RETRIES,
+) -> T:
+    """`run_bounded` on a connection of its own (what the providers and tasks use)."""
+    with connect(conninfo, autocommit=True) as conn:
+        return run_bounded(conn, work, lock_timeout=lock_timeout, statement_timeout=statement_timeout, retries=retries)

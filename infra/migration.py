@@ -13,7 +13,6 @@ Lock timeouts are retried with backoff: a deploy waits for the app, never the re
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -21,13 +20,13 @@ from typing import Callable, Iterable
 import psycopg
 from psycopg import sql
 
-from infra.sql_catalog import MIGRATION_013, SCHEMA, SQL_DIR, SqlObject
+from infra import db
+from infra.sql_catalog import MIGRATION_013, SQL_DIR
 
 GRANTS_FILE: Path = SQL_DIR / "013" / "grants.sql"
 PHASES = (0, 1)
 LOCK_TIMEOUT = "5s"
 STATEMENT_TIMEOUT = "60s"
-LOCK_RETRIES = 5
 
 
 def _check_phase(phase: int) -> None:
@@ -40,49 +39,23 @@ def _file_sql(text: str) -> sql.SQL:
     return sql.SQL(text)  # type: ignore[arg-type]
 
 
-def drop_statement(obj: SqlObject) -> sql.Composed:
-    """DROP ... IF EXISTS for one catalog object (IF EXISTS: drop also cleans up half states)."""
-    name = sql.Identifier(SCHEMA, obj.name)
-    if obj.kind == "trigger":
-        return sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
-            sql.Identifier(obj.name), sql.Identifier(SCHEMA, obj.on_table)
-        )
-    if obj.kind == "function":
-        # The signature is a constant of the catalog (argument types), not input.
-        return sql.SQL("DROP FUNCTION IF EXISTS {}{}").format(name, sql.SQL(obj.signature))  # type: ignore[arg-type]
-    if obj.kind == "procedure":
-        return sql.SQL("DROP PROCEDURE IF EXISTS {}{}").format(name, sql.SQL(obj.signature))  # type: ignore[arg-type]
-    if obj.kind in ("table", "index"):
-        return sql.SQL("DROP {} IF EXISTS {}").format(sql.SQL(obj.kind.upper()), name)  # type: ignore[arg-type]
-    raise ValueError(f"unknown kind {obj.kind!r} of {obj.name}")
-
-
 def _bounded(
     conn: psycopg.Connection,
     statements: Iterable[sql.Composable],
     lock_timeout: str,
     statement_timeout: str,
-    retries: int = LOCK_RETRIES,
+    retries: int = db.LOCK_RETRIES,
     sleep: Callable[[float], None] = time.sleep,
 ) -> None:
     """Run statements in one transaction with local timeouts; retry it on lock timeouts."""
     batch = list(statements)
-    attempt = 0
-    while True:
-        try:
-            with conn.transaction():
-                conn.execute(
-                    sql.SQL("SELECT set_config('lock_timeout', {}, true), set_config('statement_timeout', {}, true)")
-                    .format(sql.Literal(lock_timeout), sql.Literal(statement_timeout))
-                )
-                for statement in batch:
-                    conn.execute(statement)
-            return
-        except psycopg.errors.LockNotAvailable:
-            attempt += 1
-            if attempt > retries:
-                raise
-            sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
+
+    def work(c: psycopg.Connection) -> None:
+        for statement in batch:
+            c.execute(statement)
+
+    db.run_bounded(conn, work, lock_timeout=lock_timeout, statement_timeout=statement_timeout, retries=retries,
+                   sleep=sleep)
 
 
 def apply(
@@ -124,4 +97,4 @@ def drop(
     statement_timeout: str = STATEMENT_TIMEOUT,
 ) -> None:
     """Drop every object of migration 013, newest first. The app's tables and rows stay."""
-    _bounded(conn, [drop_statement(obj) for obj in reversed(MIGRATION_013)], lock_timeout, statement_timeout)
+    _bounded(conn, [obj.drop_sql() for obj in reversed(MIGRATION_013)], lock_timeout, statement_timeout)

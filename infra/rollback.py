@@ -16,8 +16,7 @@ import psycopg
 from psycopg import sql
 
 from infra import db
-from infra.sql_catalog import MIGRATION_013, SCHEMA
-from infra.sql_object import DROP
+from infra.sql_catalog import MIGRATION_013, drop_statement, set_trigger_enabled
 from infra.stack_file import config_line
 
 TRIGGER = next(o for o in MIGRATION_013 if o.kind == "trigger")
@@ -48,31 +47,15 @@ def level(name: str) -> RollbackLevel:
     return LEVELS[name]
 
 
-def _trigger_props() -> dict[str, Any]:
-    return {"kind": "trigger", "name": TRIGGER.name, "schema": SCHEMA, "on_table": TRIGGER.on_table}
-
-
 def statements(name: str) -> list[sql.Composed]:
     """What the rollback runs, in order; shown to the operator before it runs."""
     chosen = level(name)
     if chosen.name == "disable":
-        return [
-            sql.SQL("ALTER TABLE {} DISABLE TRIGGER {}").format(
-                sql.Identifier(SCHEMA, TRIGGER.on_table), sql.Identifier(TRIGGER.name)
-            )
-        ]
+        return [set_trigger_enabled(TRIGGER.name, TRIGGER.on_table, False)]
     if chosen.name == "drop-trigger":
-        return [DROP["trigger"](_trigger_props())]
-    drops: list[sql.Composed] = [
-        # A scheduled cleanup would fail once its function is gone: unschedule it first.
-        sql.SQL(
-            "SELECT cron.unschedule(jobid) FROM cron.job WHERE to_regclass('cron.job') IS NOT NULL AND jobname = {}"
-        ).format(sql.Literal(CLEANUP_JOB))
-    ]
-    for obj in reversed(MIGRATION_013):
-        props = {"kind": obj.kind, "name": obj.name, "schema": SCHEMA, "signature": obj.signature, "on_table": obj.on_table}
-        drops.append(DROP[obj.kind](props))
-    return drops
+        return [TRIGGER.drop_sql()]
+    # A scheduled cleanup would fail once its function is gone: unschedule it first.
+    return [drop_statement("cron_job", CLEANUP_JOB), *(obj.drop_sql() for obj in reversed(MIGRATION_013))]
 
 
 def render(conn: psycopg.Connection, name: str) -> list[str]:

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from hashlib import sha256
 from pathlib import Path
 
+from psycopg import sql
+
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
 
@@ -39,6 +41,37 @@ class SqlObject:
     def checksum(self, phase: int) -> str:
         """Hash of the source SQL: the provider diffs on this, never on what Postgres stores."""
         return sha256(self.source(phase).encode("utf-8")).hexdigest()
+
+    def drop_sql(self) -> sql.Composed:
+        return drop_statement(self.kind, self.name, signature=self.signature, on_table=self.on_table)
+
+
+def drop_statement(
+    kind: str, name: str, *, signature: str = "", on_table: str = "", schema: str = SCHEMA
+) -> sql.Composed:
+    """DROP ... IF EXISTS for one object (IF EXISTS: a drop also cleans up half states).
+
+    The one place that knows how each kind is dropped: the Pulumi provider's delete,
+    `migration.drop` and `invoke rollback` all use it.
+    """
+    qualified = sql.Identifier(schema, name)
+    if kind in ("function", "procedure"):
+        # The signature is a constant of the catalog (argument types), never user input.
+        return sql.SQL("DROP {} IF EXISTS {}{}").format(sql.SQL(kind.upper()), qualified, sql.SQL(signature))  # type: ignore[arg-type]
+    if kind in ("table", "index"):
+        return sql.SQL("DROP {} IF EXISTS {}").format(sql.SQL(kind.upper()), qualified)  # type: ignore[arg-type]
+    if kind == "trigger":
+        return sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(sql.Identifier(name), sql.Identifier(schema, on_table))
+    if kind == "cron_job":
+        return sql.SQL("SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = {}").format(sql.Literal(name))
+    raise ValueError(f"no DROP for kind {kind!r} of {name}")
+
+
+def set_trigger_enabled(name: str, on_table: str, enabled: bool, *, schema: str = SCHEMA) -> sql.Composed:
+    """The guide's rollback option 1 (DISABLE) and its way back (ENABLE)."""
+    return sql.SQL("ALTER TABLE {} {} TRIGGER {}").format(
+        sql.Identifier(schema, on_table), sql.SQL("ENABLE" if enabled else "DISABLE"), sql.Identifier(name)
+    )
 
 
 MIGRATION_013: tuple[SqlObject, ...] = (

@@ -22,6 +22,7 @@ from psycopg import sql
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, UpdateResult
 
 from infra.provider_connection import StackConnectedProvider
+from infra.sql_catalog import drop_statement, set_trigger_enabled
 
 OUT_OF_BAND = "changed outside Pulumi: "
 
@@ -90,18 +91,16 @@ FINGERPRINT: dict[str, Callable[[dict[str, Any]], sql.Composed]] = {
     ).format(schema=sql.Literal(p["schema"]), names=sql.Literal(list(p["objects"]))),
 }
 
-DROP: dict[str, Callable[[dict[str, Any]], sql.Composed]] = {
-    "table": lambda p: sql.SQL("DROP TABLE IF EXISTS {}").format(_qualified(p)),
-    "index": lambda p: sql.SQL("DROP INDEX IF EXISTS {}").format(_qualified(p)),
-    "function": lambda p: sql.SQL("DROP FUNCTION IF EXISTS {}{}").format(_qualified(p), sql.SQL(p["signature"])),
-    "procedure": lambda p: sql.SQL("DROP PROCEDURE IF EXISTS {}{}").format(_qualified(p), sql.SQL(p["signature"])),
-    "trigger": lambda p: sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
-        sql.Identifier(p["name"]), sql.Identifier(p["schema"], p["on_table"])
-    ),
-    "cron_job": lambda p: sql.SQL(
-        "SELECT cron.unschedule(jobid) FROM cron.job WHERE jobname = {}"
-    ).format(sql.Literal(p["name"])),
-}
+def _drop(props: dict[str, Any]) -> sql.Composed:
+    return drop_statement(
+        props["kind"],
+        props["name"],
+        signature=props.get("signature", ""),
+        on_table=props.get("on_table", ""),
+        schema=props["schema"],
+    )
+
+
 # Kinds whose delete leaves the database as it is: privileges go with their objects, and
 # an extension is shared by the whole database (other jobs may use pg_cron).
 KEPT_ON_DELETE = ("grants", "extension")
@@ -119,11 +118,7 @@ def _create_sql(props: dict[str, Any]) -> sql.Composable:
 
 
 def _set_trigger_enabled(props: dict[str, Any]) -> sql.Composed:
-    return sql.SQL("ALTER TABLE {} {} TRIGGER {}").format(
-        sql.Identifier(props["schema"], props["on_table"]),
-        sql.SQL("ENABLE" if props.get("enabled", True) else "DISABLE"),
-        sql.Identifier(props["name"]),
-    )
+    return set_trigger_enabled(props["name"], props["on_table"], props.get("enabled", True), schema=props["schema"])
 
 
 def _fingerprint(conn: psycopg.Connection, props: dict[str, Any]) -> str | None:
@@ -209,7 +204,7 @@ class SqlObjectProvider(StackConnectedProvider):
                 sql.SQL("SELECT to_regclass({})").format(sql.Literal(f'{props["schema"]}.{props["on_table"]}'))
             ).fetchone()[0] is None:
                 return  # the app's table is gone: so is its trigger
-            conn.execute(DROP[props["kind"]](props))
+            conn.execute(_drop(props))
 
         self._change(work)
 
