@@ -29,7 +29,10 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColum
 from rich.text import Text
 
 DEFAULT_BATCH_SIZE = 5000
-MAX_BATCH_SECONDS = 0.05  # how long an app write may have to wait for a batch's row locks
+# How long an app write may have to wait for a batch's row locks. Measured (bench, 100k rows,
+# 2 cores): 0.05 s gives 0.68x the INSERT ... SELECT floor with a concurrent writer's p99 at
+# 16.5 ms; 0.1 s gives 0.72x but p99 61 ms, 0.25 s 0.75x (the target is p99 < 50 ms).
+MAX_BATCH_SECONDS = 0.05
 FIRST_BATCH = 200
 MIN_BATCH = 10
 RETRIES = 5
