@@ -8,6 +8,7 @@ seeded fill says, and updates/deletes of a missing sheet are no-ops (as in the a
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import tempfile
@@ -213,7 +214,7 @@ class Pgbench:
     """One pgbench run with per-transaction logs (-l), started in the background."""
 
     def __init__(self, conn_args: Sequence[str], script: str, *, clients: int, seconds: float,
-                 variables: dict[str, int], rate: float | None = None) -> None:
+                 variables: dict[str, int], rate: float | None = None, pgoptions: str | None = None) -> None:
         self._dir = tempfile.TemporaryDirectory(prefix="bench-pgbench-")
         folder = Path(self._dir.name)
         script_file = folder / "script.sql"
@@ -226,8 +227,9 @@ class Pgbench:
             self.command += ["-R", str(rate)]
         self._stderr = (folder / "stderr.txt").open("w")
         self.started = time.time()
+        env = None if pgoptions is None else {**os.environ, "PGOPTIONS": pgoptions}
         self._proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
-                                      cwd=folder)
+                                      cwd=folder, env=env)
 
     def wait(self) -> PgbenchResult:
         stdout, _ = self._proc.communicate()
