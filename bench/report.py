@@ -49,7 +49,7 @@ def markdown(rows: list["Row"], machine: dict) -> str:
 
 
 def plot(rows: list["Row"], path: Path) -> None:
-    fig, (left, right) = plt.subplots(1, 2, figsize=(14, 6), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, right) = plt.subplots(1, 2, figsize=(16, 7), gridspec_kw={"width_ratios": [3, 2]})
     measured = [r for r in rows if not math.isnan(r.ratio)]
     colors = {"PASS": "tab:green", "MISS": "tab:red"}
     names = [r.case for r in measured][::-1]
@@ -58,7 +58,7 @@ def plot(rows: list["Row"], path: Path) -> None:
     left.axvline(1.0, color="black", linewidth=0.8)
     left.set_xscale("log")
     left.set_xlabel("ratio to the row's floor (log scale; 1 = the floor)")
-    left.set_title("Each measurement against its floor (green PASS, red MISS, grey no target)")
+    left.set_title("Each measurement / its floor\n(green PASS, red MISS, grey: no target)", fontsize=10)
     for y, value in enumerate(ratios):
         left.text(value, y, f" {value:.2f}x", va="center", fontsize=8)
 
@@ -71,9 +71,9 @@ def plot(rows: list["Row"], path: Path) -> None:
     twin.plot(labels, [r.values["p50_ms"] for r in writes], "s--", color="tab:purple", label="p50 ms")
     twin.axhline(5.0, color="tab:red", linestyle=":", label="Phase 1 p99 target (5 ms)")
     twin.set_ylabel("latency, ms")
-    twin.legend(loc="upper right", fontsize=8)
+    twin.legend(loc="upper left", fontsize=8)
     right.tick_params(axis="x", labelrotation=20)
-    right.set_title("Write cost per phase")
+    right.set_title("Write cost per phase\n(bars: TPS; lines: latency)", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
