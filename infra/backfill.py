@@ -18,15 +18,15 @@ Also a command: `python -m infra.backfill postgresql://... [--batch-size N] [--p
 from __future__ import annotations
 
 import argparse
-import random
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import psycopg
-from psycopg import sql
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
+
+from infra import db
 
 DEFAULT_BATCH_SIZE = 5000
 # How long an app write may have to wait for a batch's row locks. Measured (bench, 100k rows,
@@ -74,41 +74,21 @@ def rows_after(conn: psycopg.Connection, after_id: int) -> int:
     return int(conn.execute("SELECT count(*) FROM public.habit_tracker WHERE id > %s", (after_id,)).fetchone()[0])
 
 
-def one_batch(
-    conn: psycopg.Connection, after_id: int, batch_size: int, lock_timeout: str, statement_timeout: str
-) -> tuple[int | None, int]:
-    """Project one batch in its own transaction: (last id covered or None at the end, rows covered)."""
-    with conn.transaction():
-        conn.execute(
-            sql.SQL("SELECT set_config('lock_timeout', {}, true), set_config('statement_timeout', {}, true)").format(
-                sql.Literal(lock_timeout), sql.Literal(statement_timeout)
-            )
-        )
-        last = conn.execute("SELECT public.backfill_habit_tracker(%s, %s)", (after_id, batch_size)).fetchone()[0]
-        if last is None:
-            return None, 0
-        covered = conn.execute(
-            "SELECT count(*) FROM public.habit_tracker WHERE id > %s AND id <= %s", (after_id, last)
-        ).fetchone()[0]
-        return int(last), int(covered)
+def one_batch(conn: psycopg.Connection, after_id: int, batch_size: int) -> tuple[int | None, int]:
+    """Project one batch (inside the caller's transaction): (last id covered or None at the end, rows covered)."""
+    last = conn.execute("SELECT public.backfill_habit_tracker(%s, %s)", (after_id, batch_size)).fetchone()[0]
+    if last is None:
+        return None, 0
+    covered = conn.execute(
+        "SELECT count(*) FROM public.habit_tracker WHERE id > %s AND id <= %s", (after_id, last)
+    ).fetchone()[0]
+    return int(last), int(covered)
 
 
 def next_batch_size(size: int, seconds: float, target: float, largest: int) -> int:
     """Scale the batch toward `target` seconds; at most double per step, within [MIN_BATCH, largest]."""
     scaled = int(size * target / max(seconds, 1e-4))
     return max(MIN_BATCH, min(largest, 2 * size, scaled))
-
-
-def _with_retries(work: Callable[[], tuple[int | None, int]], sleep: Callable[[float], None]) -> tuple[int | None, int]:
-    attempt = 0
-    while True:
-        try:
-            return work()
-        except RETRYABLE:
-            attempt += 1
-            if attempt > RETRIES:
-                raise
-            sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
 
 
 def _progress(show: bool) -> Progress:
@@ -146,8 +126,10 @@ def run(
             size = batch_size if max_batch_seconds is None else min(batch_size, FIRST_BATCH)
             while max_batches is None or batches < max_batches:
                 began = time.monotonic()
-                last, covered = _with_retries(
-                    lambda: one_batch(conn, after, size, lock_timeout, statement_timeout), sleep
+                # Each batch is its own short, bounded transaction, retried on lock trouble.
+                last, covered = db.run_bounded(
+                    conn, lambda c: one_batch(c, after, size), lock_timeout=lock_timeout,
+                    statement_timeout=statement_timeout, retries=RETRIES, sleep=sleep, retry_on=RETRYABLE,
                 )
                 batches += 1
                 if last is None:

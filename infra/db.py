@@ -47,14 +47,16 @@ def run_bounded(
     statement_timeout: str,
     retries: int = LOCK_RETRIES,
     sleep: Callable[[float], None] = time.sleep,
+    retry_on: tuple[type[Exception], ...] = (psycopg.errors.LockNotAvailable,),
 ) -> T:
-    """Run `work` in one bounded transaction on `conn`; retry the whole of it on lock timeouts."""
+    """Run `work` in one bounded transaction on `conn`; retry the whole of it on lock timeouts
+    (or on whatever `retry_on` names)."""
     attempt = 0
     while True:
         try:
             with bounded_transaction(conn, lock_timeout, statement_timeout):
                 return work(conn)
-        except psycopg.errors.LockNotAvailable:
+        except retry_on:
             attempt += 1
             if attempt > retries:
                 raise
