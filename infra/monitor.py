@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from infra.sql_catalog import by_name
+from infra.sql_catalog import CLEANUP_JOB, by_name
 from infra.stack_config import StackConfig
 
 LOG_GROWTH = """
@@ -38,6 +38,13 @@ class Status:
 TRIGGER_STATES = {"O": "enabled (O)", "D": "DISABLED (D)", "R": "replica only (R)", "A": "always (A)"}
 
 
+def cleanup_job(conn: psycopg.Connection) -> tuple[str, bool] | None:
+    """(schedule, active) of the Phase 1 cleanup job; None when it (or pg_cron) is absent."""
+    if not conn.execute("SELECT to_regclass('cron.job') IS NOT NULL").fetchone()[0]:
+        return None
+    return conn.execute("SELECT schedule, active FROM cron.job WHERE jobname = %s", (CLEANUP_JOB,)).fetchone()
+
+
 def deployed_phase(conn: psycopg.Connection) -> str:
     """Which phase's body sync_old_to_new() runs now, read from the database itself."""
     row = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure('public.sync_old_to_new()')").fetchone()
@@ -56,12 +63,7 @@ def status(conn: psycopg.Connection, config: StackConfig) -> Status:
     ).fetchone()
     has_log = conn.execute("SELECT to_regclass('public.idempotency_log') IS NOT NULL").fetchone()[0]
     counts = conn.execute(LOG_GROWTH).fetchone() if has_log else (None, None, None, None)
-    has_cron = conn.execute("SELECT to_regclass('cron.job') IS NOT NULL").fetchone()[0]
-    job = (
-        conn.execute("SELECT schedule, active FROM cron.job WHERE jobname = 'cleanup_idempotency_log'").fetchone()
-        if has_cron
-        else None
-    )
+    job = cleanup_job(conn)
     has_errors = conn.execute("SELECT to_regclass('public.dual_write_errors') IS NOT NULL").fetchone()[0]
     errors = conn.execute("SELECT count(*) FROM public.dual_write_errors").fetchone()[0] if has_errors else None
     return Status(

@@ -7,11 +7,10 @@ from typing import Any
 import pulumi
 
 from infra.backfill_resource import BackfillResource
-from infra.sql_catalog import MIGRATION_013, SCHEMA, SqlObject
+from infra.sql_catalog import CLEANUP_JOB, MIGRATION_013, SCHEMA, SqlObject
 from infra.sql_object import SqlObjectResource
 from infra.stack_config import StackConfig
 
-CLEANUP_JOB = "cleanup_idempotency_log"  # fixed name: monitoring and `read` look it up by name
 # The procedure commits batch by batch (row locks released as it goes); the function
 # cleanup_idempotency_log() stays for manual use. See sql/013/cleanup_idempotency_log_in_batches.sql.
 CLEANUP_COMMAND = "CALL public.cleanup_idempotency_log_in_batches()"

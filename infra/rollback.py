@@ -16,11 +16,10 @@ import psycopg
 from psycopg import sql
 
 from infra import db
-from infra.sql_catalog import MIGRATION_013, drop_statement, set_trigger_enabled
+from infra.sql_catalog import CLEANUP_JOB, MIGRATION_013, drop_statement, set_trigger_enabled
 from infra.stack_file import config_line
 
 TRIGGER = next(o for o in MIGRATION_013 if o.kind == "trigger")
-CLEANUP_JOB = "cleanup_idempotency_log"
 
 
 @dataclass(frozen=True)

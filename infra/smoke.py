@@ -216,12 +216,9 @@ def security(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
 
 
 def phase_checks(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
-    has_cron = _one(conn, "SELECT to_regclass('cron.job') IS NOT NULL")
-    job = (
-        conn.execute("SELECT schedule, active FROM cron.job WHERE jobname = 'cleanup_idempotency_log'").fetchone()
-        if has_cron
-        else None
-    )
+    from infra.monitor import cleanup_job
+
+    job = cleanup_job(conn)
     if config.phase == 1:
         checks = [Check("phase 1", "pg_cron job cleanup_idempotency_log scheduled",
                         job is not None and job[0] == config.cleanup_schedule and job[1] is True,

@@ -19,6 +19,8 @@ SQL_DIR = ROOT / "sql"
 
 # Schema of the app's tables (Supabase puts them in `public`).
 SCHEMA = "public"
+# The pg_cron job of Phase 1; fixed, because monitoring, smoke tests and rollback look it up by name.
+CLEANUP_JOB = "cleanup_idempotency_log"
 
 
 @dataclass(frozen=True)
