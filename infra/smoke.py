@@ -96,18 +96,23 @@ def _new_schema_counts(conn: psycopg.Connection, user_id: str) -> tuple[int, int
     return int(children), int(weeks)  # type: ignore[arg-type]
 
 
+def _insert_test_row(conn: psycopg.Connection, week_start_date: str, user_id: str) -> object:
+    """The guide's Step 4 row (child 'Trigger Test'), for a user no real row belongs to."""
+    return _one(
+        conn,
+        "INSERT INTO public.habit_tracker (child_name, week_start_date, week_period, habits, user_id) "
+        "VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING id",
+        TEST_CHILD, week_start_date, TEST_PERIOD, TEST_HABITS, user_id,
+    )
+
+
 def _phase1_sync(conn: psycopg.Connection, user_id: str, guide_row: object) -> list[Check]:
     """Phase 1: the guide's test row, then a well-formed one, inside the same rolled-back transaction."""
     # The guide calls 2025-10-14 a Monday; it is a Tuesday, so Phase 1 must record the row as
     # malformed (the app's write still succeeds) instead of inventing a week.
     errors = _one(conn, "SELECT count(*) FROM public.dual_write_errors WHERE tracker_id = %s", guide_row)
     checks = [Check("4", "guide's row (not a Monday) goes to dual_write_errors", errors == 1, f"error rows={errors}")]
-    row_id = _one(
-        conn,
-        "INSERT INTO public.habit_tracker (child_name, week_start_date, week_period, habits, user_id) "
-        "VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING id",
-        TEST_CHILD, TEST_MONDAY, TEST_PERIOD, TEST_HABITS, user_id,
-    )
+    row_id = _insert_test_row(conn, TEST_MONDAY, user_id)
     children, weeks = _new_schema_counts(conn, user_id)
     records = _one(
         conn,
@@ -136,16 +141,7 @@ def step4_test_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Ch
         with conn.transaction(force_rollback=True):
             conn.execute("SET LOCAL client_min_messages = notice")
             conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(config.statement_timeout)))
-            row_id = _one(
-                conn,
-                "INSERT INTO public.habit_tracker (child_name, week_start_date, week_period, habits, user_id) "
-                "VALUES (%s, %s, %s, %s::jsonb, %s) RETURNING id",
-                TEST_CHILD,
-                TEST_WEEK,
-                TEST_PERIOD,
-                TEST_HABITS,
-                user_id,
-            )
+            row_id = _insert_test_row(conn, TEST_WEEK, user_id)
             fired = f"Dual-write trigger fired: table=habit_tracker, operation=INSERT, id={row_id}"
             details = f"Trigger details: child_name={TEST_CHILD}, week_start_date={TEST_WEEK}"
             checks.append(Check("4", "INSERT NOTICE: trigger fired", fired in notices, fired))
