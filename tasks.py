@@ -1,6 +1,6 @@
 """Tasks a team runs against a stack (default: the embedded `local` stack).
 
-Thin on purpose: each task parses its arguments, calls one function in `infra/`,
+Thin on purpose: each task parses its arguments, calls one function in `dualwrite/` (or `devenv/`),
 and prints the result. `invoke --list` and `invoke --help TASK` explain them.
 """
 
@@ -18,7 +18,7 @@ def _fail(message: str) -> Exit:
 
 
 def _config(stack: str):
-    from infra import stack_config
+    from dualwrite import config as stack_config
 
     try:
         return stack_config.load(stack)
@@ -28,7 +28,7 @@ def _config(stack: str):
 
 def _on_database(stack: str, work):
     """Run `work(conn, config)` on a stack's database; returns (config, result)."""
-    from infra import connection, stack_config
+    from dualwrite import connection, config as stack_config
 
     try:
         config, conn = connection.connect(stack, autocommit=True)
@@ -44,7 +44,7 @@ def _on_database(stack: str, work):
 @task
 def db_start(c):
     """Start the embedded PostgreSQL 15 (with pg_cron) for stack local; create it on first use."""
-    from infra import localdb
+    from devenv import localdb
 
     localdb.ensure_running()
     print(f"embedded PostgreSQL running: {localdb.db_url()}")
@@ -53,7 +53,7 @@ def db_start(c):
 @task
 def db_stop(c):
     """Stop the embedded PostgreSQL (its data is kept)."""
-    from infra import localdb
+    from devenv import localdb
 
     localdb.stop()
     print("embedded PostgreSQL stopped; data kept")
@@ -62,7 +62,7 @@ def db_stop(c):
 @task(help={"stack": STACK_HELP})
 def db_url(c, stack="local"):
     """Print the libpq URI of a stack's database, for `psql "$(invoke db-url)"` (no password in it)."""
-    from infra import connection
+    from dualwrite import connection
 
     _config(stack)
     print(connection.db_url(stack))
@@ -72,11 +72,11 @@ def db_url(c, stack="local"):
 
 
 def _engine(stack: str, args: list[str], *, expect_no_changes: bool = False) -> None:
-    from infra import engine
+    from devenv import engine
 
     config = _config(stack)  # bad config stops here, before the engine or a connection
     if stack == "local":
-        from infra import localdb
+        from devenv import localdb
 
         localdb.ensure_running()
     engine.ensure_stack(stack)
@@ -118,7 +118,7 @@ def destroy(c, stack="local"):
 @task(help={"stack": STACK_HELP})
 def smoke_test(c, stack="local"):
     """The guide's verification steps 1-4 plus security checks; exits non-zero on any failure."""
-    from infra import report, smoke
+    from dualwrite import report, smoke
 
     config, checks = _on_database(stack, smoke.run_smoke_test)
     if not report.checks_table(f"smoke test: stack {stack}, phase {config.phase}, dual_write {config.dual_write}", checks):
@@ -128,7 +128,7 @@ def smoke_test(c, stack="local"):
 @task(help={"stack": STACK_HELP, "force": "Skip the promotion gate (says so loudly)"})
 def phase(c, n, stack="local", force=False):
     """The GitOps edit: set the phase line of Pulumi.<stack>.yaml, print the diff, deploy nothing."""
-    from infra import promotion, report, stack_file, stack_config
+    from dualwrite import promotion, report, stack_file, config as stack_config
 
     try:
         edit = stack_file.set_phase(stack, n, write=False)
@@ -149,7 +149,7 @@ def phase(c, n, stack="local", force=False):
 @task(help={"stack": STACK_HELP})
 def promotion_check(c, stack="local"):
     """CI gate for a pull request that sets phase 1: the stack before must run phase 1 cleanly."""
-    from infra import promotion, report, stack_config
+    from dualwrite import promotion, report, config as stack_config
 
     try:
         gate = promotion.phase_gate(stack)
@@ -162,7 +162,7 @@ def promotion_check(c, stack="local"):
 @task(help={"stack": STACK_HELP, "level": "disable | drop-trigger | all", "yes": "Do not ask for confirmation"})
 def rollback(c, level, stack="local", yes=False):
     """Emergency rollback (the guide's options 1-3) in one bounded transaction."""
-    from infra import connection, rollback as rb
+    from dualwrite import connection, rollback as rb
 
     config = _config(stack)
     try:
@@ -189,7 +189,7 @@ def rollback(c, level, stack="local", yes=False):
 @task(help={"stack": STACK_HELP})
 def monitor(c, stack="local"):
     """Idempotency-log growth, trigger state and phase, as one table."""
-    from infra import monitor as mon, report
+    from dualwrite import monitor as mon, report
 
     _, status = _on_database(stack, mon.status)
     report.key_values(f"monitor: stack {stack}", status.rows())
@@ -205,19 +205,19 @@ def cleanup(c, stack="local"):
 @task(help={"stack": STACK_HELP})
 def drift(c, stack="local"):
     """Old vs new schema: exits non-zero when drift is above the stack's threshold."""
-    from infra import drift as dr, report
+    from dualwrite import drift as dr, report
 
     config, result = _on_database(stack, lambda conn, _: dr.drift_report(conn))
     report.key_values(f"drift: stack {stack} (threshold {config.drift_threshold}%)",
                       [(k.replace("_", " "), str(v)) for k, v in vars(result).items()])
-    if float(result.drift_pct) > config.drift_threshold:
+    if not result.within(config.drift_threshold):
         raise _fail(f"drift {result.drift_pct}% is above the threshold {config.drift_threshold}% of stack '{stack}'")
 
 
 @task(help={"stack": STACK_HELP, "batch_size": "Rows per batch (default: the stack's backfill_batch_size)"})
 def backfill(c, stack="local", batch_size=0):
     """Project every habit_tracker row into the new schema: batched, resumable, idempotent."""
-    from infra import backfill as bf, connection
+    from dualwrite import backfill as bf, connection
 
     config, info = connection.conninfo(stack)
     result = bf.run(info, batch_size=int(batch_size) or config.backfill_batch_size,

@@ -12,7 +12,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from infra import engine
+from devenv import engine
 
 EMPTY_PROJECT = """name: bench-empty
 runtime:

@@ -1,6 +1,6 @@
 """`invoke bench [--quick] [--full]`: migration 013's costs, each against a floor from the same run.
 
-Runs on the embedded PostgreSQL (infra/localdb.py) in its own cluster instance `bench`
+Runs on the embedded PostgreSQL (devenv/localdb.py) in its own cluster instance `bench`
 (port 54339, same settings and pg_cron preload as stack local's), in a database `bench`
 dropped and recreated every run. Its own instance because the local stack's cluster is
 stopped and restarted by tasks and tests while a benchmark may be running; the local
@@ -33,7 +33,8 @@ from rich.console import Console
 
 from bench import deploy, report, workload
 from bench.workload import Pgbench
-from infra import backfill, localdb, migration
+from devenv import localdb
+from dualwrite import backfill, migration
 
 BENCH_DB = "bench"
 BENCH_CLUSTER = localdb.LocalCluster(name="bench", port=54339, dbname="postgres")
@@ -279,7 +280,7 @@ class Bench:
         backfill_s = result.seconds
         floor_rps, rps = seeded / floor_s, seeded / backfill_s
         ratio = rps / floor_rps
-        self.add(Row("2. backfill", f"Backfill ({seeded:,} rows, infra.backfill defaults)",
+        self.add(Row("2. backfill", f"Backfill ({seeded:,} rows, dualwrite.backfill defaults)",
                      f"{rps:,.0f} rows/s ({backfill_s:.2f} s, {result.batches} batches of at most "
                      f"{backfill.DEFAULT_BATCH_SIZE})",
                      f"one INSERT ... SELECT per table: {floor_rps:,.0f} rows/s ({floor_s:.2f} s)",

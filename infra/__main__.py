@@ -1,38 +1,41 @@
 """Migration 013: dual-write triggers, as a Pulumi program.
 
-Reads like the deployment guide (../shared/seed/deployment-guide-013.md):
-what the migration creates, its security notes, and the Phase 1 checklist.
+Reads like the deployment guide (../shared/seed/deployment-guide-013.md): what the
+migration creates, its security notes, the Phase 1 checklist, and the rollback plan.
 The phase and the rollback state are stack config; see Pulumi.<stack>.yaml.
 """
 
 import sys
 from pathlib import Path
 
-# The engine runs this file as a script; make `infra` importable as a package.
+# The engine runs this folder as a script; make the project's packages importable.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi  # noqa: E402
 
-from infra import program  # noqa: E402
-from infra.stack_config import ConfigError, from_pulumi  # noqa: E402
+from infra.components import Migration013, PhaseOne, Removed, Security  # noqa: E402
+from infra.stack import stack_config  # noqa: E402
 
 # Config is parsed once; a bad value stops the preview here, before any connection.
-try:
-    config = from_pulumi()
-except ConfigError as error:
-    raise pulumi.RunError(str(error)) from None
+config = stack_config()
 
-# What this migration creates: 1. idempotency_log and its 4 indexes, 2. cleanup function,
-# 3. sync trigger function (body chosen by phase), 4. the trigger on habit_tracker.
-objects = program.migration_objects(config)
+if config.migration_present:
+    # What This Migration Creates: idempotency_log and its 4 indexes, the cleanup function,
+    # the sync trigger function (body chosen by phase), the trigger on habit_tracker.
+    migration = Migration013(config)
 
-# Security notes: idempotency_log for service_role only; no EXECUTE for PUBLIC/anon/authenticated.
-program.security(config, objects)
+    # Security: idempotency_log for service_role only; no EXECUTE for PUBLIC, anon, authenticated.
+    Security(migration)
 
-# Phase 1 activation checklist: pg_cron job for cleanup, existing rows brought over.
-if config.phase == 1 and config.migration_present:
-    program.phase_one(config, objects)
+    # Phase 1 Activation Checklist: the pg_cron cleanup job, existing rows brought over.
+    if config.phase == 1:
+        PhaseOne(config, migration)
+    objects = sorted(migration.objects)
+else:
+    # Rollback Plan, option 3, declared: drop everything (the idempotency logs too).
+    Removed()
+    objects = []
 
 pulumi.export("phase", config.phase)
 pulumi.export("dual_write", config.dual_write)
-pulumi.export("objects", sorted(objects))
+pulumi.export("objects", objects)

@@ -1,6 +1,6 @@
 """Shared fixtures: a real PostgreSQL 15 with pg_cron preloaded, for any test that asks for one.
 
-    pg_cluster    (session)  a throwaway cluster of infra.localdb on a free loopback port,
+    pg_cluster    (session)  a throwaway cluster of devenv.localdb on a free loopback port,
                              data in .state/pg/pytest-<pid>, fsync off; destroyed at the end
     app_template  (session)  name of a database holding sql/app (roles, app tables)
     db_url        (function) URI of a fresh database copied from app_template
@@ -8,7 +8,7 @@
     cron_db_url   (session)  URI of the cluster's cron.database_name database (pg_cron lives there)
 
 Why not pytest-postgresql's postgresql_proc: it runs initdb/pg_ctl as the current user,
-and CI runs as root, which initdb refuses. infra.localdb already solves that (server
+and CI runs as root, which initdb refuses. devenv.localdb already solves that (server
 processes run as the `postgres` system user), so the tests use the same code as stack local.
 Set TEST_PG_PORT to pin the port.
 """
@@ -23,7 +23,7 @@ from typing import Iterator
 import psycopg
 import pytest
 
-from infra.localdb import STATE_DIR, LocalCluster
+from devenv.localdb import STATE_DIR, LocalCluster
 
 TEST_SETTINGS = {
     # Throwaway data: durability buys nothing and costs most of the suite's time.

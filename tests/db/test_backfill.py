@@ -11,8 +11,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infra import backfill, migration
-from infra.drift import drift_report
+from dualwrite import backfill, migration
+from dualwrite.drift import drift_report
 from sheets import assert_synced, count, habit, insert_sheet, generate_sheets, update_sheet
 
 pytestmark = pytest.mark.db
@@ -90,7 +90,7 @@ def test_killed_backfill_resumes_to_drift_zero(db, db_url):
     generate_sheets(db, 3_000)
     migration.set_phase(db, 1)
     process = subprocess.Popen(
-        [sys.executable, "-m", "infra.backfill", db_url, "--batch-size", "100", "--pause", "0.05"],
+        [sys.executable, "-m", "dualwrite.backfill", db_url, "--batch-size", "100", "--pause", "0.05"],
         cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from infra import migration
+from dualwrite import migration
 
 pytestmark = pytest.mark.db
 

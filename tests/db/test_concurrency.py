@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 import uuid
 from datetime import date, timedelta
 
@@ -15,8 +14,9 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from infra import backfill, migration
-from infra.drift import drift_report
+from dualwrite import backfill, migration
+from dualwrite.db import Session
+from dualwrite.drift import drift_report
 from sheets import count, generate_sheets
 
 pytestmark = pytest.mark.db
@@ -56,18 +56,36 @@ def write_once(conn: psycopg.Connection, rng: random.Random) -> None:
         )
 
 
-def writer(url: str, seed: int, stop: threading.Event, errors: list[BaseException], writes: list[int]) -> None:
+class WriteCounter:
+    """Writes done by all writers; the test waits on it instead of sleeping."""
+
+    def __init__(self) -> None:
+        self.total = 0
+        self._changed = threading.Condition()
+
+    def add(self) -> None:
+        with self._changed:
+            self.total += 1
+            self._changed.notify_all()
+
+    def wait_for_more(self, writes: int, errors: list[BaseException], timeout: float = 60) -> None:
+        """Block until `writes` more writes have committed (or a writer failed)."""
+        target = self.total + writes
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.total >= target or errors, timeout):
+                raise AssertionError(f"writers made {self.total} of {target} writes in {timeout} s")
+
+
+def writer(url: str, seed: int, stop: threading.Event, errors: list[BaseException], writes: WriteCounter) -> None:
     rng = random.Random(seed)
-    done = 0
     try:
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("SET client_min_messages = warning")  # the trigger's NOTICEs are not under test here
             while not stop.is_set():
                 write_once(conn, rng)
-                done += 1
+                writes.add()
     except BaseException as error:  # any error reaching the app fails the test
         errors.append(error)
-    writes.append(done)
 
 
 def test_writers_flip_and_backfill_end_at_drift_zero(conn, db_url):
@@ -75,22 +93,22 @@ def test_writers_flip_and_backfill_end_at_drift_zero(conn, db_url):
     generate_sheets(conn, 2_000, users=50)  # existing rows the backfill must bring over
     stop = threading.Event()
     errors: list[BaseException] = []
-    writes: list[int] = []
+    writes = WriteCounter()
     threads = [threading.Thread(target=writer, args=(db_url, seed, stop, errors, writes)) for seed in range(WRITERS)]
     for thread in threads:
         thread.start()
     try:
-        time.sleep(0.7)  # Phase 0 writes
-        migration.set_phase(conn, 1, lock_timeout="2s")
-        time.sleep(0.3)  # Phase 1 writes before the backfill
+        writes.wait_for_more(100, errors)  # Phase 0 writes
+        migration.set_phase(conn, 1, session=Session.on(conn, lock_timeout="2s"))
+        writes.wait_for_more(50, errors)  # Phase 1 writes before the backfill
         result = backfill.run(db_url, batch_size=200, show_progress=False)
-        time.sleep(0.7)  # Phase 1 writes after it
+        writes.wait_for_more(100, errors)  # Phase 1 writes after it
     finally:
         stop.set()
         for thread in threads:
             thread.join(timeout=60)
     assert not errors, errors
-    assert sum(writes) > 200, f"writers barely ran: {writes}"
+    assert writes.total >= 250
     assert result.rows >= 2_000
     report = drift_report(conn)
     assert (report.drift_pct, report.missing, report.mismatched, report.orphaned) == (0, 0, 0, 0), report

@@ -1,4 +1,4 @@
-"""dual_write_drift() and infra.drift on crafted data: every counter, and the threshold."""
+"""dual_write_drift() and dualwrite.drift on crafted data: every counter, and the threshold."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from decimal import Decimal
 import psycopg
 import pytest
 
-from infra import drift as dr
-from infra import migration
+from dualwrite import drift as dr
+from dualwrite import migration
 from sheets import MONDAY, drift, habit, insert_sheet
 
 pytestmark = pytest.mark.db

@@ -1,4 +1,4 @@
-"""infra.localdb: the embedded cluster stack local and the tests run on."""
+"""devenv.localdb: the embedded cluster stack local and the tests run on."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import psycopg
 import pytest
 
-from infra.localdb import LocalCluster
+from devenv.localdb import LocalCluster
 
 pytestmark = pytest.mark.db
 

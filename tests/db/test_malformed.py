@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from infra import migration
+from dualwrite import migration
 from sheets import MONDAY, TUESDAY, assert_synced, drift, habit, insert_sheet, projection, source, update_sheet
 
 pytestmark = pytest.mark.db

@@ -7,8 +7,10 @@ import re
 import psycopg
 import pytest
 
-from infra import migration
-from infra.sql_catalog import MIGRATION_013
+from dualwrite import migration
+from dualwrite.catalog import MIGRATION_013, by_name
+from dualwrite.db import Session
+from dualwrite.objects import Function
 from sheets import count, insert_sheet
 
 pytestmark = pytest.mark.db
@@ -41,7 +43,7 @@ def test_every_file_is_plain_sql_for_one_transaction():
             assert not re.search(r"^\s*(BEGIN|COMMIT|ROLLBACK|START TRANSACTION|END)\b", text, re.M | re.I), obj.file
             assert not re.search(r"^\s*\\", text, re.M), f"psql meta-command in {obj.file}"
             assert "IF NOT EXISTS" not in text.upper(), obj.file
-            if obj.kind == "function":
+            if obj.kind is Function:
                 assert "CREATE OR REPLACE FUNCTION" in text, obj.file
 
 
@@ -61,11 +63,18 @@ def test_set_phase_swaps_only_the_function_body(conn):
     assert not conn.execute("SELECT has_function_privilege('anon', 'public.sync_old_to_new()', 'EXECUTE')").fetchone()[0]
 
 
-def test_failed_apply_leaves_nothing(conn):
+def test_a_failed_object_leaves_nothing_of_itself_and_the_objects_before_it_stay(conn):
+    """Per-object transactions, as a deploy runs them: the objects created before the failure
+    stay (a deploy's state records them), the failing one leaves nothing half-done."""
     conn.execute("CREATE TABLE public.dual_write_errors (x int)")  # collides half-way through the catalog
     with pytest.raises(psycopg.errors.DuplicateTable):
         migration.apply(conn, 0)
-    assert present(conn) == {"dual_write_errors"}
+    names = [o.name for o in MIGRATION_013]
+    before = set(names[: names.index("dual_write_errors")])
+    assert present(conn) == before | {"dual_write_errors"}
+    columns = conn.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.dual_write_errors'::regclass "
+                           "AND attnum > 0").fetchone()[0]
+    assert columns == 1  # still the hand-made table: its failed CREATE left nothing
 
 
 def test_drop_removes_everything_and_keeps_app_rows(conn):
@@ -88,9 +97,9 @@ def test_flip_to_phase1_waits_for_inflight_writers_within_lock_timeout(conn, db_
     migration.apply(conn, 0)
     with psycopg.connect(db_url) as writer:
         insert_sheet(writer, child="in flight")  # open transaction holding ROW EXCLUSIVE
+        quick = Session.on(conn, lock_timeout="100ms", retries=0)
         with pytest.raises(psycopg.errors.LockNotAvailable):
-            migration._bounded(conn, [migration._file_sql(MIGRATION_013[[o.name for o in MIGRATION_013].index(
-                "sync_old_to_new")].source(1))], "100ms", "5s", retries=1, sleep=lambda _: None)
+            by_name("sync_old_to_new").operations(1).apply_update(quick, {})
         writer.commit()
     migration.set_phase(conn, 1)
     assert "INSERT INTO public.weeks" in body(conn)

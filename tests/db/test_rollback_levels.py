@@ -6,8 +6,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
-from infra import migration, rollback
-from infra.sql_catalog import MIGRATION_013
+from dualwrite import migration, rollback
+from dualwrite.catalog import MIGRATION_013
+from dualwrite.objects import Trigger
 from test_migration import present
 
 pytestmark = pytest.mark.db
@@ -34,7 +35,7 @@ def test_disable_keeps_every_object(conn, deployed):
 def test_drop_trigger_keeps_functions_and_logs(conn, deployed):
     rollback.execute(deployed, "drop-trigger", **TIMEOUTS)
     assert trigger_state(conn) == []
-    assert present(conn) == {o.name for o in MIGRATION_013 if o.kind != "trigger"}
+    assert present(conn) == {o.name for o in MIGRATION_013 if o.kind is not Trigger}
     assert conn.execute("SELECT count(*) FROM public.idempotency_log").fetchone() == (1,)
 
 

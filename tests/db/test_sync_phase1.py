@@ -7,7 +7,7 @@ import uuid
 import psycopg
 import pytest
 
-from infra import migration
+from dualwrite import migration
 from sheets import MONDAY, NEXT_MONDAY, assert_synced, count, drift, habit, insert_sheet, projection, update_sheet
 
 pytestmark = pytest.mark.db

@@ -5,8 +5,8 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from infra import migration
-from infra.sql_catalog import MIGRATION_013, SCHEMA
+from dualwrite import migration
+from dualwrite.catalog import MIGRATION_013, SCHEMA
 from sheets import MONDAY, TUESDAY, count, habit, insert_sheet, update_sheet
 
 pytestmark = pytest.mark.db

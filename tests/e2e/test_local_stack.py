@@ -14,8 +14,8 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from infra import connection
-from infra.sql_catalog import MIGRATION_013
+from dualwrite import connection
+from dualwrite.catalog import MIGRATION_013
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK_FILE = ROOT / "Pulumi.local.yaml"
@@ -140,7 +140,7 @@ def test_gitops_story(local_stack):
 
 
 def test_bad_config_fails_before_anything_changes(local_stack):
-    from infra import engine
+    from devenv import engine
 
     original = STACK_FILE.read_text()
     try:
@@ -173,7 +173,7 @@ def test_promotion_gate_refuses_until_the_stack_before_runs_phase_1(local_stack)
 
 
 def test_engine_is_the_pinned_one():
-    from infra import engine
+    from devenv import engine
 
     version = subprocess.run([str(engine.pulumi_binary()), "version"], text=True, capture_output=True, check=True)
     pinned = next(line.split("==")[1].strip() for line in (ROOT / "requirements.txt").read_text().splitlines()

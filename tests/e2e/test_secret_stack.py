@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from infra import engine, localdb
+from devenv import engine, localdb
 
 ROOT = Path(__file__).resolve().parents[2]
 STACK = "e2e-secret"

@@ -7,7 +7,8 @@ import runpy
 import pulumi
 import pytest
 
-from infra.sql_catalog import MIGRATION_013
+from dualwrite.catalog import MIGRATION_013
+from dualwrite.objects import Function, Table
 
 MAIN = "infra/__main__.py"
 BASE_CONFIG = {
@@ -45,23 +46,47 @@ def run_program(stack: str = "local", **config: str) -> RecordingMocks:
     return mocks
 
 
-def by_type(mocks: RecordingMocks, suffix: str) -> dict[str, dict]:
-    return {r.name: r.inputs for r in mocks.resources if r.typ.endswith(suffix)}
+TYPED = "pulumi-python:dynamic/migration013:"
+
+
+def by_type(mocks: RecordingMocks, type_name: str) -> dict[str, dict]:
+    return {r.name: r.inputs for r in mocks.resources if r.typ == TYPED + type_name}
 
 
 def sql_objects(mocks: RecordingMocks) -> dict[str, dict]:
-    return {name: props for name, props in by_type(mocks, "Resource").items() if "kind" in props}
+    """Every database object the program declares, by resource name."""
+    return {r.name: r.inputs for r in mocks.resources if r.typ.startswith(TYPED)}
+
+
+def test_every_resource_is_typed_and_sits_in_a_component_of_the_guide():
+    mocks = run_program(phase="1")
+    types = {r.name: r.typ for r in mocks.resources}
+    assert not any(t == "pulumi-python:dynamic:Resource" for t in types.values())
+    assert types["idempotency_log"] == TYPED + "Table"
+    assert types["idx_idempotency_key"] == TYPED + "Index"
+    assert types["cleanup_idempotency_log_in_batches"] == TYPED + "Procedure"
+    assert types["trigger_habit_tracker_dual_write"] == TYPED + "Trigger"
+    assert (types["cleanup-job"], types["pg-cron"], types["backfill"]) == (
+        TYPED + "CronJob", TYPED + "Extension", TYPED + "Backfill")
+    components = {name: typ for name, typ in types.items() if typ.startswith("habit-tracker-db:")}
+    assert components == {"migration-013": "habit-tracker-db:migration013:Migration",
+                          "security": "habit-tracker-db:migration013:Security",
+                          "phase-1": "habit-tracker-db:migration013:PhaseOne"}
+    # Each kind's inputs name the kind class the provider hands it to.
+    assert {props["kind"] for props in sql_objects(mocks).values()} == {
+        "table", "index", "function", "procedure", "trigger", "grants", "extension", "cron_job", "backfill"}
 
 
 def test_phase0_declares_every_catalog_object_with_phase0_body():
     mocks = run_program(phase="0")
     objects = sql_objects(mocks)
     assert [n for n in objects if n != "privileges"] == [o.name for o in MIGRATION_013]
+    assert objects["privileges"]["kind"] == "grants"
     assert objects["sync_old_to_new"]["checksum"] == next(
         o for o in MIGRATION_013 if o.name == "sync_old_to_new"
     ).checksum(0)
     assert objects["trigger_habit_tracker_dual_write"]["enabled"] is True
-    assert "pg-cron" not in objects and "cleanup-job" not in objects and "backfill" not in by_type(mocks, "Resource")
+    assert "pg-cron" not in objects and "cleanup-job" not in objects and "backfill" not in objects
 
 
 def test_phase1_selects_other_sync_body_and_adds_cron_and_backfill():
@@ -71,9 +96,9 @@ def test_phase1_selects_other_sync_body_and_adds_cron_and_backfill():
     assert one["sync_old_to_new"]["checksum"] != zero["sync_old_to_new"]["checksum"]
     assert one["cleanup_idempotency_log"]["checksum"] == zero["cleanup_idempotency_log"]["checksum"]
     assert one["pg-cron"]["kind"] == "extension"
-    job = by_type(mocks, "Resource")["cleanup-job"]
+    job = by_type(mocks, "CronJob")["cleanup-job"]
     assert (job["kind"], job["name"], job["schedule"]) == ("cron_job", "cleanup_idempotency_log", "17 3 * * *")
-    assert "backfill" in by_type(mocks, "Resource")
+    assert "backfill" in by_type(mocks, "Backfill")
 
 
 def test_privileges_follow_the_objects():
@@ -81,7 +106,7 @@ def test_privileges_follow_the_objects():
     privileges = declared["privileges"]
     assert privileges["kind"] == "grants"
     assert "REVOKE ALL ON public.idempotency_log FROM PUBLIC, anon, authenticated" in privileges["sql"]
-    assert set(privileges["objects"]) == {o.name for o in MIGRATION_013 if o.kind in ("table", "function")}
+    assert set(privileges["objects"]) == {o.name for o in MIGRATION_013 if o.kind in (Table, Function)}
     assert "privileges" not in sql_objects(run_program(phase="0", dual_write="removed"))
 
 
@@ -95,3 +120,5 @@ def test_rollback_states_are_declared(state, trigger, enabled, objects):
     if enabled is not None:
         assert declared["trigger_habit_tracker_dual_write"]["enabled"] is enabled
     assert ("idempotency_log" in declared) is objects
+    # Option 3, declared: one Removal resource drops everything (tables are retained otherwise).
+    assert ("drop-everything" in by_type(run_program(phase="0", dual_write=state), "Removal")) is (not objects)

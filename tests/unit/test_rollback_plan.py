@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from infra import rollback
+from dualwrite import rollback
 
 
 def rendered(level: str) -> list[str]:

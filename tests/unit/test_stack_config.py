@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.stack_config import ConfigError, load, parse
+from dualwrite.config import ConfigError, load, parse
 
 GOOD = {"phase": 0, "db_host": "127.0.0.1"}
 

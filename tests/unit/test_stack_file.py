@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.stack_config import ConfigError
-from infra.stack_file import set_phase, set_value
+from dualwrite.config import ConfigError
+from dualwrite.stack_file import set_phase, set_value
 
 STACK = """# staging: reviewed changes only
 config:

@@ -12,7 +12,7 @@ the smallest id that `dual_write_diff()` reports (missing, mismatched or orphane
 a kill the rows already projected are skipped; the state is the projection itself, in the
 database. Safe while the app writes (see the SQL function). Progress shows rows/s.
 
-Also a command: `python -m infra.backfill postgresql://... [--batch-size N] [--pause S]`.
+Also a command: `python -m dualwrite.backfill postgresql://... [--batch-size N] [--pause S]`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import psycopg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from infra import db
+from dualwrite import db
 
 DEFAULT_BATCH_SIZE = 5000
 # How long an app write may have to wait for a batch's row locks. Measured (bench, 100k rows,

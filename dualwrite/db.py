@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Callable, Iterator, TypeVar
 
 import psycopg
@@ -19,6 +20,9 @@ from psycopg import sql
 T = TypeVar("T")
 
 LOCK_RETRIES = 5
+# The defaults of every bounded change (a stack may set its own: lock_timeout, statement_timeout).
+LOCK_TIMEOUT = "3s"
+STATEMENT_TIMEOUT = "30s"
 
 
 def connect(conninfo: dict[str, Any], **kwargs: Any) -> psycopg.Connection:
@@ -75,3 +79,30 @@ def change(
     """`run_bounded` on a connection of its own (what the providers and tasks use)."""
     with connect(conninfo, autocommit=True) as conn:
         return run_bounded(conn, work, lock_timeout=lock_timeout, statement_timeout=statement_timeout, retries=retries)
+
+
+@dataclass(frozen=True)
+class Session:
+    """Where and how bounded changes run: a stack's connection settings and timeouts.
+
+    With `conn`, every change runs on that open connection (tests, tasks holding one);
+    without, each change opens a connection of its own (the Pulumi provider).
+    """
+
+    conninfo: dict[str, Any]
+    lock_timeout: str = LOCK_TIMEOUT
+    statement_timeout: str = STATEMENT_TIMEOUT
+    conn: psycopg.Connection | None = None
+    retries: int = LOCK_RETRIES
+
+    def change(self, work: Callable[[psycopg.Connection], T]) -> T:
+        if self.conn is not None:
+            return run_bounded(self.conn, work, lock_timeout=self.lock_timeout,
+                               statement_timeout=self.statement_timeout, retries=self.retries)
+        return change(self.conninfo, work, lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout,
+                      retries=self.retries)
+
+    @staticmethod
+    def on(conn: psycopg.Connection, lock_timeout: str = LOCK_TIMEOUT, statement_timeout: str = STATEMENT_TIMEOUT,
+           retries: int = LOCK_RETRIES) -> "Session":
+        return Session({}, lock_timeout, statement_timeout, conn, retries)

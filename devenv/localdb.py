@@ -4,7 +4,7 @@ One cluster per name, in `.state/pg/<name>` (git-ignored), listening on 127.0.0.
 with trust authentication on loopback (it holds nothing but dev and test data), and
 pg_cron preloaded with `cron.database_name` set to the app database, as Phase 1 needs.
 Data survives stop/start. As root, the server runs as the `postgres` system user
-(see infra/server_user.py).
+(see devenv/server_user.py).
 
     cluster = LocalCluster()          # defaults: name "local", port 54329, db habit_tracker
     cluster.start()                   # idempotent; initdb on first use; waits until ready
@@ -28,8 +28,8 @@ from urllib.parse import quote
 import psycopg
 from psycopg import sql
 
-from infra import server_user
-from infra.app_schema import apply_app_schema
+from devenv import server_user
+from devenv.app_schema import apply_app_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 STATE_DIR = ROOT / ".state" / "pg"
@@ -129,7 +129,7 @@ class LocalCluster:
             "--auth-local=trust", "--auth-host=trust",
         ])
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
-            conf.write(f"\n# Project settings (infra/localdb.py rewrites this file at every start)\ninclude '{CONF_FILE}'\n")
+            conf.write(f"\n# Project settings (devenv/localdb.py rewrites this file at every start)\ninclude '{CONF_FILE}'\n")
 
     def _server_settings(self) -> dict[str, str]:
         base = {
@@ -174,7 +174,7 @@ class LocalCluster:
 def local_cluster() -> LocalCluster:
     """Stack local's cluster: port and database from Pulumi.local.yaml when it is readable."""
     try:
-        from infra import stack_config
+        from dualwrite import config as stack_config
 
         config = stack_config.load("local")
         return LocalCluster(port=config.db_port, dbname=config.db_name)

@@ -16,7 +16,7 @@ import subprocess
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from infra.stack_config import ROOT
+from dualwrite.config import ROOT
 
 TOOLS_BIN = ROOT / ".tools" / "bin"
 STATE = ROOT / ".state"

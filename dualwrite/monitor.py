@@ -6,8 +6,10 @@ from dataclasses import dataclass
 
 import psycopg
 
-from infra.sql_catalog import CLEANUP_JOB, by_name
-from infra.stack_config import StackConfig
+from dualwrite.catalog import CLEANUP_JOB, by_name
+from dualwrite.objects import cron_job
+from dualwrite.objects.cron_job import ScheduledJob
+from dualwrite.config import StackConfig
 
 LOG_GROWTH = """
 SELECT
@@ -38,11 +40,9 @@ class Status:
 TRIGGER_STATES = {"O": "enabled (O)", "D": "DISABLED (D)", "R": "replica only (R)", "A": "always (A)"}
 
 
-def cleanup_job(conn: psycopg.Connection) -> tuple[str, bool] | None:
+def cleanup_job(conn: psycopg.Connection) -> ScheduledJob | None:
     """(schedule, active) of the Phase 1 cleanup job; None when it (or pg_cron) is absent."""
-    if not conn.execute("SELECT to_regclass('cron.job') IS NOT NULL").fetchone()[0]:
-        return None
-    return conn.execute("SELECT schedule, active FROM cron.job WHERE jobname = %s", (CLEANUP_JOB,)).fetchone()
+    return cron_job.lookup(conn, CLEANUP_JOB)
 
 
 def deployed_phase(conn: psycopg.Connection) -> str:

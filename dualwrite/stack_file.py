@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from infra.stack_config import PROJECT, ROOT, ConfigError, stack_file_name
+from dualwrite.config import PROJECT, ROOT, ConfigError, stack_file_name
 
 
 @dataclass(frozen=True)

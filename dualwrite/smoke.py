@@ -14,8 +14,8 @@ from typing import Callable
 import psycopg
 from psycopg import sql
 
-from infra.sql_catalog import MIGRATION_013, SCHEMA
-from infra.stack_config import StackConfig
+from dualwrite.catalog import FUNCTIONS, SCHEMA
+from dualwrite.config import StackConfig
 
 COLUMNS = ["id", "key", "operation", "request_data", "response_data", "status", "created_at", "expires_at"]
 INDEXES = [
@@ -198,9 +198,7 @@ def security(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     )
     checks.append(Check("security", "PUBLIC cannot EXECUTE cleanup_idempotency_log()", public is False,
                         f"execute={public}"))
-    for obj in MIGRATION_013:
-        if obj.kind != "function":
-            continue
+    for obj in FUNCTIONS:
         row = conn.execute(
             "SELECT prosecdef, coalesce(array_to_string(proconfig, ','), '') FROM pg_proc WHERE oid = to_regprocedure(%s)",
             (f"{SCHEMA}.{obj.name}{obj.signature}",),
@@ -212,18 +210,18 @@ def security(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
 
 
 def phase_checks(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
-    from infra.monitor import cleanup_job
+    from dualwrite.monitor import cleanup_job
 
     job = cleanup_job(conn)
     if config.phase == 1:
         checks = [Check("phase 1", "pg_cron job cleanup_idempotency_log scheduled",
                         job is not None and job[0] == config.cleanup_schedule and job[1] is True,
                         "missing" if job is None else f"schedule={job[0]}, active={job[1]}")]
-        from infra.drift import drift_report
+        from dualwrite.drift import drift_report
 
         report = drift_report(conn)
-        checks.append(Check("phase 1", f"drift below {config.drift_threshold}%",
-                            float(report.drift_pct) < config.drift_threshold, f"drift={report.drift_pct}%"))
+        checks.append(Check("phase 1", f"drift at most {config.drift_threshold}%",
+                            report.within(config.drift_threshold), f"drift={report.drift_pct}%"))
         return checks
     return [Check("phase 0", "no cleanup job scheduled", job is None, "none" if job is None else f"{job}")]
 

@@ -7,8 +7,8 @@ passes, and "drift detection shows < 0.1% drift" (each stack's own threshold).
 
 from __future__ import annotations
 
-from infra import connection, stack_config
-from infra.smoke import Check, run_smoke_test
+from dualwrite import connection, config as stack_config
+from dualwrite.smoke import Check, run_smoke_test
 
 
 def phase_gate(stack: str) -> list[Check]:
@@ -32,7 +32,7 @@ def phase_gate(stack: str) -> list[Check]:
               f"{len(smoke) - len(failed)}/{len(smoke)} checks" + (f"; first failure: {failed[0].name}" if failed else ""))
     )
     # The drift check is part of the smoke test in phase 1; name it on its own for the reader.
-    drift = next((c for c in smoke if c.name.startswith("drift below")), None)
+    drift = next((c for c in smoke if c.name.startswith("drift at most")), None)
     if drift is not None:
         checks.append(Check("gate", f"'{previous}' {drift.name}", drift.ok, drift.detail))
     return checks

@@ -13,7 +13,9 @@ from decimal import Decimal
 
 import psycopg
 
-DEFAULT_THRESHOLD_PCT = Decimal("0.1")  # the guide: "drift detection shows < 0.1% drift"
+# The guide: "drift detection shows < 0.1% drift". A stack's `drift_threshold` is the most
+# drift it allows: `within` passes at or below it, so 0 means "none at all" (and can pass).
+DEFAULT_THRESHOLD_PCT = Decimal("0.1")
 
 
 @dataclass(frozen=True)

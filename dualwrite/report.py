@@ -7,7 +7,7 @@ from typing import Iterable, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from infra.smoke import Check
+from dualwrite.smoke import Check
 
 console = Console()
 

@@ -15,11 +15,10 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from infra import db
-from infra.sql_catalog import CLEANUP_JOB, MIGRATION_013, drop_statement, set_trigger_enabled
-from infra.stack_file import config_line
-
-TRIGGER = next(o for o in MIGRATION_013 if o.kind == "trigger")
+from dualwrite import db
+from dualwrite.catalog import CLEANUP_JOB, MIGRATION_013, TRIGGER
+from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
+from dualwrite.stack_file import config_line
 
 
 @dataclass(frozen=True)
@@ -50,28 +49,36 @@ def statements(name: str) -> list[sql.Composed]:
     """What the rollback runs, in order; shown to the operator before it runs."""
     chosen = level(name)
     if chosen.name == "disable":
-        return [set_trigger_enabled(TRIGGER.name, TRIGGER.on_table, False)]
+        return [TRIGGER.operations().set_enabled_sql(False)]
     if chosen.name == "drop-trigger":
         return [TRIGGER.drop_sql()]
     # A scheduled cleanup would fail once its function is gone: unschedule it first.
-    return [drop_statement("cron_job", CLEANUP_JOB), *(obj.drop_sql() for obj in reversed(MIGRATION_013))]
+    return [unschedule_sql(CLEANUP_JOB), *(obj.drop_sql() for obj in reversed(MIGRATION_013))]
 
 
 def render(conn: psycopg.Connection, name: str) -> list[str]:
     return [statement.as_string(conn) for statement in statements(name)]
 
 
+def run(conn: psycopg.Connection, name: str) -> None:
+    """The level's statements, inside the caller's transaction (without pg_cron there is no job to unschedule)."""
+    chosen = statements(name)
+    if name == "all" and not has_pg_cron(conn):
+        chosen = chosen[1:]
+    for statement in chosen:
+        conn.execute(statement)
+
+
+def drop_everything(conn: psycopg.Connection) -> None:
+    """The guide's option 3 (what `dual_write: removed` declares), inside the caller's transaction."""
+    run(conn, "all")
+
+
 def execute(
     conninfo: dict[str, Any], name: str, *, lock_timeout: str, statement_timeout: str, retries: int = db.LOCK_RETRIES
 ) -> None:
-    def work(conn: psycopg.Connection) -> None:
-        has_cron = conn.execute("SELECT to_regclass('cron.job') IS NOT NULL").fetchone()[0]
-        for statement in statements(name):
-            if "cron.unschedule" in statement.as_string(conn) and not has_cron:
-                continue
-            conn.execute(statement)
-
-    db.change(conninfo, work, lock_timeout=lock_timeout, statement_timeout=statement_timeout, retries=retries)
+    db.change(conninfo, lambda conn: run(conn, name), lock_timeout=lock_timeout, statement_timeout=statement_timeout,
+              retries=retries)
 
 
 def follow_up_line(name: str) -> str:

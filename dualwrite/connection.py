@@ -13,8 +13,8 @@ from urllib.parse import quote
 
 import psycopg
 
-from infra import stack_config
-from infra.stack_config import StackConfig
+from dualwrite import config as stack_config
+from dualwrite.config import StackConfig
 
 
 def stack_password(config: StackConfig) -> str | None:
@@ -22,7 +22,7 @@ def stack_password(config: StackConfig) -> str | None:
         return None
     if os.environ.get("PGPASSWORD"):
         return os.environ["PGPASSWORD"]
-    from infra import engine
+    from devenv import engine
 
     result = engine.run(
         config.stack, ["config", "get", f"{stack_config.PROJECT}:db_password"], capture=True
@@ -33,7 +33,7 @@ def stack_password(config: StackConfig) -> str | None:
 def conninfo(stack: str) -> tuple[StackConfig, dict[str, Any]]:
     config = stack_config.load(stack)
     if stack == "local":
-        from infra import localdb
+        from devenv import localdb
 
         localdb.ensure_running()
     return config, config.conninfo(stack_password(config))

@@ -14,10 +14,19 @@ from typing import Any, Mapping
 
 import yaml
 
+from dualwrite.db import LOCK_TIMEOUT, STATEMENT_TIMEOUT
+from dualwrite.drift import DEFAULT_THRESHOLD_PCT
+
 PROJECT = "habit-tracker-db"
 ROOT = Path(__file__).resolve().parent.parent
 
 PHASES = {0: "log only (NOTICE)", 1: "sync old to new"}
+# Every key of the project's namespace a stack file may set (db_password only as a secret).
+KEYS = (
+    "phase", "dual_write", "db_host", "db_port", "db_name", "db_user", "db_sslmode", "db_password",
+    "lock_timeout", "statement_timeout", "drift_threshold", "cleanup_schedule", "backfill_batch_size",
+    "promotes_from",
+)
 # The deployment guide's three rollback options, declared: `enabled` is normal operation,
 # `disabled` = option 1 (trigger disabled), `absent` = option 2 (trigger dropped),
 # `removed` = option 3 (every object of migration 013 dropped).
@@ -146,7 +155,7 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
         return value
 
     phase_value = raw.get("phase")
-    if phase_value is None or str(phase_value).strip() not in ("0", "1"):
+    if phase_value is None or str(phase_value).strip() not in {str(p) for p in PHASES}:
         raise _fail(stack, "phase", phase_value, "0 (log only, NOTICE) or 1 (sync old to new)")
     phase = int(str(phase_value).strip())
 
@@ -160,7 +169,7 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
             f"{_key('db_password')} --stack {stack}`)",
         )
 
-    threshold_raw = raw.get("drift_threshold", 0.1)
+    threshold_raw = raw.get("drift_threshold", DEFAULT_THRESHOLD_PCT)
     try:
         threshold = float(str(threshold_raw))
     except ValueError:
@@ -188,8 +197,8 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
         db_user=identifier("db_user", "postgres"),
         db_sslmode=choice("db_sslmode", SSLMODES, "require"),
         has_password=has_password,
-        lock_timeout=duration("lock_timeout", "3s"),
-        statement_timeout=duration("statement_timeout", "30s"),
+        lock_timeout=duration("lock_timeout", LOCK_TIMEOUT),
+        statement_timeout=duration("statement_timeout", STATEMENT_TIMEOUT),
         drift_threshold=threshold,
         cleanup_schedule=schedule,
         backfill_batch_size=integer("backfill_batch_size", 5000, 1, 1_000_000, "a whole number from 1 to 1000000"),
@@ -223,19 +232,3 @@ def load(stack: str, root: Path = ROOT) -> StackConfig:
             f"{_key('db_password')} --stack {stack}`."
         )
     return parse(stack, raw, has_password=password is not None)
-
-
-def from_pulumi() -> StackConfig:
-    """Inside the Pulumi program: the typed config. The password itself stays with the engine:
-    the dynamic providers receive it, decrypted, in `configure`."""
-    import pulumi
-
-    config = pulumi.Config(PROJECT)
-    keys = (
-        "phase dual_write db_host db_port db_name db_user db_sslmode lock_timeout statement_timeout "
-        "drift_threshold cleanup_schedule backfill_batch_size promotes_from"
-    ).split()
-    raw = {key: config.get(key) for key in keys}
-    raw = {key: value for key, value in raw.items() if value is not None}
-    has_password = config.get_secret("db_password") is not None
-    return parse(pulumi.get_stack(), raw, has_password=has_password)

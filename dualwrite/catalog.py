@@ -1,0 +1,120 @@
+"""The database objects of migration 013, in the order they are created.
+
+One entry per object: its kind (a class of dualwrite/objects/), its name and the
+`sql/013/` file that creates it. The Pulumi program declares one resource per entry,
+tests apply the same list through the same per-object operations (dualwrite/migration.py),
+and the rollback drops them in reverse order. Nothing else in the project lists these
+objects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+from psycopg import sql
+
+from dualwrite.objects import Function, Index, ObjectKind, Procedure, Table, Trigger
+
+ROOT = Path(__file__).resolve().parent.parent
+SQL_DIR = ROOT / "sql"
+
+# Schema of the app's tables (Supabase puts them in `public`).
+SCHEMA = "public"
+# The pg_cron job of Phase 1; fixed, because monitoring, smoke tests and rollback look it up by name.
+CLEANUP_JOB = "cleanup_idempotency_log"
+# The procedure commits batch by batch (row locks released as it goes); the function
+# cleanup_idempotency_log() stays for manual use. See sql/013/cleanup_idempotency_log_in_batches.sql.
+CLEANUP_COMMAND = "CALL public.cleanup_idempotency_log_in_batches()"
+GRANTS_FILE = "013/grants.sql"
+
+
+@dataclass(frozen=True)
+class SqlObject:
+    """One object of the migration: what kind it is, what it is called, where its SQL lives."""
+
+    kind: type[ObjectKind]
+    name: str  # unqualified name in SCHEMA
+    file: str  # path below sql/, may contain "{phase}"
+    signature: str = ""  # functions and procedures: argument types, e.g. "()" or "(bigint, integer)"
+    on_table: str = ""  # triggers: the table they sit on
+    phase_specific: bool = False  # True when the file differs per phase
+
+    def path(self, phase: int) -> Path:
+        return SQL_DIR / self.file.format(phase=phase)
+
+    def source(self, phase: int) -> str:
+        return self.path(phase).read_text(encoding="utf-8")
+
+    def checksum(self, phase: int) -> str:
+        """Hash of the source SQL: the provider diffs on this, never on what Postgres stores."""
+        return sha256(self.source(phase).encode("utf-8")).hexdigest()
+
+    def props(self, phase: int, *, trigger_enabled: bool = True) -> dict[str, Any]:
+        """What the Pulumi program declares for this object (and what the engine keeps in state)."""
+        props: dict[str, Any] = {
+            "kind": self.kind.kind,
+            "name": self.name,
+            "schema": SCHEMA,
+            "sql": self.source(phase),
+            "checksum": self.checksum(phase),
+        }
+        if self.signature:
+            props["signature"] = self.signature
+        if self.on_table:
+            props["on_table"] = self.on_table
+            props["enabled"] = trigger_enabled
+        return props
+
+    def operations(self, phase: int = 0, *, trigger_enabled: bool = True) -> ObjectKind:
+        """The kind's operations on this object (create, diff, fingerprint, drop)."""
+        return self.kind(self.props(phase, trigger_enabled=trigger_enabled))
+
+    def drop_sql(self) -> sql.Composable:
+        return self.operations().drop_sql()
+
+
+def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
+    """The privileges of `objects` (default: every table and function; sql/013/grants.sql), as one object."""
+    if objects is None:
+        objects = [obj.name for obj in MIGRATION_013 if obj.kind in (Table, Function)]
+    text = (SQL_DIR / GRANTS_FILE).read_text(encoding="utf-8")
+    return {"kind": "grants", "name": "migration_013_privileges", "schema": SCHEMA, "sql": text,
+            "checksum": sha256(text.encode("utf-8")).hexdigest(), "objects": objects}
+
+
+MIGRATION_013: tuple[SqlObject, ...] = (
+    SqlObject(Table, "idempotency_log", "013/idempotency_log.sql"),
+    SqlObject(Index, "idx_idempotency_key", "013/idx_idempotency_key.sql"),
+    SqlObject(Index, "idx_idempotency_expires", "013/idx_idempotency_expires.sql"),
+    SqlObject(Index, "idx_idempotency_status", "013/idx_idempotency_status.sql"),
+    SqlObject(Index, "idx_idempotency_created", "013/idx_idempotency_created.sql"),
+    SqlObject(Function, "cleanup_idempotency_log", "013/cleanup_idempotency_log.sql", signature="()"),
+    # The scheduled cleanup: the same deletes, committed batch by batch (pg_cron CALLs it).
+    SqlObject(Procedure, "cleanup_idempotency_log_in_batches", "013/cleanup_idempotency_log_in_batches.sql",
+              signature="(integer)"),
+    SqlObject(Table, "dual_write_errors", "013/dual_write_errors.sql"),
+    # The malformed-row test shared by the Phase 1 trigger and the backfill.
+    SqlObject(Function, "habit_tracker_row_error", "013/habit_tracker_row_error.sql", signature="(jsonb, date)"),
+    SqlObject(Function, "sync_old_to_new", "013/sync_old_to_new.phase{phase}.sql", signature="()",
+              phase_specific=True),
+    SqlObject(Trigger, "trigger_habit_tracker_dual_write", "013/trigger_habit_tracker_dual_write.sql",
+              on_table="habit_tracker"),
+    # Drift: the per-row diff, then its counts (dual_write_drift calls dual_write_diff).
+    SqlObject(Function, "dual_write_diff", "013/dual_write_diff.sql", signature="()"),
+    SqlObject(Function, "dual_write_drift", "013/dual_write_drift.sql", signature="()"),
+    SqlObject(Function, "backfill_habit_tracker", "013/backfill_habit_tracker.sql", signature="(bigint, integer)"),
+)
+
+TRIGGER = next(obj for obj in MIGRATION_013 if obj.kind is Trigger)
+TABLES = tuple(obj for obj in MIGRATION_013 if obj.kind is Table)
+FUNCTIONS = tuple(obj for obj in MIGRATION_013 if obj.kind is Function)
+
+
+def by_name(name: str) -> SqlObject:
+    for obj in MIGRATION_013:
+        if obj.name == name:
+            return obj
+    raise KeyError(f"no object {name!r} in migration 013; known: {', '.join(o.name for o in MIGRATION_013)}")

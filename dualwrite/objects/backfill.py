@@ -1,0 +1,51 @@
+"""The backfill as an object: entering Phase 1 by `pulumi up` also brings existing rows over.
+
+Created when a stack enters Phase 1 (after the Phase 1 trigger is in place, so rows
+written meanwhile are synced by the trigger), replaced when the sync logic changes
+(rows are projected again with the new logic), and never dropped: leaving Phase 1 keeps
+the new schema's rows, and re-entering it backfills again. Not one transaction: the
+runner (dualwrite/backfill.py) commits batch by batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dualwrite.db import Session
+from dualwrite.objects.base import ObjectKind, Props
+
+
+class Backfill(ObjectKind):
+    kind = "backfill"
+    compared = ("sync_checksum", "batch_size")
+    # A new batch size alone is no reason to project every row again.
+    replace_on = ("sync_checksum",)
+    drop_allowed = False
+
+    @property
+    def name(self) -> str:
+        return "backfill"
+
+    def object_id(self) -> str:
+        return "backfill"
+
+    def describe(self) -> str:
+        return "backfill of habit_tracker into the new schema"
+
+    def apply_create(self, session: Session) -> dict[str, Any]:
+        from dualwrite import backfill
+
+        result = backfill.run(
+            session.conninfo,
+            batch_size=int(self.props["batch_size"]),
+            lock_timeout=session.lock_timeout,
+            statement_timeout=session.statement_timeout,
+            show_progress=False,
+        )
+        return {"rows": result.rows}
+
+    def apply_update(self, session: Session, olds: Props) -> dict[str, Any]:
+        return {"rows": olds.get("rows")}
+
+    def apply_read(self, session: Session) -> dict[str, Any] | None:
+        return {}  # nothing in the catalog to compare: the drift check is its read-back

@@ -1,0 +1,45 @@
+"""The declared rollback `dual_write: removed`: the guide's option 3, as a stack declares it.
+
+Tables are retained when their resources leave the program (so removing one by mistake
+never drops it), which means nothing else would ever drop them. This object does, on
+purpose: its create runs the guide's "Drop Everything" in one bounded transaction, the
+same statements as `invoke rollback --level all` (dualwrite/rollback.py). Its delete
+(the stack declaring the migration again) changes nothing; the objects come back as
+they are created again.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from psycopg import sql
+
+from dualwrite.objects.base import ObjectKind, Props
+
+
+class Removal(ObjectKind):
+    kind = "removal"
+    compared = ("kind",)
+    replace_on = ("kind",)
+    drop_allowed = False
+
+    @property
+    def name(self) -> str:
+        return "migration_013"
+
+    def object_id(self) -> str:
+        return "removal:migration_013"
+
+    def describe(self) -> str:
+        return "removal of every object of migration 013 (rollback option 3, declared)"
+
+    def create(self, conn: psycopg.Connection) -> None:
+        from dualwrite import rollback
+
+        rollback.drop_everything(conn)
+
+    def update(self, conn: psycopg.Connection, olds: Props) -> None:
+        self.create(conn)
+
+    def fingerprint_sql(self) -> sql.Composed:
+        # Present while idempotency_log is gone: a table created again by hand shows on refresh.
+        return sql.SQL("SELECT 'removed' WHERE to_regclass('public.idempotency_log') IS NULL")

@@ -1,0 +1,71 @@
+"""The dual-write trigger on habit_tracker: enabled or disabled in place, replaced when its SQL changes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from psycopg import sql
+
+from dualwrite.objects.base import ObjectKind, Props
+
+
+def set_enabled_sql(name: str, on_table: str, enabled: bool, schema: str) -> sql.Composed:
+    """The guide's rollback option 1 (DISABLE) and its way back (ENABLE)."""
+    return sql.SQL("ALTER TABLE {} {} TRIGGER {}").format(
+        sql.Identifier(schema, on_table), sql.SQL("ENABLE" if enabled else "DISABLE"), sql.Identifier(name)
+    )
+
+
+class Trigger(ObjectKind):
+    kind = "trigger"
+    compared = ("kind", "name", "schema", "on_table", "checksum", "enabled")
+    replace_on = ("kind", "name", "schema", "on_table", "checksum")
+
+    @property
+    def on_table(self) -> str:
+        return str(self.props["on_table"])
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.props.get("enabled", True))
+
+    def object_id(self) -> str:
+        return f"{self.kind}:{self.schema}.{self.name} on {self.on_table}"
+
+    def set_enabled_sql(self, enabled: bool) -> sql.Composed:
+        return set_enabled_sql(self.name, self.on_table, enabled, self.schema)
+
+    def create(self, conn: psycopg.Connection) -> None:
+        conn.execute(self.file_sql())
+        if not self.enabled:
+            conn.execute(self.set_enabled_sql(False))
+
+    def update(self, conn: psycopg.Connection, olds: Props) -> None:
+        conn.execute(self.set_enabled_sql(self.enabled))
+
+    def drop_sql(self) -> sql.Composed:
+        return sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
+            sql.Identifier(self.name), sql.Identifier(self.schema, self.on_table)
+        )
+
+    def drop(self, conn: psycopg.Connection) -> None:
+        table = sql.Literal(f"{self.schema}.{self.on_table}")
+        if conn.execute(sql.SQL("SELECT to_regclass({})").format(table)).fetchone()[0] is None:
+            return  # the app's table is gone: so is its trigger
+        conn.execute(self.drop_sql())
+
+    def fingerprint_sql(self) -> sql.Composed:
+        # tgenabled is read separately (observed): a disabled trigger is drift of its own.
+        return sql.SQL(
+            "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t "
+            "WHERE t.tgname = {} AND t.tgrelid = to_regclass({}) AND NOT t.tgisinternal"
+        ).format(sql.Literal(self.name), sql.Literal(f"{self.schema}.{self.on_table}"))
+
+    def observed(self, conn: psycopg.Connection) -> dict[str, Any]:
+        row = conn.execute(
+            sql.SQL("SELECT tgenabled FROM pg_trigger WHERE tgname = {} AND tgrelid = to_regclass({})").format(
+                sql.Literal(self.name), sql.Literal(f"{self.schema}.{self.on_table}")
+            )
+        ).fetchone()
+        return {} if row is None else {"enabled": row[0] != "D"}

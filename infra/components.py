@@ -1,0 +1,98 @@
+"""The parts of the deployment guide, one ComponentResource each.
+
+    Migration013   "What This Migration Creates": idempotency_log and its indexes, the
+                   cleanup function, the sync trigger function (body chosen by phase), the
+                   trigger, and this product's own helpers (errors table, drift, backfill)
+    Security       "Security": idempotency_log for service_role only, no EXECUTE for the API roles
+    PhaseOne       "Phase 1 Activation Checklist": the pg_cron cleanup job, existing rows brought over
+    Removed        the rollback plan's option 3, when a stack declares `dual_write: removed`
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pulumi
+
+from dualwrite.catalog import CLEANUP_COMMAND, CLEANUP_JOB, MIGRATION_013, SCHEMA, grants_props
+from dualwrite.config import StackConfig
+from dualwrite.objects import Function, Table, Trigger
+from infra import resources
+
+TYPE = "habit-tracker-db:migration013"
+
+
+class Migration013(pulumi.ComponentResource):
+    """Every object of the catalog, each depending on the one before it (creation order)."""
+
+    objects: dict[str, resources.SqlObjectResource]
+
+    def __init__(self, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE}:Migration", "migration-013", None, opts)
+        self.objects = {}
+        previous: resources.SqlObjectResource | None = None
+        for obj in MIGRATION_013:
+            if obj.kind is Trigger and not config.trigger_present:
+                continue  # rollback option 2, declared: the trigger stays dropped
+            resource = resources.FOR_KIND[obj.kind](
+                obj.name,
+                obj.props(config.phase, trigger_enabled=config.trigger_enabled),
+                pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else []),
+            )
+            self.objects[obj.name] = resource
+            previous = resource
+        self.register_outputs({"objects": sorted(self.objects)})
+
+
+class Security(pulumi.ComponentResource):
+    """idempotency_log for service_role only; no EXECUTE for PUBLIC, anon or authenticated.
+
+    pulumi-postgresql's Grant would be the natural owner of these statements, but its
+    provider cannot be built from the Go modules reachable here (scripts/engine/README.md),
+    so the reviewed `sql/013/grants.sql` is one resource, whose read compares the objects'
+    ACLs, so a privilege granted or revoked by hand shows on refresh.
+    """
+
+    def __init__(self, migration: Migration013, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE}:Security", "security", None, opts)
+        privileged = [o.name for o in MIGRATION_013 if o.kind in (Table, Function) and o.name in migration.objects]
+        resources.Grants(
+            "privileges",
+            grants_props(privileged),
+            pulumi.ResourceOptions(parent=self, depends_on=list(migration.objects.values())),
+        )
+        self.register_outputs({})
+
+
+class PhaseOne(pulumi.ComponentResource):
+    """Phase 1 checklist: schedule the cleanup with pg_cron; bring existing rows over."""
+
+    def __init__(self, config: StackConfig, migration: Migration013, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE}:PhaseOne", "phase-1", None, opts)
+        objects = migration.objects
+        child = pulumi.ResourceOptions(parent=self)
+        # pg_cron is shared by the whole database: leaving phase 1 unschedules our job but
+        # keeps the extension (other jobs may use it).
+        cron = resources.Extension("pg-cron", {"kind": "extension", "name": "pg_cron", "schema": "pg_catalog",
+                                               "checksum": ""}, child)
+        job: dict[str, Any] = {"kind": "cron_job", "name": CLEANUP_JOB, "schema": SCHEMA,
+                               "schedule": config.cleanup_schedule, "command": CLEANUP_COMMAND, "checksum": ""}
+        resources.CronJob("cleanup-job", job, pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(depends_on=[cron, objects["cleanup_idempotency_log"]])))
+        if "sync_old_to_new" in objects and config.trigger_enabled:
+            resources.Backfill(
+                "backfill",
+                {"kind": "backfill", "sync_checksum": objects["sync_old_to_new"].checksum,
+                 "batch_size": config.backfill_batch_size, "rows": None},
+                pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(objects.values()))),
+            )
+        self.register_outputs({})
+
+
+class Removed(pulumi.ComponentResource):
+    """`dual_write: removed`: the guide's option 3, declared (tables are retained otherwise)."""
+
+    def __init__(self, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE}:Removed", "removed", None, opts)
+        resources.Removal("drop-everything", {"kind": "removal", "checksum": ""}, pulumi.ResourceOptions(parent=self))
+        self.register_outputs({})

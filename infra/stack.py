@@ -1,0 +1,22 @@
+"""The stack's configuration inside the Pulumi program (dualwrite/config.py parses it)."""
+
+from __future__ import annotations
+
+import pulumi
+
+from dualwrite.config import KEYS, PROJECT, ConfigError, StackConfig, parse
+
+
+def stack_config() -> StackConfig:
+    """The typed config; a bad value stops the program with the parser's one paragraph.
+
+    The password itself stays with the engine: the provider receives it, decrypted, in
+    `configure`; here only its presence is read.
+    """
+    config = pulumi.Config(PROJECT)
+    raw = {key: config.get(key) for key in KEYS if key != "db_password"}
+    raw = {key: value for key, value in raw.items() if value is not None}
+    try:
+        return parse(pulumi.get_stack(), raw, has_password=config.get_secret("db_password") is not None)
+    except ConfigError as error:
+        raise pulumi.RunError(str(error)) from None
