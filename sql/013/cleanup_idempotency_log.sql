@@ -18,7 +18,7 @@ AS $$
 DECLARE
     batch_size constant integer := 10000;
     cutoff constant timestamptz := pg_catalog.now();
-    done_until timestamptz := '-infinity';
+    done_until timestamptz := '-infinity'::timestamptz;
     step_until timestamptz;
     deleted integer;
     total integer := 0;
@@ -30,14 +30,8 @@ BEGIN
         ORDER BY l.expires_at
         OFFSET batch_size - 1
         LIMIT 1;
-
-        IF step_until IS NULL THEN
-            -- Fewer than batch_size expired rows left: the last step.
-            DELETE FROM public.idempotency_log AS l
-            WHERE l.expires_at > done_until AND l.expires_at < cutoff;
-            GET DIAGNOSTICS deleted = ROW_COUNT;
-            RETURN total + deleted;
-        END IF;
+        -- Fewer than batch_size expired rows left: the last step, after the loop.
+        EXIT WHEN step_until IS NULL;
 
         DELETE FROM public.idempotency_log AS l
         WHERE l.expires_at > done_until AND l.expires_at <= step_until;
@@ -45,5 +39,10 @@ BEGIN
         total := total + deleted;
         done_until := step_until;
     END LOOP;
+
+    DELETE FROM public.idempotency_log AS l
+    WHERE l.expires_at > done_until AND l.expires_at < cutoff;
+    GET DIAGNOSTICS deleted = ROW_COUNT;
+    RETURN total + deleted;
 END;
 $$;

@@ -24,7 +24,7 @@ LANGUAGE plpgsql
 AS $$
 DECLARE
     cutoff constant timestamptz := pg_catalog.now();
-    done_until timestamptz := '-infinity';
+    done_until timestamptz := '-infinity'::timestamptz;
     step_until timestamptz;
 BEGIN
     IF batch_size IS NULL OR batch_size < 1 THEN

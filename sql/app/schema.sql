@@ -4,6 +4,9 @@
 
 -- Old schema: one sheet per child per week, habits as a JSON array.
 CREATE TABLE IF NOT EXISTS public.habit_tracker (
+    -- bigserial, not an identity column: this file mirrors the table real environments
+    -- already have, and the tests must run against that shape.
+    -- squawk-ignore prefer-identity
     id bigserial PRIMARY KEY,
     user_id uuid NOT NULL,
     child_name text NOT NULL,
@@ -41,6 +44,9 @@ CREATE TABLE IF NOT EXISTS public.habits (
     id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
     week_id uuid NOT NULL REFERENCES public.weeks (id) ON DELETE CASCADE,
     name text NOT NULL,
+    -- integer: the contract's type, and an index into one sheet's habits array never
+    -- comes near 32 bits.
+    -- squawk-ignore prefer-bigint-over-int
     position integer NOT NULL, -- index in habit_tracker.habits, from 0
     CONSTRAINT habits_week_id_position_key UNIQUE (week_id, position)
 );
