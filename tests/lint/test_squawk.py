@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.sql_catalog import ROOT, SQL_DIR
+from dualwrite.catalog import ROOT, SQL_DIR
 
 pytestmark = pytest.mark.lint
 
