@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import psycopg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
+from rich.console import Console
 from rich.text import Text
 
 from dualwrite import db
@@ -91,10 +92,10 @@ def next_batch_size(size: int, seconds: float, target: float, largest: int) -> i
     return max(MIN_BATCH, min(largest, 2 * size, scaled))
 
 
-def _progress(show: bool) -> Progress:
+def _progress(show: bool, console: Console | None) -> Progress:
     return Progress(
         TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), RowsPerSecond(), TimeElapsedColumn(),
-        disable=not show,
+        disable=not show, console=console,
     )
 
 
@@ -105,6 +106,7 @@ def run(
     lock_timeout: str = "3s",
     statement_timeout: str = "60s",
     show_progress: bool = True,
+    console: Console | None = None,
     pause_seconds: float = 0.0,
     max_batches: int | None = None,
     max_batch_seconds: float | None = MAX_BATCH_SECONDS,
@@ -112,7 +114,8 @@ def run(
 ) -> BackfillResult:
     """Backfill from the resume point to the end. `pause_seconds` leaves the app room between
     batches; `max_batches` stops early (a partial run, as a kill would leave it);
-    `max_batch_seconds=None` turns the adaptive sizing off (every batch is `batch_size`)."""
+    `max_batch_seconds=None` turns the adaptive sizing off (every batch is `batch_size`); `console`
+    is where the progress bar goes (default: the terminal)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     started = time.monotonic()
@@ -121,7 +124,7 @@ def run(
         if start is None:
             return BackfillResult(0, 0, None, None, time.monotonic() - started)
         after, rows, batches = start, 0, 0
-        with _progress(show_progress) as progress:
+        with _progress(show_progress, console) as progress:
             task = progress.add_task("backfill", total=rows_after(conn, start))
             size = batch_size if max_batch_seconds is None else min(batch_size, FIRST_BATCH)
             while max_batches is None or batches < max_batches:

@@ -1,6 +1,6 @@
--- Privileges of migration 013's objects. NOT in infra/sql_catalog.py: in real stacks the
--- Pulumi program declares these grants (pulumi-postgresql); infra/migration.apply() runs
--- this file so the tests and the local stack get the same privileges without the engine.
+-- Privileges of migration 013's objects, declared as one `Grants` resource of the program's
+-- Security component (dualwrite/objects/grants.py), and applied after the objects by
+-- dualwrite/migration.py too, so tests get the same privileges without the engine.
 --
 -- idempotency_log: service_role only (Supabase grants every new public table to the API
 -- roles by default, so the revokes are needed, not decorative).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import signal
 import subprocess
 import sys
@@ -9,6 +11,7 @@ import time
 from pathlib import Path
 
 import psycopg
+from rich.console import Console
 import pytest
 
 from dualwrite import backfill, migration
@@ -107,11 +110,15 @@ def test_killed_backfill_resumes_to_drift_zero(db, db_url):
     assert drift_report(db).drift_pct == 0
 
 
-def test_progress_bar_renders(db, db_url, capsys):
+def test_progress_bar_renders(db, db_url):
     generate_sheets(db, 50)
     migration.set_phase(db, 1)
-    result = backfill.run(db_url, batch_size=10, show_progress=True)
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=120)
+    result = backfill.run(db_url, batch_size=10, show_progress=True, console=console)
     assert result.rows == 50 and result.rows_per_second > 0
+    shown = screen.getvalue()
+    assert "backfill" in shown and "50/50" in shown and "rows/s" in shown, shown[-500:]
 
 
 def test_batches_wait_for_a_locked_row_then_retry(db, db_url):

@@ -1,0 +1,74 @@
+"""The provider's calls on a real database, without the engine: create, read, a hand-made
+drop or change seen by read, a hand change undone reading clean again, delete."""
+
+from __future__ import annotations
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+from dualwrite.catalog import by_name
+from dualwrite.db import Session
+from dualwrite.objects.table import TableHoldsRows
+from infra.sql_object import OUT_OF_BAND, SqlObjectProvider
+
+pytestmark = pytest.mark.db
+
+
+@pytest.fixture
+def provider(db_url: str) -> SqlObjectProvider:
+    provider = SqlObjectProvider()
+    provider._session = Session(conninfo_to_dict(db_url))  # what `configure` builds from stack config
+    return provider
+
+
+def create(provider: SqlObjectProvider, name: str, phase: int = 0) -> dict:
+    props = {**by_name(name).props(phase), "fingerprint": None}
+    result = provider.create(props)
+    assert result.outs["fingerprint"]
+    return result.outs
+
+
+def test_read_of_an_object_dropped_by_hand_says_it_is_gone(provider, conn):
+    outs = create(provider, "idempotency_log")
+    index = create(provider, "idx_idempotency_status")
+    assert provider.read("id", index).id == "id"
+    conn.execute("DROP INDEX public.idx_idempotency_status")
+    gone = provider.read("id", index)
+    assert gone.id == "" and not gone.outs  # the engine drops it from state; the next up creates it
+    assert provider.read("id", outs).id == "id"
+
+
+def test_a_hand_change_shows_on_read_and_reads_clean_once_undone(provider, conn):
+    outs = create(provider, "cleanup_idempotency_log")
+    original = conn.execute("SELECT pg_get_functiondef('public.cleanup_idempotency_log()'::regprocedure)").fetchone()[0]
+    conn.execute("CREATE OR REPLACE FUNCTION public.cleanup_idempotency_log() RETURNS integer LANGUAGE sql AS 'SELECT 0'")
+    changed = provider.read("id", outs)
+    assert changed.inputs["checksum"].startswith(OUT_OF_BAND)
+    diff = provider.diff("id", changed.outs, {**outs})
+    assert diff.changes and not diff.replaces  # an update in place puts the body back
+    conn.execute(original)
+    again = provider.read("id", changed.outs)  # the state after the first read, marker and all
+    assert again.inputs["checksum"] == outs["checksum"]
+    assert not provider.diff("id", again.outs, outs).changes
+
+
+def test_a_disabled_trigger_reads_as_disabled(provider, conn):
+    for name in ("idempotency_log", "dual_write_errors", "habit_tracker_row_error", "sync_old_to_new",
+                 "trigger_habit_tracker_dual_write"):
+        outs = create(provider, name)
+    conn.execute("ALTER TABLE public.habit_tracker DISABLE TRIGGER trigger_habit_tracker_dual_write")
+    read = provider.read("id", outs)
+    assert read.inputs["enabled"] is False
+    assert provider.diff("id", read.outs, outs).replaces == []
+
+
+def test_a_table_with_rows_is_never_dropped_by_a_delete(provider, conn):
+    outs = create(provider, "idempotency_log")
+    conn.execute("INSERT INTO public.idempotency_log (key, operation, status) VALUES ('k', 'create_week', 'success')")
+    with pytest.raises(TableHoldsRows, match="declare `habit-tracker-db:dual_write: removed`"):
+        provider.delete("id", outs)
+    assert conn.execute("SELECT count(*) FROM public.idempotency_log").fetchone()[0] == 1
+    conn.execute("DELETE FROM public.idempotency_log")
+    provider.delete("id", outs)  # empty: nothing is lost
+    assert conn.execute("SELECT to_regclass('public.idempotency_log')").fetchone()[0] is None

@@ -1,0 +1,71 @@
+"""Each kind's diff: what a change updates in place, and what forces a new object (no database, no engine)."""
+
+from __future__ import annotations
+
+import pytest
+
+from dualwrite.catalog import MIGRATION_013, by_name
+from dualwrite.objects import KINDS, Backfill, CronJob, Extension, Function, Grants, Index, Table, Trigger, kind_of
+
+
+def declared(name: str, phase: int = 0, **changes):
+    return {**by_name(name).props(phase), **changes}
+
+
+def test_every_catalog_object_has_a_kind_class_and_a_distinct_id():
+    ops = [obj.operations() for obj in MIGRATION_013]
+    assert all(type(op) is obj.kind for op, obj in zip(ops, MIGRATION_013))
+    assert len({op.object_id() for op in ops}) == len(ops)
+    assert set(KINDS) >= {"table", "index", "function", "procedure", "trigger", "cron_job", "extension", "grants",
+                          "backfill"}
+
+
+def test_same_props_mean_no_change():
+    for obj in MIGRATION_013:
+        props = obj.props(1)
+        assert obj.kind.diff(props, dict(props)) == ([], []), obj.name
+
+
+def test_a_table_is_never_replaced_even_when_its_sql_changes():
+    olds = declared("idempotency_log")
+    changed, replaces = Table.diff(olds, {**olds, "checksum": "other", "name": "renamed"})
+    assert set(changed) == {"checksum", "name"} and replaces == []
+    with pytest.raises(RuntimeError, match="never dropped and recreated"):
+        Table(olds).update(None, olds)  # type: ignore[arg-type]
+
+
+def test_a_new_function_body_is_an_update_a_new_signature_a_replace():
+    olds = declared("sync_old_to_new", 0)
+    news = declared("sync_old_to_new", 1)
+    assert Function.diff(olds, news) == (["checksum"], [])
+    assert Function.diff(olds, {**olds, "signature": "(integer)"}) == (["signature"], ["signature"])
+
+
+def test_an_index_definition_change_replaces_it():
+    olds = declared("idx_idempotency_key")
+    assert Index.diff(olds, {**olds, "checksum": "x"}) == (["checksum"], ["checksum"])
+
+
+def test_a_trigger_is_enabled_in_place_and_replaced_when_its_sql_changes():
+    olds = declared("trigger_habit_tracker_dual_write")
+    assert Trigger.diff(olds, {**olds, "enabled": False}) == (["enabled"], [])
+    assert Trigger.diff(olds, {**olds, "checksum": "x"})[1] == ["checksum"]
+
+
+def test_cron_job_reschedules_in_place():
+    olds = {"kind": "cron_job", "name": "cleanup_idempotency_log", "schema": "public", "checksum": "",
+            "schedule": "17 3 * * *", "command": "CALL x()"}
+    assert CronJob.diff(olds, {**olds, "schedule": "0 4 * * *"}) == (["schedule"], [])
+
+
+def test_backfill_runs_again_only_when_the_sync_logic_changes():
+    olds = {"sync_checksum": "a", "batch_size": 5000, "rows": 10}
+    assert Backfill.diff(olds, {**olds, "batch_size": 100, "kind": "backfill"}) == (["batch_size"], [])
+    assert Backfill.diff(olds, {**olds, "sync_checksum": "b"}) == (["sync_checksum"], ["sync_checksum"])
+    # State written before the backfill had a kind of its own reads as the backfill.
+    assert isinstance(kind_of(olds), Backfill)
+
+
+def test_what_a_delete_never_drops():
+    assert not Extension.drop_allowed and not Grants.drop_allowed and not Backfill.drop_allowed
+    assert Table.drop_allowed  # but only while empty: see tests/db/test_provider.py
