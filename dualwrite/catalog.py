@@ -28,7 +28,17 @@ CLEANUP_JOB = "cleanup_idempotency_log"
 # The procedure commits batch by batch (row locks released as it goes); the function
 # cleanup_idempotency_log() stays for manual use. See sql/013/cleanup_idempotency_log_in_batches.sql.
 CLEANUP_COMMAND = "CALL public.cleanup_idempotency_log_in_batches()"
-GRANTS_FILE = "013/grants.sql"
+# The Edge Function uses idempotency_log as service_role; monitoring calls the drift function.
+SERVICE_ROLE_TABLE = (("service_role", ("SELECT", "INSERT", "UPDATE", "DELETE")),)
+SERVICE_ROLE_EXECUTE = (("service_role", ("EXECUTE",)),)
+IDEMPOTENCY_LOG_COLUMNS = (  # the guide's 8 columns
+    ("id", "uuid"), ("key", "text"), ("operation", "text"), ("request_data", "jsonb"), ("response_data", "jsonb"),
+    ("status", "text"), ("created_at", "timestamp with time zone"), ("expires_at", "timestamp with time zone"),
+)
+DUAL_WRITE_ERRORS_COLUMNS = (
+    ("id", "bigint"), ("tracker_id", "bigint"), ("operation", "text"), ("error", "text"),
+    ("occurred_at", "timestamp with time zone"),
+)
 
 
 @dataclass(frozen=True)
@@ -41,6 +51,10 @@ class SqlObject:
     signature: str = ""  # functions and procedures: argument types, e.g. "()" or "(bigint, integer)"
     on_table: str = ""  # triggers: the table they sit on
     phase_specific: bool = False  # True when the file differs per phase
+    # Tables: the columns an existing table must have to be adopted, (name, format_type()).
+    columns: tuple[tuple[str, str], ...] = ()
+    # Tables and functions: what each role keeps; everyone else keeps nothing (objects/privileges.py).
+    privileges: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def path(self, phase: int) -> Path:
         return SQL_DIR / self.file.format(phase=phase)
@@ -66,6 +80,10 @@ class SqlObject:
         if self.on_table:
             props["on_table"] = self.on_table
             props["enabled"] = trigger_enabled
+        if self.columns:
+            props["columns"] = [list(c) for c in self.columns]
+        if self.kind in (Table, Function, Procedure):
+            props["privileges"] = {role: list(granted) for role, granted in self.privileges}
         return props
 
     def operations(self, phase: int = 0, *, trigger_enabled: bool = True) -> ObjectKind:
@@ -77,25 +95,31 @@ class SqlObject:
 
 
 def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
-    """The privileges of `objects` (default: every table and function; sql/013/grants.sql), as one object."""
-    if objects is None:
-        objects = [obj.name for obj in MIGRATION_013 if obj.kind in (Table, Function)]
-    text = (SQL_DIR / GRANTS_FILE).read_text(encoding="utf-8")
-    return {"kind": "grants", "name": "migration_013_privileges", "schema": SCHEMA, "sql": text,
-            "checksum": sha256(text.encode("utf-8")).hexdigest(), "objects": objects}
+    """The Security component's watch over the privileges of `objects` (default: every table,
+    function and procedure): each one's REVOKE/GRANT, applied again, and their ACLs read back."""
+    chosen = [obj for obj in MIGRATION_013 if "privileges" in obj.props(0)
+              and (objects is None or obj.name in objects)]
+    declared = [{"kind": obj.kind.kind, "name": obj.name, "schema": SCHEMA, "signature": obj.signature,
+                 "privileges": obj.props(0)["privileges"]} for obj in chosen]
+    return {"kind": "grants", "name": "migration_013_privileges", "schema": SCHEMA, "declared": declared,
+            "checksum": sha256(repr(declared).encode("utf-8")).hexdigest(), "objects": [o.name for o in chosen]}
 
 
 MIGRATION_013: tuple[SqlObject, ...] = (
-    SqlObject(Table, "idempotency_log", "013/idempotency_log.sql"),
+    SqlObject(Table, "idempotency_log", "013/idempotency_log.sql", columns=IDEMPOTENCY_LOG_COLUMNS,
+              privileges=SERVICE_ROLE_TABLE),
     SqlObject(Index, "idx_idempotency_key", "013/idx_idempotency_key.sql"),
     SqlObject(Index, "idx_idempotency_expires", "013/idx_idempotency_expires.sql"),
     SqlObject(Index, "idx_idempotency_status", "013/idx_idempotency_status.sql"),
     SqlObject(Index, "idx_idempotency_created", "013/idx_idempotency_created.sql"),
-    SqlObject(Function, "cleanup_idempotency_log", "013/cleanup_idempotency_log.sql", signature="()"),
+    SqlObject(Function, "cleanup_idempotency_log", "013/cleanup_idempotency_log.sql", signature="()",
+              privileges=SERVICE_ROLE_EXECUTE),
     # The scheduled cleanup: the same deletes, committed batch by batch (pg_cron CALLs it).
     SqlObject(Procedure, "cleanup_idempotency_log_in_batches", "013/cleanup_idempotency_log_in_batches.sql",
               signature="(integer)"),
-    SqlObject(Table, "dual_write_errors", "013/dual_write_errors.sql"),
+    # Error texts quote user data: the owner, and service_role (BYPASSRLS) for monitoring, read them.
+    SqlObject(Table, "dual_write_errors", "013/dual_write_errors.sql", columns=DUAL_WRITE_ERRORS_COLUMNS,
+              privileges=(("service_role", ("SELECT",)),)),
     # The malformed-row test shared by the Phase 1 trigger and the backfill.
     SqlObject(Function, "habit_tracker_row_error", "013/habit_tracker_row_error.sql", signature="(jsonb, date)"),
     SqlObject(Function, "sync_old_to_new", "013/sync_old_to_new.phase{phase}.sql", signature="()",
@@ -103,8 +127,10 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject(Trigger, "trigger_habit_tracker_dual_write", "013/trigger_habit_tracker_dual_write.sql",
               on_table="habit_tracker"),
     # Drift: the per-row diff, then its counts (dual_write_drift calls dual_write_diff).
-    SqlObject(Function, "dual_write_diff", "013/dual_write_diff.sql", signature="()"),
-    SqlObject(Function, "dual_write_drift", "013/dual_write_drift.sql", signature="()"),
+    SqlObject(Function, "dual_write_diff", "013/dual_write_diff.sql", signature="()",
+              privileges=SERVICE_ROLE_EXECUTE),
+    SqlObject(Function, "dual_write_drift", "013/dual_write_drift.sql", signature="()",
+              privileges=SERVICE_ROLE_EXECUTE),
     SqlObject(Function, "backfill_habit_tracker", "013/backfill_habit_tracker.sql", signature="(bigint, integer)"),
 )
 

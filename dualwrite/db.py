@@ -26,7 +26,10 @@ STATEMENT_TIMEOUT = "30s"
 
 
 def connect(conninfo: dict[str, Any], **kwargs: Any) -> psycopg.Connection:
-    return psycopg.connect(**conninfo, **kwargs)
+    """A connection that is safe through a transaction-mode pooler (Supavisor's port 6543,
+    PgBouncer): no server-side prepared statements, which another client sharing the server
+    connection would collide with (DuplicatePreparedStatement)."""
+    return psycopg.connect(**conninfo, prepare_threshold=None, **kwargs)
 
 
 @contextmanager
@@ -41,6 +44,11 @@ def bounded_transaction(
             )
         )
         yield conn
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with jitter: give the app's transactions room to finish."""
+    return min(8.0, 0.25 * 2**attempt) * (0.5 + random.random())
 
 
 def run_bounded(
@@ -64,8 +72,7 @@ def run_bounded(
             attempt += 1
             if attempt > retries:
                 raise
-            # Exponential backoff with jitter: give the app's transactions room to finish.
-            sleep(min(8.0, 0.25 * 2**attempt) * (0.5 + random.random()))
+            sleep(backoff(attempt))
 
 
 def change(
@@ -101,6 +108,33 @@ class Session:
                                statement_timeout=self.statement_timeout, retries=self.retries)
         return change(self.conninfo, work, lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout,
                       retries=self.retries)
+
+    def outside_transaction(self, statement: sql.Composable) -> None:
+        """One statement that cannot run in a transaction block (CREATE INDEX CONCURRENTLY), bounded
+        by the same timeouts, retried on lock timeouts. On a connection of its own when this session
+        opens them, so the session-level timeouts end with it."""
+        settings = sql.SQL("SELECT set_config('lock_timeout', {}, false), set_config('statement_timeout', {}, false)"
+                           ).format(sql.Literal(self.lock_timeout), sql.Literal(self.statement_timeout))
+        reset = sql.SQL("RESET lock_timeout; RESET statement_timeout")
+        attempt = 0
+        while True:
+            try:
+                if self.conn is not None:
+                    self.conn.execute(settings)
+                    try:
+                        self.conn.execute(statement)
+                    finally:
+                        self.conn.execute(reset)
+                else:
+                    with connect(self.conninfo, autocommit=True) as conn:
+                        conn.execute(settings)
+                        conn.execute(statement)
+                return
+            except psycopg.errors.LockNotAvailable:
+                attempt += 1
+                if attempt > self.retries:
+                    raise
+                time.sleep(backoff(attempt))
 
     @staticmethod
     def on(conn: psycopg.Connection, lock_timeout: str = LOCK_TIMEOUT, statement_timeout: str = STATEMENT_TIMEOUT,

@@ -15,6 +15,7 @@ import psycopg
 from psycopg import sql
 
 from dualwrite.catalog import FUNCTIONS, SCHEMA
+from dualwrite.objects.privileges import API_ROLES, SERVICE_ROLE
 from dualwrite.config import StackConfig
 
 COLUMNS = ["id", "key", "operation", "request_data", "response_data", "status", "created_at", "expires_at"]
@@ -31,8 +32,6 @@ TEST_WEEK = "2025-10-14"  # the guide's date
 TEST_MONDAY = "2025-10-13"
 TEST_PERIOD = "2025년 10월 14일 ~ 2025년 10월 20일"
 TEST_HABITS = '[{"name": "Brush teeth", "times": ["green", "", "yellow", "red", "", "", "green"]}]'
-API_ROLES = ("anon", "authenticated")
-SERVICE_ROLE = "service_role"  # Supabase's fixed role; sql/013/grants.sql grants to it
 
 
 @dataclass(frozen=True)
@@ -200,12 +199,21 @@ def security(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
                         f"execute={public}"))
     for obj in FUNCTIONS:
         row = conn.execute(
-            "SELECT prosecdef, coalesce(array_to_string(proconfig, ','), '') FROM pg_proc WHERE oid = to_regprocedure(%s)",
+            "SELECT prosecdef, coalesce(array_to_string(proconfig, ','), ''), "
+            "       has_function_privilege('anon', oid, 'EXECUTE') OR has_function_privilege('authenticated', oid,"
+            "       'EXECUTE') FROM pg_proc WHERE oid = to_regprocedure(%s)",
             (f"{SCHEMA}.{obj.name}{obj.signature}",),
         ).fetchone()
-        ok = row is not None and row[0] is True and "search_path=" in row[1]
-        checks.append(Check("security", f"{obj.name}: SECURITY DEFINER, search_path pinned", ok,
-                            "missing" if row is None else f"definer={row[0]}, {row[1] or 'no settings'}"))
+        if row is None:
+            checks.append(Check("security", f"{obj.name}: present", False, "missing"))
+            continue
+        definer, settings, api_execute = row
+        # Supabase lints 0011 (mutable search_path) and 0028/0029 (API roles can run a definer function).
+        checks.append(Check("security", f"{obj.name}: search_path pinned", "search_path=" in settings,
+                            settings or "no settings"))
+        if definer:
+            checks.append(Check("security", f"{obj.name}: SECURITY DEFINER, and anon/authenticated cannot run it",
+                                api_execute is False, f"API roles execute={api_execute}"))
     return checks
 
 

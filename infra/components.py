@@ -16,7 +16,7 @@ import pulumi
 
 from dualwrite.catalog import CLEANUP_COMMAND, CLEANUP_JOB, MIGRATION_013, SCHEMA, grants_props
 from dualwrite.config import StackConfig
-from dualwrite.objects import Function, Table, Trigger
+from dualwrite.objects import Trigger
 from infra import resources
 
 TYPE = "habit-tracker-db:migration013"
@@ -47,18 +47,18 @@ class Migration013(pulumi.ComponentResource):
 class Security(pulumi.ComponentResource):
     """idempotency_log for service_role only; no EXECUTE for PUBLIC, anon or authenticated.
 
-    pulumi-postgresql's Grant would be the natural owner of these statements, but its
-    provider cannot be built from the Go modules reachable here (scripts/engine/README.md),
-    so the reviewed `sql/013/grants.sql` is one resource, whose read compares the objects'
-    ACLs, so a privilege granted or revoked by hand shows on refresh.
+    Every object already carries its own REVOKE/GRANT, run in the transaction that creates
+    it (no window for the API roles). The `privileges` resource watches them all: its read
+    compares the objects' ACLs, so a privilege granted or revoked by hand shows on refresh,
+    and `up` puts it back. (pulumi-postgresql's Grant cannot be built here:
+    scripts/engine/README.md; and it would grant only after the CREATE committed.)
     """
 
     def __init__(self, migration: Migration013, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE}:Security", "security", None, opts)
-        privileged = [o.name for o in MIGRATION_013 if o.kind in (Table, Function) and o.name in migration.objects]
         resources.Grants(
             "privileges",
-            grants_props(privileged),
+            grants_props(list(migration.objects)),
             pulumi.ResourceOptions(parent=self, depends_on=list(migration.objects.values())),
         )
         self.register_outputs({})

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import psycopg
 from psycopg import sql
 
-from dualwrite.objects.base import ObjectKind, function_oid
+from dualwrite.objects import privileges
+from dualwrite.objects.base import ObjectKind, Props, function_oid
 
 
 class Function(ObjectKind):
     kind = "function"
-    compared = ("kind", "name", "schema", "signature", "checksum")
+    compared = ("kind", "name", "schema", "signature", "checksum", "privileges")
     replace_on = ("kind", "name", "schema", "signature")
     keyword = "FUNCTION"
 
@@ -19,6 +21,20 @@ class Function(ObjectKind):
 
     def object_id(self) -> str:
         return f"{self.kind}:{self.schema}.{self.name}{self.signature}"
+
+    def privileges_sql(self) -> list[sql.Composed]:
+        target = sql.SQL("{}{}").format(self.qualified, sql.SQL(self.signature))  # type: ignore[arg-type]
+        return privileges.statements(self.keyword, target, self.props.get("privileges", {}))
+
+    def create(self, conn: psycopg.Connection) -> None:
+        """CREATE OR REPLACE, then its privileges, in one transaction: a function that already
+        exists (pasted from the guide, left by a cut-off deploy) is adopted as it is replaced."""
+        conn.execute(self.file_sql())
+        for statement in self.privileges_sql():
+            conn.execute(statement)
+
+    def update(self, conn: psycopg.Connection, olds: Props) -> None:
+        self.create(conn)
 
     def oid(self) -> sql.Composed:
         return function_oid(self.schema, self.name, self.signature)

@@ -1,14 +1,21 @@
-"""The privileges of migration 013's tables and functions (sql/013/grants.sql).
+"""The Security component's `privileges`: every object's privileges, watched and put back.
 
-Run again on every change (REVOKE and GRANT are idempotent); the fingerprint is the
-objects' ACLs as Postgres stores them, so a privilege granted or revoked by hand shows
-on refresh. A delete changes nothing: privileges go with their objects.
+Each table and function already runs its own REVOKE/GRANT in the transaction that creates
+it (objects/privileges.py); this object runs them all again on every change and reads the
+ACLs back, so a privilege granted or revoked by hand (say, in the dashboard) shows on
+refresh and the next `up` puts it back. A delete changes nothing: privileges go with their
+objects.
+
+Stacks deployed before per-object privileges hold this resource with the SQL of a
+`grants.sql` file instead of `declared`; their first update replaces that with `declared`.
 """
 
 from __future__ import annotations
 
+import psycopg
 from psycopg import sql
 
+from dualwrite.objects import privileges
 from dualwrite.objects.base import ObjectKind, Props
 
 
@@ -18,8 +25,21 @@ class Grants(ObjectKind):
     replace_on = ("kind",)
     drop_allowed = False
 
-    def update(self, conn, olds: Props) -> None:
-        conn.execute(self.file_sql())
+    def statements(self) -> list[sql.Composed]:
+        out: list[sql.Composed] = []
+        for obj in self.props.get("declared", []):
+            keyword = "TABLE" if obj["kind"] == "table" else obj["kind"].upper()
+            target = sql.SQL("{}{}").format(sql.Identifier(obj["schema"], obj["name"]),
+                                            sql.SQL(obj.get("signature", "")))  # type: ignore[arg-type]
+            out.extend(privileges.statements(keyword, target, obj["privileges"]))
+        return out
+
+    def create(self, conn: psycopg.Connection) -> None:
+        for statement in self.statements():
+            conn.execute(statement)
+
+    def update(self, conn: psycopg.Connection, olds: Props) -> None:
+        self.create(conn)
 
     def fingerprint_sql(self) -> sql.Composed:
         return sql.SQL(

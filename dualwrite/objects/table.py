@@ -1,42 +1,187 @@
 """A table of migration 013 (idempotency_log, dual_write_errors): created once, never replaced.
 
-Tables hold rows, so nothing here ever drops one to apply a change: a changed SQL file
-stops the deploy with what to do instead, and a delete drops a table only while it is
-empty (the Pulumi program also retains tables on delete, so removing one from the
-program by mistake only forgets it). The declared rollback `dual_write: removed` is the
-one way rows go (objects/removal.py).
+Tables hold rows, so nothing here ever drops one to apply a change:
+
+- create adopts a table that already exists (pasted from the guide, left by a cut-off
+  deploy) when it is compatible: every declared column is there with the declared type.
+  Its RLS, policies and privileges are then brought to the declared state by ALTER,
+  CREATE/DROP POLICY, REVOKE and GRANT. An incompatible one stops the deploy with one
+  paragraph listing each difference (the provider checks this at preview, before any
+  object changes);
+- update (a refresh saw a change made outside Pulumi) puts back what is declared: RLS,
+  policies, privileges. What it cannot put back safely (a column added, dropped or
+  retyped by hand) it reports, with the statement to run, and leaves as it is;
+- delete drops a table only while it is empty (the program also retains tables on delete,
+  so removing one from the program by mistake only forgets it). The declared rollback
+  `dual_write: removed` is the one way rows go (objects/removal.py).
 """
 
 from __future__ import annotations
 
+import re
+from typing import Any, Iterator
+
 import psycopg
 from psycopg import sql
 
+from dualwrite.objects import privileges
 from dualwrite.objects.base import ObjectKind, Props
+
+# Column types that hold the same values for this migration's purposes.
+COMPATIBLE = {"character varying": "text", "timestamp with time zone": "timestamptz"}
 
 
 class TableHoldsRows(RuntimeError):
     pass
 
 
+class IncompatibleTable(RuntimeError):
+    pass
+
+
+def _statements(text: str) -> Iterator[str]:
+    """The top-level statements of a table's file (no dollar quotes there), comments removed."""
+    plain = re.sub(r"--[^\n]*", "", text)
+    for statement in plain.split(";"):
+        if statement.strip():
+            yield " ".join(statement.split())
+
+
+def _type(name: str) -> str:
+    return COMPATIBLE.get(name, name)
+
+
 class Table(ObjectKind):
     kind = "table"
-    # Renaming or moving a table is never a drop-and-create: update refuses instead.
+    compared = ("kind", "name", "schema", "checksum", "privileges")
+    # Renaming or moving a table is never a drop-and-create.
     replace_on = ("kind",)
 
+    @property
+    def columns(self) -> list[tuple[str, str]]:
+        return [tuple(c) for c in self.props.get("columns", [])]  # type: ignore[misc]
+
+    # --- what the file declares ----------------------------------------------------------
+
+    def _create_table(self) -> str:
+        return next(s for s in _statements(self.props["sql"]) if s.upper().startswith("CREATE TABLE"))
+
+    def _declared_policies(self) -> dict[str, str]:
+        found = {}
+        for statement in _statements(self.props["sql"]):
+            match = re.match(r"CREATE POLICY (\w+) ON ", statement, re.I)
+            if match:
+                found[match.group(1)] = statement
+        return found
+
+    def _other_statements(self) -> list[str]:
+        """ALTER TABLE ... ENABLE ROW LEVEL SECURITY and the like: safe to run again."""
+        return [s for s in _statements(self.props["sql"])
+                if not s.upper().startswith(("CREATE TABLE", "CREATE POLICY"))]
+
+    def privileges_sql(self) -> list[sql.Composed]:
+        return privileges.statements("TABLE", self.qualified, self.props.get("privileges", {}))
+
+    # --- what the database has -------------------------------------------------------------
+
+    def exists(self, conn: psycopg.Connection) -> bool:
+        return conn.execute(sql.SQL("SELECT to_regclass({})").format(self.regclass_text)).fetchone()[0] is not None
+
+    def differences(self, conn: psycopg.Connection) -> tuple[list[str], list[str]]:
+        """(incompatible differences, columns added outside the declaration), each with what to do."""
+        have = dict(conn.execute(
+            "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+            "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+            (f"{self.schema}.{self.name}",),
+        ).fetchall())
+        incompatible = []
+        for column, declared in self.columns:
+            if column not in have:
+                incompatible.append(f"column {column} ({declared}) is missing: ALTER TABLE {self.schema}.{self.name} "
+                                    f"ADD COLUMN {column} {declared}")
+            elif _type(have[column]) != _type(declared):
+                incompatible.append(f"column {column} is {have[column]}, declared {declared}: ALTER TABLE "
+                                    f"{self.schema}.{self.name} ALTER COLUMN {column} TYPE {declared}")
+        declared_names = {c for c, _ in self.columns}
+        extra = [f"column {c} ({t}) is not declared: ALTER TABLE {self.schema}.{self.name} DROP COLUMN {c} "
+                 "(after saving what it holds)" for c, t in have.items() if c not in declared_names]
+        return incompatible, extra
+
+    def incompatibility(self, conn: psycopg.Connection) -> str | None:
+        """One paragraph saying why an existing table cannot be adopted; None if it can (or is absent)."""
+        if not self.exists(conn):
+            return None
+        incompatible, _ = self.differences(conn)
+        if not incompatible:
+            return None
+        return (f"Table {self.schema}.{self.name} already exists but is not the declared one, so it cannot be "
+                f"adopted: {'; '.join(incompatible)}. Nothing was changed. Fix the table with those statements "
+                "(or rename it out of the way) and deploy again.")
+
+    def adoption(self, conn: psycopg.Connection) -> str | None:
+        """What create will do to an existing table, in words (shown at preview); None if it is absent."""
+        if not self.exists(conn):
+            return None
+        _, extra = self.differences(conn)
+        note = f"; left as they are: {'; '.join(extra)}" if extra else ""
+        return (f"adopt the existing table {self.schema}.{self.name} (its rows stay): RLS, policies and privileges "
+                f"brought to the declared state{note}")
+
+    # --- operations --------------------------------------------------------------------
+
+    def create(self, conn: psycopg.Connection) -> None:
+        if self.exists(conn):
+            problem = self.incompatibility(conn)
+            if problem:
+                raise IncompatibleTable(problem)
+            self.reconcile(conn)
+            return
+        conn.execute(self.file_sql())
+        for statement in self.privileges_sql():
+            conn.execute(statement)
+
+    def reconcile(self, conn: psycopg.Connection) -> None:
+        """RLS, policies and privileges as declared, by ALTER, CREATE/DROP POLICY, REVOKE and GRANT."""
+        for statement in self._other_statements():
+            conn.execute(sql.SQL(statement))  # type: ignore[arg-type]
+        declared = self._declared_policies()
+        present = [r[0] for r in conn.execute(
+            "SELECT polname FROM pg_policy WHERE polrelid = to_regclass(%s)", (f"{self.schema}.{self.name}",)
+        ).fetchall()]
+        for name in present:
+            conn.execute(sql.SQL("DROP POLICY {} ON {}").format(sql.Identifier(name), self.qualified))
+        for statement in declared.values():
+            conn.execute(sql.SQL(statement))  # type: ignore[arg-type]
+        for statement in self.privileges_sql():
+            conn.execute(statement)
+
     def update(self, conn: psycopg.Connection, olds: Props) -> None:
-        raise RuntimeError(
-            f"Table {self.schema}.{self.name}: its SQL changed (or it was altered by hand), and tables "
-            "are never dropped and recreated automatically because that would lose rows. Write an explicit "
-            "ALTER TABLE migration in its SQL file's place, or drop it on purpose with `invoke rollback "
-            "--level all`."
-        )
+        if not self.exists(conn):
+            self.create(conn)
+            return
+        self.reconcile(conn)
+
+    def attention(self, conn: psycopg.Connection) -> list[str]:
+        """Differences update leaves for a person (each with the statement to run)."""
+        incompatible, extra = self.differences(conn)
+        return incompatible + extra
+
+    def apply_update(self, session, olds: Props) -> dict[str, Any]:
+        def work(conn: psycopg.Connection) -> dict[str, Any]:
+            self.update(conn, olds)
+            attention = self.attention(conn)
+            # While a column change made by hand stays, the fingerprint stays the declared one, so
+            # every refresh shows the table as changed; once it is undone, the preview is clean.
+            fingerprint = olds.get("fingerprint") if attention and olds.get("fingerprint") else self.fingerprint(conn)
+            return {"fingerprint": fingerprint, "attention": attention}
+
+        return session.change(work)
 
     def drop_sql(self) -> sql.Composed:
         return sql.SQL("DROP TABLE IF EXISTS {}").format(self.qualified)
 
     def drop(self, conn: psycopg.Connection) -> None:
-        if conn.execute(sql.SQL("SELECT to_regclass({})").format(self.regclass_text)).fetchone()[0] is None:
+        if not self.exists(conn):
             return
         if conn.execute(sql.SQL("SELECT EXISTS (SELECT FROM {})").format(self.qualified)).fetchone()[0]:
             raise TableHoldsRows(
@@ -46,7 +191,7 @@ class Table(ObjectKind):
         conn.execute(self.drop_sql())
 
     def fingerprint_sql(self) -> sql.Composed:
-        # Columns, constraints, RLS and policies, as Postgres stores them.
+        # Columns, constraints, RLS and policies, as Postgres stores them (privileges: objects/grants.py).
         return sql.SQL(
             "SELECT c.relrowsecurity::text || ':' || coalesce(("
             "  SELECT string_agg(a.attname || ' ' || format_type(a.atttypid, a.atttypmod) || ' ' || a.attnotnull::text"
@@ -55,7 +200,9 @@ class Table(ObjectKind):
             "  WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped), '') || ':' || coalesce(("
             "  SELECT string_agg(pg_get_constraintdef(k.oid), ', ' ORDER BY k.conname)"
             "  FROM pg_constraint k WHERE k.conrelid = c.oid), '') || ':' || coalesce(("
-            "  SELECT string_agg(pol.polname || pg_get_expr(pol.polqual, pol.polrelid), ', ' ORDER BY pol.polname)"
+            "  SELECT string_agg(pol.polname || pol.polcmd::text || pol.polroles::text || coalesce(pg_get_expr(pol.polqual,"
+            "         pol.polrelid), '') || coalesce(pg_get_expr(pol.polwithcheck, pol.polrelid), ''), ', '"
+            "         ORDER BY pol.polname)"
             "  FROM pg_policy pol WHERE pol.polrelid = c.oid), '')"
             " FROM pg_class c WHERE c.oid = to_regclass({})"
         ).format(self.regclass_text)

@@ -1,4 +1,9 @@
-"""The dual-write trigger on habit_tracker: enabled or disabled in place, replaced when its SQL changes."""
+"""The dual-write trigger on habit_tracker: changed in place, in one transaction.
+
+Its file is CREATE OR REPLACE TRIGGER (PostgreSQL 14+), so a new definition, or a trigger
+that already exists (pasted from the guide), is swapped atomically with its enabled state:
+a drop and a create in two transactions would let writes in between go unsynced.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ def set_enabled_sql(name: str, on_table: str, enabled: bool, schema: str) -> sql
 class Trigger(ObjectKind):
     kind = "trigger"
     compared = ("kind", "name", "schema", "on_table", "checksum", "enabled")
-    replace_on = ("kind", "name", "schema", "on_table", "checksum")
+    replace_on = ("kind", "name", "schema", "on_table")
 
     @property
     def on_table(self) -> str:
@@ -42,6 +47,8 @@ class Trigger(ObjectKind):
             conn.execute(self.set_enabled_sql(False))
 
     def update(self, conn: psycopg.Connection, olds: Props) -> None:
+        if olds.get("checksum") != self.props.get("checksum"):
+            conn.execute(self.file_sql())  # a new definition starts enabled: the state follows below
         conn.execute(self.set_enabled_sql(self.enabled))
 
     def drop_sql(self) -> sql.Composed:

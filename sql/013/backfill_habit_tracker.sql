@@ -29,7 +29,10 @@
 CREATE OR REPLACE FUNCTION public.backfill_habit_tracker(after_id bigint, batch_size integer)
 RETURNS bigint
 LANGUAGE plpgsql
-SECURITY DEFINER
+-- SECURITY INVOKER: only the deploy role runs it (dualwrite/backfill.py), and it owns the new
+-- schema's tables; definer rights would only lend them to whoever else got EXECUTE.
+SECURITY INVOKER
+-- Pinned: a caller's search_path never redirects a name (Supabase lint 0011).
 SET search_path = ''
 -- Short batches: JIT compilation of a batch's statements would cost more than it saves.
 SET jit = off

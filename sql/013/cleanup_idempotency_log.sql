@@ -14,7 +14,11 @@
 CREATE OR REPLACE FUNCTION public.cleanup_idempotency_log()
 RETURNS integer
 LANGUAGE plpgsql
-SECURITY DEFINER
+-- SECURITY INVOKER: its callers, the owner and service_role (BYPASSRLS, DELETE on
+-- idempotency_log), may delete these rows themselves; definer rights would only lend them
+-- to whoever else got EXECUTE.
+SECURITY INVOKER
+-- Pinned: a caller's search_path never redirects a name (Supabase lint 0011).
 SET search_path = ''
 AS $$
 DECLARE

@@ -17,7 +17,8 @@
 -- function of this migration it runs as its caller (pg_cron's job owner, the superuser
 -- that schedules it) and without `SET search_path = ''`. Every name is therefore fully
 -- qualified (public.*, pg_catalog.*), so the caller's search_path cannot redirect it.
--- EXECUTE is revoked from PUBLIC, anon and authenticated (sql/013/grants.sql).
+-- EXECUTE is revoked from PUBLIC, anon, authenticated and service_role with its CREATE
+-- (dualwrite/objects/privileges.py).
 -- Must be CALLed outside an explicit transaction block to commit per batch.
 CREATE OR REPLACE PROCEDURE public.cleanup_idempotency_log_in_batches(batch_size integer DEFAULT 5000)
 LANGUAGE plpgsql

@@ -16,7 +16,10 @@ CREATE OR REPLACE FUNCTION public.dual_write_diff()
 RETURNS TABLE (legacy_id bigint, state text)
 LANGUAGE sql
 STABLE
-SECURITY DEFINER
+-- SECURITY INVOKER: its callers (the owner, service_role for monitoring) read these tables
+-- themselves; definer rights would only lend them to whoever else got EXECUTE.
+SECURITY INVOKER
+-- Pinned: a caller's search_path never redirects a name (Supabase lint 0011).
 SET search_path = ''
 -- A report over whole tables: hash joins and aggregates must stay in memory, and JIT
 -- compilation would cost more than it saves.

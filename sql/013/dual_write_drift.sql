@@ -20,7 +20,9 @@ RETURNS TABLE (
 )
 LANGUAGE sql
 STABLE
-SECURITY DEFINER
+-- SECURITY INVOKER, like dual_write_diff(), which it calls with its caller's rights.
+SECURITY INVOKER
+-- Pinned: a caller's search_path never redirects a name (Supabase lint 0011).
 SET search_path = ''
 SET work_mem = '64MB' -- for the diff it calls (see dual_write_diff)
 SET jit = off

@@ -14,6 +14,7 @@ CREATE TABLE public.dual_write_errors (
     occurred_at timestamptz NOT NULL DEFAULT now()
 );
 
--- Error texts quote user data: RLS on with no policy, so only the owner (the
--- SECURITY DEFINER trigger and functions) and BYPASSRLS roles (service_role) see rows.
+-- Error texts quote user data: RLS on with no policy, so only the owner (and so the
+-- SECURITY DEFINER trigger, which writes here as the owner) and BYPASSRLS roles
+-- (service_role, granted SELECT) see rows.
 ALTER TABLE public.dual_write_errors ENABLE ROW LEVEL SECURITY;

@@ -7,17 +7,18 @@
 --
 -- A row is projectable when habits is an array of {"name": <string>, "times": [7 strings]}
 -- with every string one of "green", "yellow", "red", "" and week_start_date is a Monday.
--- Pure: it reads no table, so SECURITY DEFINER and the empty search_path only keep the
--- project's rule uniform (built-ins resolve from pg_catalog, which is always searched).
+-- Pure: it reads no table (built-ins resolve from pg_catalog, which is always searched).
 -- PL/pgSQL, not SQL: the trigger calls it once per write, and a SQL function that cannot
--- be inlined (SECURITY DEFINER, SET) is planned again on every call; PL/pgSQL caches the
+-- be inlined (it has a SET clause) is planned again on every call; PL/pgSQL caches the
 -- plan of its query for the session.
 CREATE OR REPLACE FUNCTION public.habit_tracker_row_error(habits jsonb, week_start_date date)
 RETURNS text
 LANGUAGE plpgsql
 IMMUTABLE
 PARALLEL SAFE
-SECURITY DEFINER
+-- SECURITY INVOKER: it reads no table, so there is nothing definer rights would add.
+SECURITY INVOKER
+-- Pinned: a caller's search_path never redirects a name (Supabase lint 0011).
 SET search_path = ''
 AS $$
 BEGIN

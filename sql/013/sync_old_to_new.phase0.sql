@@ -1,8 +1,8 @@
 -- Phase 0: the dual-write trigger only logs; it writes nothing to the new schema.
 --
--- SECURITY DEFINER with an empty search_path like every function of this migration
--- (Phase 1's body writes tables the app's roles may not; Phase 0 keeps the same shape
--- so flipping phases only swaps the body).
+-- SECURITY INVOKER: Phase 0 reads nothing and writes nothing, so it needs no rights of
+-- its own (Phase 1's body is SECURITY DEFINER: it writes tables the app's roles may not).
+-- CREATE OR REPLACE sets the attribute with the body, so a phase flip swaps both.
 --
 -- As cheap as PL/pgSQL gets: no variables and no row copy (OLD/NEW are read in place),
 -- RAISE placeholders instead of format(), one branch per operation. What remains per
@@ -12,7 +12,7 @@
 CREATE OR REPLACE FUNCTION public.sync_old_to_new()
 RETURNS trigger
 LANGUAGE plpgsql
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = ''
 AS $$
 BEGIN

@@ -11,6 +11,7 @@ from dualwrite import migration
 from dualwrite.catalog import MIGRATION_013, by_name
 from dualwrite.db import Session
 from dualwrite.objects import Function
+from dualwrite.objects.table import IncompatibleTable
 from sheets import count, insert_sheet
 
 pytestmark = pytest.mark.db
@@ -67,7 +68,7 @@ def test_a_failed_object_leaves_nothing_of_itself_and_the_objects_before_it_stay
     """Per-object transactions, as a deploy runs them: the objects created before the failure
     stay (a deploy's state records them), the failing one leaves nothing half-done."""
     conn.execute("CREATE TABLE public.dual_write_errors (x int)")  # collides half-way through the catalog
-    with pytest.raises(psycopg.errors.DuplicateTable):
+    with pytest.raises(IncompatibleTable, match="dual_write_errors already exists but is not the declared one"):
         migration.apply(conn, 0)
     names = [o.name for o in MIGRATION_013]
     before = set(names[: names.index("dual_write_errors")])

@@ -8,7 +8,7 @@ import pulumi
 import pytest
 
 from dualwrite.catalog import MIGRATION_013
-from dualwrite.objects import Function, Table
+from dualwrite.objects import Function, Procedure, Table
 
 MAIN = "infra/__main__.py"
 BASE_CONFIG = {
@@ -105,8 +105,12 @@ def test_privileges_follow_the_objects():
     declared = sql_objects(run_program(phase="0"))
     privileges = declared["privileges"]
     assert privileges["kind"] == "grants"
-    assert "REVOKE ALL ON public.idempotency_log FROM PUBLIC, anon, authenticated" in privileges["sql"]
-    assert set(privileges["objects"]) == {o.name for o in MIGRATION_013 if o.kind in (Table, Function)}
+    assert set(privileges["objects"]) == {o.name for o in MIGRATION_013 if o.kind in (Table, Function, Procedure)}
+    declared = {d["name"]: d["privileges"] for d in privileges["declared"]}
+    assert declared["idempotency_log"] == {"service_role": ["SELECT", "INSERT", "UPDATE", "DELETE"]}
+    assert declared["sync_old_to_new"] == {}  # nobody but the owner
+    # Each object carries the same declaration, applied with its CREATE.
+    assert sql_objects(run_program(phase="0"))["idempotency_log"]["privileges"] == declared["idempotency_log"]
     assert "privileges" not in sql_objects(run_program(phase="0", dual_write="removed"))
 
 

@@ -1,0 +1,75 @@
+"""No window for the API roles: each object is created with its privileges, in one transaction.
+
+Supabase's default privileges grant every new object in `public` to anon, authenticated and
+service_role (sql/app/roles.sql mirrors that). A deploy that stops after any object, a
+killed one included, must leave nothing the API roles can use.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dualwrite.catalog import MIGRATION_013, by_name
+from dualwrite.db import Session
+from dualwrite.objects import Function
+
+pytestmark = pytest.mark.db
+
+API_USE = """
+SELECT coalesce(bool_or(has_table_privilege(r, c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE')), false)
+FROM pg_class c, unnest(ARRAY['anon', 'authenticated']) r
+WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(%(names)s) AND c.relkind = 'r'
+UNION ALL
+SELECT coalesce(bool_or(has_function_privilege(r, p.oid, 'EXECUTE')), false)
+FROM pg_proc p, unnest(ARRAY['anon', 'authenticated']) r
+WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY(%(names)s)
+"""
+
+
+def api_roles_can_use_something(conn) -> bool:
+    return any(row[0] for row in conn.execute(API_USE, {"names": [o.name for o in MIGRATION_013]}).fetchall())
+
+
+@pytest.mark.parametrize("phase", [0, 1])
+def test_after_every_committed_object_the_api_roles_can_use_none(conn, phase):
+    # The local cluster grants new objects to the API roles by default: the revokes are needed.
+    conn.execute("CREATE FUNCTION public.probe() RETURNS int LANGUAGE sql AS 'SELECT 1'")
+    assert conn.execute("SELECT has_function_privilege('anon', 'public.probe()', 'EXECUTE')").fetchone()[0]
+    conn.execute("DROP FUNCTION public.probe()")
+    session = Session.on(conn)
+    for obj in MIGRATION_013:
+        obj.operations(phase).apply_create(session)  # one transaction, as `pulumi up` commits it
+        assert not api_roles_can_use_something(conn), f"API roles can use something after {obj.name}"
+
+
+def test_service_role_keeps_what_the_edge_function_and_monitoring_need(conn):
+    for obj in MIGRATION_013:
+        obj.operations(0).apply_create(Session.on(conn))
+    can = lambda q, *a: conn.execute(q, a).fetchone()[0]  # noqa: E731
+    assert can("SELECT has_table_privilege('service_role', 'public.idempotency_log', 'SELECT,INSERT,UPDATE,DELETE')")
+    assert not can("SELECT has_table_privilege('service_role', 'public.idempotency_log', 'TRUNCATE')")
+    assert can("SELECT has_function_privilege('service_role', 'public.dual_write_drift()', 'EXECUTE')")
+    assert not can("SELECT has_function_privilege('service_role', 'public.sync_old_to_new()', 'EXECUTE')")
+
+
+def test_only_the_phase_1_trigger_function_is_security_definer_and_every_search_path_is_pinned(conn):
+    for phase in (0, 1):
+        session = Session.on(conn)
+        for obj in MIGRATION_013:
+            (obj.operations(phase).apply_update(session, {}) if phase else obj.operations(0).apply_create(session))
+        rows = conn.execute(
+            "SELECT proname, prosecdef, array_to_string(proconfig, ',') FROM pg_proc "
+            "WHERE pronamespace = 'public'::regnamespace AND proname = ANY(%s) AND prokind = 'f'",
+            ([o.name for o in MIGRATION_013 if o.kind is Function],),
+        ).fetchall()
+        assert {name for name, definer, _ in rows if definer} == ({"sync_old_to_new"} if phase == 1 else set())
+        assert all("search_path=" in (settings or "") for _, _, settings in rows), rows
+
+
+def test_a_grant_made_by_hand_is_put_back_by_the_next_update(conn):
+    table = by_name("idempotency_log").operations(0)
+    table.apply_create(Session.on(conn))
+    conn.execute("GRANT SELECT ON public.idempotency_log TO anon")  # a click in the dashboard
+    assert conn.execute("SELECT has_table_privilege('anon', 'public.idempotency_log', 'SELECT')").fetchone()[0]
+    table.apply_update(Session.on(conn), table.props)
+    assert not conn.execute("SELECT has_table_privilege('anon', 'public.idempotency_log', 'SELECT')").fetchone()[0]
