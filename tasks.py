@@ -7,6 +7,8 @@ and prints the result. `invoke --list` and `invoke --help TASK` explain them.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 from invoke import Exit, task
 
@@ -15,6 +17,19 @@ STACK_HELP = "Stack name (Pulumi.<stack>.yaml); default: local"
 
 def _fail(message: str) -> Exit:
     return Exit(f"error: {message}", code=1)
+
+
+@contextmanager
+def _user_errors() -> Iterator[None]:
+    """What a user can cause (bad config, an unreachable database, a missing passphrase, an engine
+    failure) ends the task with its one paragraph, never a traceback."""
+    from devenv.engine import EngineError
+    from dualwrite.config import ConfigError
+
+    try:
+        yield
+    except (ConfigError, EngineError) as error:
+        raise _fail(str(error)) from None
 
 
 def _config(stack: str):
@@ -30,10 +45,8 @@ def _on_database(stack: str, work):
     """Run `work(conn, config)` on a stack's database; returns (config, result)."""
     from dualwrite import connection, config as stack_config
 
-    try:
+    with _user_errors():
         config, conn = connection.connect(stack, autocommit=True)
-    except stack_config.ConfigError as error:
-        raise _fail(str(error)) from None
     with conn:
         return config, work(conn, config)
 
@@ -71,16 +84,25 @@ def db_url(c, stack="local"):
 # --- the engine ------------------------------------------------------------------------
 
 
-def _engine(stack: str, args: list[str], *, expect_no_changes: bool = False) -> None:
+def _engine(stack: str, args: list[str]) -> None:
+    """Checks first (config, passphrase, the database), then what a cut-off deploy left, then the engine."""
     from devenv import engine
+    from dualwrite import config as stack_config, connection
 
     config = _config(stack)  # bad config stops here, before the engine or a connection
-    if stack == "local":
-        from devenv import localdb
-
-        localdb.ensure_running()
-    engine.ensure_stack(stack)
+    problem = engine.passphrase_problem(stack) or (config.deploy_refusal() if args[0] == "up" else None)
+    if problem:
+        raise _fail(problem)
+    try:
+        connection.check_reachable(stack)
+        engine.ensure_stack(stack)
+        for done in engine.recover(stack):
+            print(f"note: {done}")
+    except (stack_config.ConfigError, engine.EngineError) as error:
+        raise _fail(str(error)) from None
     result = engine.run(stack, args, check=False)
+    for paragraph in engine.attention(stack) if args[0] == "up" else []:
+        print(f"attention: {paragraph}", file=sys.stderr)
     if result.returncode != 0:
         raise _fail(f"pulumi {args[0]} failed for stack '{stack}' (phase {config.phase})")
 
@@ -107,8 +129,17 @@ def refresh(c, stack="local"):
 
 
 @task(help={"stack": STACK_HELP})
+def cancel(c, stack="local"):
+    """Remove a stack's deploy lock (`pulumi cancel`): only once the deploy holding it is known to be gone."""
+    from devenv import engine
+
+    engine.run(stack, ["cancel", "--yes"])
+    print(f"stack '{stack}': lock removed")
+
+
+@task(help={"stack": STACK_HELP})
 def destroy(c, stack="local"):
-    """Remove every object of migration 013 from a stack (no prompt); app tables are never touched."""
+    """Remove migration 013 from a stack (no prompt); its tables stay, with their rows (`dual_write: removed` drops them)."""
     _engine(stack, ["destroy", "--yes", "--skip-preview"])
 
 
@@ -169,10 +200,10 @@ def rollback(c, level, stack="local", yes=False):
         chosen = rb.level(level)
     except ValueError as error:
         raise _fail(str(error)) from None
-    _, info = connection.conninfo(stack)
-    import psycopg
-
-    with psycopg.connect(**info) as conn:
+    with _user_errors():
+        _, conn = connection.connect(stack)
+        _, info = connection.conninfo(stack)
+    with conn:
         planned = rb.render(conn, level)
     print(f"Rollback of stack '{stack}': {chosen.guide_option}. Impact: {chosen.impact}.")
     print("It runs, in one transaction (lock_timeout " + config.lock_timeout + "):")
@@ -197,8 +228,10 @@ def monitor(c, stack="local"):
 
 @task(help={"stack": STACK_HELP})
 def cleanup(c, stack="local"):
-    """Run cleanup_idempotency_log() now and print how many expired logs it deleted."""
-    _, deleted = _on_database(stack, lambda conn, _: conn.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0])
+    """Run cleanup_idempotency_log() now (bounded and retried like every change); print how many it deleted."""
+    from dualwrite import monitor as mon
+
+    _, deleted = _on_database(stack, mon.cleanup_now)
     print(f"deleted_count: {deleted}")
 
 
@@ -219,7 +252,8 @@ def backfill(c, stack="local", batch_size=0):
     """Project every habit_tracker row into the new schema: batched, resumable, idempotent."""
     from dualwrite import backfill as bf, connection
 
-    config, info = connection.conninfo(stack)
+    with _user_errors():
+        config, info = connection.conninfo(stack)
     result = bf.run(info, batch_size=int(batch_size) or config.backfill_batch_size,
                     lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout, show_progress=True)
     print(f"backfilled {result.rows} rows")

@@ -12,11 +12,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import subprocess
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from dualwrite.config import ROOT
+from dualwrite.config import PROJECT, ROOT
 
 TOOLS_BIN = ROOT / ".tools" / "bin"
 STATE = ROOT / ".state"
@@ -92,6 +93,82 @@ def run(
         detail = (result.stderr or result.stdout or "").strip()[-2000:] if capture else "see the output above"
         raise EngineError(f"`pulumi {' '.join(args)}` failed for stack '{stack}' (exit {result.returncode}): {detail}")
     return result
+
+
+def passphrase_problem(stack: str, env: Mapping[str, str] | None = None) -> str | None:
+    """One paragraph when a stack other than `local` has no passphrase to decrypt its secrets."""
+    env = os.environ if env is None else env
+    if stack == "local" or env.get("PULUMI_CONFIG_PASSPHRASE") is not None or env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        return None
+    return (f"Stack '{stack}': no passphrase for its secrets. Set the team's PULUMI_CONFIG_PASSPHRASE (or "
+            "PULUMI_CONFIG_PASSPHRASE_FILE, a file holding it) in the environment, as CI does from its "
+            "secrets; only stack 'local' has a built-in one. Nothing was changed.")
+
+
+def _lock_files(stack: str, env: Mapping[str, str]) -> list[Path]:
+    backend = _backend_dir(env)
+    locks = backend / ".pulumi" / "locks" if backend else None
+    if locks is None or not locks.is_dir():
+        return []
+    return [p for p in locks.rglob("*.json") if p.parent.name == stack and p.parent.parent.name == PROJECT]
+
+
+def recover(stack: str) -> list[str]:
+    """Undo what a deploy that was cut off (a cancelled CI job) leaves behind, and say what was done.
+
+    - A lock of this stack whose process is gone, on this host, is removed (`pulumi cancel`).
+      A lock of a live process or of another host is never touched: one paragraph names the
+      exact command, for a person to run once that deploy is known to be dead.
+    - Pending creates (objects whose create was cut off) are cleared from the state; the next
+      `up` creates them again, and adopts whatever of them did commit.
+
+    File backends only for locks (the default); other backends report their lock in the
+    engine's own message.
+    """
+    env = environment(stack)
+    done: list[str] = []
+    stale, alive = [], []
+    for path in _lock_files(stack, env):
+        try:
+            lock = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        pid, host = int(lock.get("pid") or 0), str(lock.get("hostname") or "")
+        dead = host == socket.gethostname() and pid > 0 and not Path(f"/proc/{pid}").exists()
+        (stale if dead else alive).append((path, pid, host, lock.get("timestamp", "?")))
+    if alive:
+        path, pid, host, when = alive[0]
+        raise EngineError(
+            f"Stack '{stack}' is locked by a deploy that may still run: pid {pid} on {host}, since {when} "
+            f"({path}). If that process is gone (a cancelled CI job on another runner), remove the lock with "
+            f"`.venv/bin/invoke cancel --stack {stack}` and deploy again; nothing was changed."
+        )
+    if stale:
+        run(stack, ["cancel", "--yes"], capture=True)
+        done.append(f"removed the lock of a cut-off deploy of stack '{stack}' (pid {stale[0][1]} is gone)")
+    exported = run(stack, ["stack", "export"], capture=True, check=False)
+    if exported.returncode == 0 and exported.stdout.strip():
+        pending = (json.loads(exported.stdout).get("deployment") or {}).get("pending_operations") or []
+        creates = [op for op in pending if op.get("type") == "creating"]
+        if creates:
+            run(stack, ["refresh", "--yes", "--skip-preview", "--clear-pending-creates"], capture=True)
+            names = ", ".join(op["resource"]["urn"].rsplit("::", 1)[-1] for op in creates)
+            done.append(f"cleared {len(creates)} create(s) a cut-off deploy left pending ({names}); "
+                        "this deploy creates or adopts them")
+    return done
+
+
+def attention(stack: str) -> list[str]:
+    """What the last `up` left for a person (a column added by hand, ...), from the stack's outputs."""
+    exported = run(stack, ["stack", "export"], capture=True, check=False)
+    if exported.returncode != 0 or not exported.stdout.strip():
+        return []
+    notes = []
+    for resource in (json.loads(exported.stdout).get("deployment") or {}).get("resources") or []:
+        for item in (resource.get("outputs") or {}).get("attention") or []:
+            name = resource["urn"].rsplit("::", 1)[-1]
+            notes.append(f"{name}: {item}. The deploy left it as it is; every other object is as declared.")
+    return notes
 
 
 def link_program_virtualenv() -> None:

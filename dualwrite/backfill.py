@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TextColumn, TimeElapsedColumn
 from rich.console import Console
 from rich.text import Text
@@ -60,9 +61,8 @@ class RowsPerSecond(ProgressColumn):
 
 
 def _connect(conninfo: dict[str, Any] | str) -> psycopg.Connection:
-    if isinstance(conninfo, str):
-        return psycopg.connect(conninfo, autocommit=True)
-    return psycopg.connect(**conninfo, autocommit=True)
+    info = conninfo_to_dict(conninfo) if isinstance(conninfo, str) else conninfo
+    return db.connect(info, autocommit=True)
 
 
 def resume_point(conn: psycopg.Connection) -> int | None:

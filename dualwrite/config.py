@@ -7,6 +7,7 @@ reported the same way everywhere, before anything connects to a database.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +34,7 @@ KEYS = (
 DUAL_WRITE_STATES = ("enabled", "disabled", "absent", "removed")
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
+TRANSACTION_POOLER_PORT = 6543
 _IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 _DURATION = re.compile(r"^[1-9][0-9]*(ms|s|min)$")
 _CRON_FIELD = r"[0-9*,/\-]+"
@@ -65,6 +67,21 @@ class StackConfig:
     @property
     def stack_file(self) -> str:
         return stack_file_name(self.stack)
+
+    @property
+    def through_transaction_pooler(self) -> bool:
+        """Supavisor's transaction mode listens on 6543: server connections are shared per transaction."""
+        return self.db_port == TRANSACTION_POOLER_PORT
+
+    def deploy_refusal(self) -> str | None:
+        """Why `pulumi up` must not run on this endpoint, or None."""
+        if not self.through_transaction_pooler:
+            return None
+        return (f"Stack '{self.stack}' ({self.stack_file}): habit-tracker-db:db_port {self.db_port} is Supavisor's "
+                "transaction pooler, where a deploy's index builds (CREATE INDEX CONCURRENTLY, which needs its "
+                "own session) are not safe. Deploy through the direct connection (db.<ref>.supabase.co:5432) "
+                "or the session pooler (port 5432 of the pooler host); tasks such as smoke-test, drift and "
+                "monitor work through either. Nothing was changed.")
 
     @property
     def migration_present(self) -> bool:
@@ -117,6 +134,16 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
     `raw` holds plain values only; secrets are never passed here, `has_password` says
     whether the stack sets `db_password`.
     """
+
+    unknown = sorted(set(raw) - set(KEYS))
+    if unknown:
+        key = unknown[0]
+        close = difflib.get_close_matches(key, KEYS, n=1)
+        hint = f"did you mean '{_key(close[0])}'? " if close else ""
+        raise ConfigError(
+            f"Stack '{stack}' ({stack_file_name(stack)}): config key '{_key(key)}' is not one this project reads; "
+            f"{hint}known keys: {', '.join(KEYS)}. Fix that line in {stack_file_name(stack)}; nothing was deployed."
+        )
 
     def text(name: str, default: str | None = None) -> str:
         value = raw.get(name, default)
@@ -215,8 +242,20 @@ def read_stack_file(stack: str, root: Path = ROOT) -> dict[str, Any]:
             f"Stack '{stack}': {path.name} does not exist; stacks with a config file here: "
             f"{', '.join(existing) or 'none'}."
         )
-    document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    config = document.get("config") or {}
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}, column {where.column + 1}" if where else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(
+            f"Stack '{stack}': {path.name} is not valid YAML{line} ({problem}). Fix the file (each config line "
+            f"reads `  {PROJECT}:<key>: <value>`, two spaces in); nothing was deployed."
+        ) from None
+    config = document.get("config") if isinstance(document, dict) else None
+    if not isinstance(config, dict):
+        raise ConfigError(f"Stack '{stack}': {path.name} has no `config:` mapping of {PROJECT}:<key>: <value> "
+                          "lines; nothing was deployed.")
     prefix = f"{PROJECT}:"
     return {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
 

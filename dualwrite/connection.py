@@ -14,6 +14,7 @@ from urllib.parse import quote
 import psycopg
 
 from dualwrite import config as stack_config
+from dualwrite import db
 from dualwrite.config import StackConfig
 
 
@@ -24,6 +25,9 @@ def stack_password(config: StackConfig) -> str | None:
         return os.environ["PGPASSWORD"]
     from devenv import engine
 
+    problem = engine.passphrase_problem(config.stack)
+    if problem:
+        raise stack_config.ConfigError(problem)
     result = engine.run(
         config.stack, ["config", "get", f"{stack_config.PROJECT}:db_password"], capture=True
     )
@@ -39,9 +43,29 @@ def conninfo(stack: str) -> tuple[StackConfig, dict[str, Any]]:
     return config, config.conninfo(stack_password(config))
 
 
+def unreachable(config: StackConfig, error: Exception) -> stack_config.ConfigError:
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return stack_config.ConfigError(
+        f"Stack '{config.stack}' ({config.stack_file}): cannot reach its database {config.db_user}@{config.db_host}:"
+        f"{config.db_port}/{config.db_name} ({first}). Check habit-tracker-db:db_host, db_port, db_user and the "
+        "db_password secret (for Supabase: the direct host db.<ref>.supabase.co:5432, or the session pooler on "
+        "port 5432); nothing was changed."
+    )
+
+
 def connect(stack: str, **kwargs: Any) -> tuple[StackConfig, psycopg.Connection]:
+    """A connection to the stack's database; an unreachable one is a ConfigError paragraph, not a traceback."""
     config, info = conninfo(stack)
-    return config, psycopg.connect(**info, **kwargs)
+    try:
+        return config, db.connect(info, **kwargs)
+    except psycopg.OperationalError as error:
+        raise unreachable(config, error) from None
+
+
+def check_reachable(stack: str) -> StackConfig:
+    config, conn = connect(stack, autocommit=True)
+    conn.close()
+    return config
 
 
 def db_url(stack: str) -> str:

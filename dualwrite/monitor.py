@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import psycopg
 
+from dualwrite.db import Session
+
 from dualwrite.catalog import CLEANUP_JOB, by_name
 from dualwrite.objects import cron_job
 from dualwrite.objects.cron_job import ScheduledJob
@@ -77,3 +79,9 @@ def status(conn: psycopg.Connection, config: StackConfig) -> Status:
         cleanup_job="not scheduled" if job is None else f"'{job[0]}' ({'active' if job[1] else 'inactive'})",
         dual_write_errors=errors,
     )
+
+
+def cleanup_now(conn: psycopg.Connection, config: StackConfig) -> int:
+    """The guide's `SELECT cleanup_idempotency_log()`, in one bounded transaction, retried on lock timeouts."""
+    session = Session.on(conn, config.lock_timeout, config.statement_timeout)
+    return int(session.change(lambda c: c.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0]))

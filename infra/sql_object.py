@@ -16,7 +16,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from pulumi.dynamic import ConfigureRequest, CreateResult, DiffResult, ReadResult, ResourceProvider, UpdateResult
+import psycopg
+from pulumi.dynamic import (CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ReadResult,
+                            ResourceProvider, UpdateResult)
 
 from dualwrite.config import parse
 from dualwrite.db import Session
@@ -47,7 +49,29 @@ class SqlObjectProvider(ResourceProvider):
     def _object(props: dict[str, Any]) -> ObjectKind:
         return kind_of(props)
 
-    # Pulumi calls these five --------------------------------------------------------
+    # Pulumi calls these ---------------------------------------------------------------
+
+    def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """At preview too: an object about to be created that already exists is adopted (the plan
+        says so in its `adopt` input) or, when it cannot be, stops the deploy before any change."""
+        if olds or "kind" not in news:
+            return CheckResult(news, [])
+        obj = self._object(news)
+        try:
+            problem, adoption = self._session.change(lambda conn: (obj.incompatibility(conn), obj.adoption(conn)))
+        except psycopg.OperationalError as error:
+            return CheckResult(news, [CheckFailure("db_host", self._unreachable(error))])
+        if problem:
+            return CheckResult(news, [CheckFailure("name", problem)])
+        return CheckResult({**news, "adopt": adoption} if adoption else news, [])
+
+    def _unreachable(self, error: Exception) -> str:
+        info = self._session.conninfo
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        return (f"Stack '{os.environ.get('PULUMI_STACK', 'current')}': cannot reach its database "
+                f"{info.get('user')}@{info.get('host')}:{info.get('port')}/{info.get('dbname')} ({first}). Check "
+                "habit-tracker-db:db_host, db_port, db_user and the db_password secret in its stack file; nothing "
+                "was changed.")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         obj = self._object(props)

@@ -32,6 +32,9 @@ class Backfill(ObjectKind):
     def describe(self) -> str:
         return "backfill of habit_tracker into the new schema"
 
+    def adoption(self, conn) -> None:
+        return None  # nothing in the database to take over
+
     def apply_create(self, session: Session) -> dict[str, Any]:
         from dualwrite import backfill
 

@@ -104,6 +104,17 @@ class ObjectKind:
             return None
         return hashlib.sha256(str(row[0]).encode("utf-8")).hexdigest()
 
+    def adoption(self, conn: psycopg.Connection) -> str | None:
+        """What create will do to the object when it exists already (pasted from the guide, left by
+        a cut-off deploy), in words for the preview; None when it is absent."""
+        if self.fingerprint(conn) is None:
+            return None
+        return f"adopt the existing {self.describe()}: brought to the declared version in place"
+
+    def incompatibility(self, conn: psycopg.Connection) -> str | None:
+        """One paragraph saying why an existing object cannot be adopted; None when it can."""
+        return None
+
     def observed(self, conn: psycopg.Connection) -> dict[str, Any]:
         """Declared inputs read back from the catalog, beyond the fingerprint (a trigger's
         enabled state), so a refresh shows them as they are."""

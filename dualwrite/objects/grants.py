@@ -41,6 +41,9 @@ class Grants(ObjectKind):
     def update(self, conn: psycopg.Connection, olds: Props) -> None:
         self.create(conn)
 
+    def adoption(self, conn) -> None:
+        return None  # nothing in the database to take over
+
     def fingerprint_sql(self) -> sql.Composed:
         return sql.SQL(
             "SELECT concat_ws(' / ',"

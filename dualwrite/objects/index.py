@@ -70,6 +70,14 @@ class Index(ObjectKind):
         current = self.definition(conn)
         return current is not None and current[1] and _normalized(current[0]) == _normalized(self.props["sql"])
 
+    def adoption(self, conn: psycopg.Connection) -> str | None:
+        if self.definition(conn) is None:
+            return None
+        if self.matches(conn):
+            return f"adopt the existing {self.describe()} as it is (same definition)"
+        return (f"adopt the existing {self.describe()}: the declared one is built CONCURRENTLY as "
+                f"{self.temporary_name} and swapped in")
+
     def drop_sql(self) -> sql.Composed:
         return sql.SQL("DROP INDEX IF EXISTS {}").format(self.qualified)
 

@@ -40,6 +40,9 @@ class Removal(ObjectKind):
     def update(self, conn: psycopg.Connection, olds: Props) -> None:
         self.create(conn)
 
+    def adoption(self, conn) -> None:
+        return None  # nothing in the database to take over
+
     def fingerprint_sql(self) -> sql.Composed:
         # Present while idempotency_log is gone: a table created again by hand shows on refresh.
         return sql.SQL("SELECT 'removed' WHERE to_regclass('public.idempotency_log') IS NULL")
