@@ -15,7 +15,7 @@ import subprocess
 from pathlib import Path
 from typing import Mapping, Sequence
 
-from devenv import engine
+from devenv import engine  # noqa: F401  (tests use support.engine)
 from devenv.localdb import STATE_DIR, LocalCluster
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -125,4 +125,7 @@ def copy_project(dest: Path) -> Path:
             target = dest / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source, target)
+    # What `bash scripts/setup` makes in a clone: its virtualenv (here the checkout's own, linked).
+    (dest / ".venv").symlink_to(ROOT / ".venv")
+    (dest / "infra" / ".venv").symlink_to(Path("..") / ".venv")
     return dest
