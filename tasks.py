@@ -231,3 +231,18 @@ def bench(c, quick=False, full=False):
     from bench import run as bench_run
 
     bench_run.main(quick=quick, full=full)
+
+
+# --- GitOps: the pull request and the merge (issue 10) --------------------------------
+
+
+@task(help={"base": "Commit the change starts from (a PR's base branch, or the commit before a push)",
+            "head": "Commit of the change (default HEAD)", "json": "Print JSON (what the workflows read)"})
+def ci_plan(c, base, head="HEAD", json=False):
+    """Which stacks a diff touches, in promotion order, and which of them change phase."""
+    from dualwrite import ci_plan as planner, config as stack_config
+
+    try:
+        print(planner.render(planner.plan(base, head), as_json=json))
+    except (planner.PlanError, stack_config.ConfigError) as error:
+        raise _fail(str(error)) from None
