@@ -135,9 +135,10 @@ def _stack_files(repo: Path, commit: str) -> dict[str, dict[str, Any]]:
 
 
 def _parse(stack: str, raw: dict[str, Any]) -> stack_config.StackConfig:
+    # The plan connects nowhere: a password set later with `pulumi config set --secret` is fine.
     raw = dict(raw)
-    password = raw.pop("db_password", None)
-    return stack_config.parse(stack, raw, has_password=password is not None)
+    raw.pop("db_password", None)
+    return stack_config.parse(stack, raw, has_password=True)
 
 
 def promotion_order(promotes_from: dict[str, str | None]) -> list[str]:
