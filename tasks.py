@@ -135,11 +135,15 @@ def phase(c, n, stack="local", force=False):
     except stack_config.ConfigError as error:
         raise _fail(str(error)) from None
     if str(n).strip() == "1":
-        gate = promotion.phase_gate(stack)
+        try:
+            gate = promotion.phase_gate(stack)
+        except stack_config.ConfigError as error:
+            raise _fail(str(error)) from None
         if not report.checks_table(f"promotion gate for '{stack}'", gate):
             if not force:
                 raise _fail(f"'{stack}' cannot enter phase 1 yet; fix the stack before it, or use --force.")
-            print(f"WARNING: --force: promotion gate for '{stack}' overridden.", file=sys.stderr)
+            failed = "; ".join(f"{check.name} ({check.detail})" for check in gate if not check.ok)
+            print(f"WARNING: --force: promotion gate for '{stack}' overridden. Failed rows: {failed}", file=sys.stderr)
     edit = stack_file.set_phase(stack, n)
     print(edit.diff() or f"{edit.path.name} already says phase {n}; nothing changed.")
     if edit.changed:
