@@ -250,3 +250,30 @@ def ci_plan(c, base, head="HEAD", json=False):
         print(planner.render(planner.plan(base, head), as_json=json))
     except (planner.PlanError, stack_config.ConfigError) as error:
         raise _fail(str(error)) from None
+
+
+@task(help={"stack": STACK_HELP, "gate": "Include the Phase 1 gate (default: when the stack declares phase 1)"})
+def pr_comment(c, stack="local", gate=None):
+    """Markdown a reviewer approves from: changes, their SQL and locks, the gate (`> comment.md`)."""
+    import json as jsonlib
+
+    from devenv import engine
+    from dualwrite import pr_comment as comment, promotion, config as stack_config
+
+    config = _config(stack)
+    engine.ensure_stack(stack)
+    result = engine.run(stack, ["preview", "--json"], capture=True, check=False)
+    try:
+        preview = jsonlib.loads(result.stdout)
+    except ValueError:
+        raise _fail(f"pulumi preview failed for stack '{stack}': {result.stderr.strip()[-1500:]}") from None
+    if result.returncode != 0:
+        raise _fail(f"pulumi preview failed for stack '{stack}': "
+                    + "; ".join(d.get("message", "") for d in preview.get("diagnostics", []) if d.get("severity") == "error")[-1500:])
+    rows = None
+    if gate if gate is not None else config.phase == 1:
+        try:
+            rows = promotion.phase_gate(stack)
+        except stack_config.ConfigError as error:
+            raise _fail(str(error)) from None
+    sys.stdout.write(comment.render(config, preview, rows))
