@@ -241,15 +241,22 @@ def bench(c, quick=False, full=False):
 
 
 @task(help={"base": "Commit the change starts from (a PR's base branch, or the commit before a push)",
-            "head": "Commit of the change (default HEAD)", "json": "Print JSON (what the workflows read)"})
-def ci_plan(c, base, head="HEAD", json=False):
+            "head": "Commit of the change (default HEAD)", "json": "Print JSON",
+            "github_output": "Also append deploy=/phase_changes= to $GITHUB_OUTPUT (the workflows' matrices)"})
+def ci_plan(c, base, head="HEAD", json=False, github_output=False):
     """Which stacks a diff touches, in promotion order, and which of them change phase."""
+    import os
+
     from dualwrite import ci_plan as planner, config as stack_config
 
     try:
-        print(planner.render(planner.plan(base, head), as_json=json))
+        result = planner.plan(base, head)
     except (planner.PlanError, stack_config.ConfigError) as error:
         raise _fail(str(error)) from None
+    print(planner.render(result, as_json=json))
+    if github_output:
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as out:
+            out.write(planner.github_outputs(result))
 
 
 @task(help={"stack": STACK_HELP, "gate": "Include the Phase 1 gate (default: when the stack declares phase 1)"})
@@ -277,3 +284,20 @@ def pr_comment(c, stack="local", gate=None):
         except stack_config.ConfigError as error:
             raise _fail(str(error)) from None
     sys.stdout.write(comment.render(config, preview, rows))
+
+
+@task(help={"stack": STACK_HELP, "file": "The markdown to post (from `invoke pr-comment`)"})
+def post_comment(c, stack, file="comment.md"):
+    """Create or update this PR's one comment for a stack (GitHub Actions: GITHUB_TOKEN, GITHUB_EVENT_PATH)."""
+    from dualwrite import github
+
+    try:
+        print(github.upsert_pr_comment(stack, open(file, encoding="utf-8").read()))
+    except github.GitHubError as error:
+        raise _fail(str(error)) from None
+
+
+@task
+def lint(c):
+    """What the pull request lints: squawk on sql/, plpgsql_check, actionlint on .github/workflows (tests/lint)."""
+    c.run(f"{sys.executable} -m pytest -q tests/lint", pty=False)

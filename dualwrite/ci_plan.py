@@ -190,6 +190,12 @@ def _valid_phase(raw: dict[str, Any]) -> bool:
     return str(raw.get("phase", "")).strip() in ("0", "1")
 
 
+def github_outputs(result: Plan) -> str:
+    """`name=value` lines for $GITHUB_OUTPUT: the workflows' job matrices read them."""
+    return (f"deploy={json.dumps(result.deploy)}\nphase_changes={json.dumps(result.phase_changes)}\n"
+            f"any={'true' if result.deploy else 'false'}\n")
+
+
 def render(result: Plan, as_json: bool) -> str:
     return json.dumps(result.to_json(), indent=2) if as_json else result.text()
 
