@@ -301,3 +301,11 @@ def post_comment(c, stack, file="comment.md"):
 def lint(c):
     """What the pull request lints: squawk on sql/, plpgsql_check, actionlint on .github/workflows (tests/lint)."""
     c.run(f"{sys.executable} -m pytest -q tests/lint", pty=False)
+
+
+@task(help={"stack": STACK_HELP})
+def policy(c, stack="local"):
+    """Preview with the policy pack in policy/ (blocked with this repo's v3.79 language host: README)."""
+    from devenv import engine
+
+    _engine(stack, ["preview", "--policy-pack", str(engine.ROOT / "policy")])

@@ -29,7 +29,11 @@ def _reach(stack: str, work: Callable[[Any], list[Check]], fail: Callable[[str],
 def phase_gate(stack: str, *, now: datetime | None = None,
                history: Callable[[str], list[dict[str, Any]]] = gate.read_history) -> list[Check]:
     """Every row of the gate for `stack` entering Phase 1 (ConfigError on a bad stack file)."""
-    config = stack_config.load(stack)
+    # The target's own password need not be at hand to plan its gate (the Edge Function row
+    # connects with it, and says so when it cannot).
+    raw = stack_config.read_stack_file(stack)
+    raw.pop("db_password", None)
+    config = stack_config.parse(stack, raw, has_password=True)
     previous = config.promotes_from
     if previous is None:
         return [Check("gate", f"'{stack}' is first in the promotion order", True,
