@@ -166,11 +166,15 @@ def phase(c, n, stack="local", force=False):
     except stack_config.ConfigError as error:
         raise _fail(str(error)) from None
     if str(n).strip() == "1":
-        gate = promotion.phase_gate(stack)
+        try:
+            gate = promotion.phase_gate(stack)
+        except stack_config.ConfigError as error:
+            raise _fail(str(error)) from None
         if not report.checks_table(f"promotion gate for '{stack}'", gate):
             if not force:
                 raise _fail(f"'{stack}' cannot enter phase 1 yet; fix the stack before it, or use --force.")
-            print(f"WARNING: --force: promotion gate for '{stack}' overridden.", file=sys.stderr)
+            failed = "; ".join(f"{check.name} ({check.detail})" for check in gate if not check.ok)
+            print(f"WARNING: --force: promotion gate for '{stack}' overridden. Failed rows: {failed}", file=sys.stderr)
     edit = stack_file.set_phase(stack, n)
     print(edit.diff() or f"{edit.path.name} already says phase {n}; nothing changed.")
     if edit.changed:
@@ -265,3 +269,77 @@ def bench(c, quick=False, full=False):
     from bench import run as bench_run
 
     bench_run.main(quick=quick, full=full)
+
+
+# --- GitOps: the pull request and the merge (issue 10) --------------------------------
+
+
+@task(help={"base": "Commit the change starts from (a PR's base branch, or the commit before a push)",
+            "head": "Commit of the change (default HEAD)", "json": "Print JSON",
+            "github_output": "Also append deploy=/phase_changes= to $GITHUB_OUTPUT (the workflows' matrices)"})
+def ci_plan(c, base, head="HEAD", json=False, github_output=False):
+    """Which stacks a diff touches, in promotion order, and which of them change phase."""
+    import os
+
+    from dualwrite import ci_plan as planner, config as stack_config
+
+    try:
+        result = planner.plan(base, head)
+    except (planner.PlanError, stack_config.ConfigError) as error:
+        raise _fail(str(error)) from None
+    print(planner.render(result, as_json=json))
+    if github_output:
+        with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as out:
+            out.write(planner.github_outputs(result))
+
+
+@task(help={"stack": STACK_HELP, "gate": "Include the Phase 1 gate (default: when the stack declares phase 1)"})
+def pr_comment(c, stack="local", gate=None):
+    """Markdown a reviewer approves from: changes, their SQL and locks, the gate (`> comment.md`)."""
+    import json as jsonlib
+
+    from devenv import engine
+    from dualwrite import pr_comment as comment, promotion, config as stack_config
+
+    config = _config(stack)
+    engine.ensure_stack(stack)
+    result = engine.run(stack, ["preview", "--json"], capture=True, check=False)
+    try:
+        preview = jsonlib.loads(result.stdout)
+    except ValueError:
+        raise _fail(f"pulumi preview failed for stack '{stack}': {result.stderr.strip()[-1500:]}") from None
+    if result.returncode != 0:
+        raise _fail(f"pulumi preview failed for stack '{stack}': "
+                    + "; ".join(d.get("message", "") for d in preview.get("diagnostics", []) if d.get("severity") == "error")[-1500:])
+    rows = None
+    if gate if gate is not None else config.phase == 1:
+        try:
+            rows = promotion.phase_gate(stack)
+        except stack_config.ConfigError as error:
+            raise _fail(str(error)) from None
+    sys.stdout.write(comment.render(config, preview, rows))
+
+
+@task(help={"stack": STACK_HELP, "file": "The markdown to post (from `invoke pr-comment`)"})
+def post_comment(c, stack, file="comment.md"):
+    """Create or update this PR's one comment for a stack (GitHub Actions: GITHUB_TOKEN, GITHUB_EVENT_PATH)."""
+    from dualwrite import github
+
+    try:
+        print(github.upsert_pr_comment(stack, open(file, encoding="utf-8").read()))
+    except github.GitHubError as error:
+        raise _fail(str(error)) from None
+
+
+@task
+def lint(c):
+    """What the pull request lints: squawk on sql/, plpgsql_check, actionlint on .github/workflows (tests/lint)."""
+    c.run(f"{sys.executable} -m pytest -q tests/lint", pty=False)
+
+
+@task(help={"stack": STACK_HELP})
+def policy(c, stack="local"):
+    """Preview with the policy pack in policy/ (blocked with this repo's v3.79 language host: README)."""
+    from devenv import engine
+
+    _engine(stack, ["preview", "--policy-pack", str(engine.ROOT / "policy")])

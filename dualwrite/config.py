@@ -27,6 +27,8 @@ KEYS = (
     "phase", "dual_write", "db_host", "db_port", "db_name", "db_user", "db_sslmode", "db_password",
     "lock_timeout", "statement_timeout", "drift_threshold", "cleanup_schedule", "backfill_batch_size",
     "promotes_from",
+    # The Phase 1 gate (dualwrite/gate.py): what this stack asks of the stack before it.
+    "soak_hours", "max_dual_write_errors", "perf_max_mean_ms", "edge_function_waiver",
 )
 # The deployment guide's three rollback options, declared: `enabled` is normal operation,
 # `disabled` = option 1 (trigger disabled), `absent` = option 2 (trigger dropped),
@@ -63,6 +65,11 @@ class StackConfig:
     cleanup_schedule: str
     backfill_batch_size: int
     promotes_from: str | None
+    # The Phase 1 gate, read from the stack entering Phase 1 (dualwrite/gate.py).
+    soak_hours: float = 24.0
+    max_dual_write_errors: int = 0
+    perf_max_mean_ms: float = 5.0
+    edge_function_waiver: str | None = None
 
     @property
     def stack_file(self) -> str:
@@ -214,6 +221,22 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
         if not _STACK.match(promotes_from) or promotes_from == stack:
             raise _fail(stack, "promotes_from", promotes_from, "the name of the stack deployed before this one")
 
+    def number(name: str, default: float, low: float, high: float, what: str) -> float:
+        value = raw.get(name, default)
+        try:
+            parsed = float(str(value).strip())
+        except ValueError:
+            raise _fail(stack, name, value, what) from None
+        if isinstance(value, bool) or not low <= parsed <= high:
+            raise _fail(stack, name, value, what)
+        return parsed
+
+    waiver = raw.get("edge_function_waiver")
+    if waiver is not None and len(str(waiver).strip()) < 10:
+        raise _fail(stack, "edge_function_waiver", waiver,
+                    "a reason of at least 10 characters that the gate prints (or no such line: the gate then "
+                    "asks for successful idempotency_log rows of the last 24 h)")
+
     return StackConfig(
         stack=stack,
         phase=phase,
@@ -230,6 +253,12 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
         cleanup_schedule=schedule,
         backfill_batch_size=integer("backfill_batch_size", 5000, 1, 1_000_000, "a whole number from 1 to 1000000"),
         promotes_from=promotes_from,
+        soak_hours=number("soak_hours", 24, 0, 720, "hours from 0 to 720 (decimals allowed), e.g. 24"),
+        max_dual_write_errors=integer("max_dual_write_errors", 0, 0, 1_000_000,
+                                      "a whole number of dual_write_errors rows from 0 to 1000000"),
+        perf_max_mean_ms=number("perf_max_mean_ms", 5, 0.001, 60_000,
+                                "milliseconds above 0 (decimals allowed), e.g. 5"),
+        edge_function_waiver=None if waiver is None else str(waiver).strip(),
     )
 
 

@@ -1,38 +1,73 @@
 """The promotion gate: a stack enters Phase 1 only after the stack before it proved Phase 1.
 
 Stacks are ordered by `promotes_from` in their stack files (local -> dev -> staging ->
-prod). In the deployment guide's words: the stack before runs Phase 1, its smoke test
-passes, and "drift detection shows < 0.1% drift" (each stack's own threshold).
+prod). The gate is the deployment guide's whole Phase 1 Activation Checklist
+(dualwrite/gate.py, one row per item, each saying what it read), after two rows of its own:
+the stack before declares Phase 1 and passes its smoke test. The first stack of the order
+(the embedded `local`) has no stack before it: nothing to wait for.
 """
 
 from __future__ import annotations
 
-from dualwrite import connection, config as stack_config
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from dualwrite import connection, gate, config as stack_config
 from dualwrite.smoke import Check, run_smoke_test
 
 
-def phase_gate(stack: str) -> list[Check]:
-    # Only the order is read from the target stack: its own secrets need not be at hand.
-    previous = stack_config.read_stack_file(stack).get("promotes_from")
+def _reach(stack: str, work: Callable[[Any], list[Check]], fail: Callable[[str], list[Check]]) -> list[Check]:
+    """Run `work(conn)` on a stack's database; a stack that cannot be reached fails its rows."""
+    try:
+        _, conn = connection.connect(stack, autocommit=True)
+    except Exception as error:  # noqa: BLE001 - unreachable, bad secret, missing engine: say which
+        return fail(f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
+    with conn:
+        return work(conn)
+
+
+def phase_gate(stack: str, *, now: datetime | None = None,
+               history: Callable[[str], list[dict[str, Any]]] = gate.read_history) -> list[Check]:
+    """Every row of the gate for `stack` entering Phase 1 (ConfigError on a bad stack file)."""
+    # The target's own password need not be at hand to plan its gate (the Edge Function row
+    # connects with it, and says so when it cannot).
+    raw = stack_config.read_stack_file(stack)
+    raw.pop("db_password", None)
+    config = stack_config.parse(stack, raw, has_password=True)
+    previous = config.promotes_from
     if previous is None:
-        return [Check("gate", f"'{stack}' is first in the promotion order", True, "nothing to wait for")]
+        return [Check("gate", f"'{stack}' is first in the promotion order", True,
+                      "nothing to wait for (the checklist reads the stack before)")]
     try:
         before = stack_config.load(previous)
     except stack_config.ConfigError as error:
         return [Check("gate", f"previous stack '{previous}' has valid config", False, str(error))]
-    checks = [Check("gate", f"'{previous}' declares phase 1", before.phase == 1, f"phase={before.phase}")]
-    if before.phase != 1:
-        return checks
-    _, conn = connection.connect(previous, autocommit=True)
-    with conn:
-        smoke = run_smoke_test(conn, before)
-    failed = [c for c in smoke if not c.ok]
-    checks.append(
-        Check("gate", f"'{previous}' smoke test passes", not failed,
-              f"{len(smoke) - len(failed)}/{len(smoke)} checks" + (f"; first failure: {failed[0].name}" if failed else ""))
-    )
-    # The drift check is part of the smoke test in phase 1; name it on its own for the reader.
-    drift = next((c for c in smoke if c.name.startswith("drift at most")), None)
-    if drift is not None:
-        checks.append(Check("gate", f"'{previous}' {drift.name}", drift.ok, drift.detail))
+    checks = [Check("gate", f"'{previous}' declares phase 1", before.phase == 1 and before.trigger_enabled,
+                    f"{before.stack_file}: phase={before.phase}, dual_write={before.dual_write}")]
+
+    checks += _reach(stack, lambda conn: [gate.edge_function(conn, config)],
+                     lambda why: [gate.edge_function(None, config, why)])
+    if checks[0].ok:
+        try:
+            soak = gate.soak(previous, history(previous), config, now or datetime.now(timezone.utc))
+        except Exception as error:  # noqa: BLE001
+            soak = gate.soak(previous, None, config, now or datetime.now(timezone.utc), type(error).__name__ + ": "
+                             + (str(error).strip().splitlines() or [""])[-1][:300])
+
+        def on_previous(conn: Any) -> list[Check]:
+            smoke = run_smoke_test(conn, before)
+            failed = [c for c in smoke if not c.ok]
+            return [
+                Check("gate", f"'{previous}' smoke test passes", not failed,
+                      f"{len(smoke) - len(failed)}/{len(smoke)} checks"
+                      + (f"; first failure: {failed[0].name}" if failed else "")),
+                soak,
+                gate.drift(conn, before),
+                gate.performance(conn, before, config),
+                gate.errors(conn, before, config),
+            ]
+
+        checks += _reach(previous, on_previous, lambda why: [
+            Check("gate", f"'{previous}' smoke test passes", False, f"could not reach '{previous}': {why}"), soak])
+    checks.append(gate.approval(config))
     return checks

@@ -1,0 +1,215 @@
+"""The deployment guide's Phase 1 Activation Checklist, one row each, with the evidence it read.
+
+A stack S enters Phase 1 only when every row passes (dualwrite/promotion.py runs them):
+
+| checklist item                 | what the row reads                                                      |
+| ------------------------------ | ----------------------------------------------------------------------- |
+| Edge Function deployed, tested | S's database: successful `idempotency_log` rows of the last 24 h (the    |
+|                                | function writes them); or S's `edge_function_waiver`, printed            |
+| 24-hour stability test passed  | the previous stack's `pulumi stack history --json`: when its current run |
+|                                | of Phase 1 updates began, at least S's `soak_hours` (default 24) ago     |
+| Drift < 0.1%                   | the previous stack's `dual_write_drift()`, under its `drift_threshold`   |
+| Monitor logs for errors        | the previous stack's `dual_write_errors` of the last 24 h, at most S's  |
+|                                | `max_dual_write_errors` (default 0)                                      |
+| Performance baseline           | the previous stack's `pg_stat_user_functions` mean time of              |
+|                                | `sync_old_to_new()` (track_functions = pl), else `pg_stat_statements`'s |
+|                                | mean time of writes to habit_tracker; at most S's `perf_max_mean_ms`    |
+| Team approval obtained         | `.github/CODEOWNERS`: owners named for S's stack file (branch protection |
+|                                | makes their review required; README)                                     |
+
+Why the stack history for the soak: the engine writes it at every update, with the config
+the update ran (phase, dual_write) and its end time, in the team backend every runner and
+laptop shares; it needs no object of our own in the app's database and the app cannot
+write it. The smoke-test row beside it proves the Phase 1 trigger body is still what runs.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import psycopg
+from psycopg import sql
+
+from dualwrite import drift as dr
+from dualwrite.catalog import SCHEMA
+from dualwrite.config import PROJECT, ROOT, StackConfig
+from dualwrite.smoke import Check
+
+WINDOW = timedelta(hours=24)
+STEP = "checklist"
+CODEOWNERS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
+
+
+def _row(name: str, ok: bool, evidence: str) -> Check:
+    return Check(STEP, name, ok, evidence)
+
+
+# --- Edge Function deployed and tested (target stack) -------------------------------
+
+
+def edge_function(conn: psycopg.Connection | None, config: StackConfig, reach_error: str | None = None) -> Check:
+    name = "Edge Function deployed and tested"
+    if config.edge_function_waiver:
+        return _row(name, True, f"WAIVED by {config.stack_file} ({PROJECT}:edge_function_waiver): "
+                                f"{config.edge_function_waiver}")
+    if conn is None:
+        return _row(name, False, f"could not read '{config.stack}': {reach_error}")
+    if conn.execute(sql.SQL("SELECT to_regclass({})").format(sql.Literal(f"{SCHEMA}.idempotency_log"))).fetchone()[0] is None:
+        return _row(name, False, f"'{config.stack}' has no idempotency_log: deploy Phase 0 there first")
+    count, last = conn.execute(
+        sql.SQL("SELECT count(*), max(created_at) FROM {} WHERE status = 'success' AND created_at > now() - {}")
+        .format(sql.Identifier(SCHEMA, "idempotency_log"), sql.Literal(WINDOW))
+    ).fetchone()
+    evidence = (f"idempotency_log on '{config.stack}': {count} successful request(s) in the last 24 h"
+                + (f", latest {last:%Y-%m-%d %H:%M:%S %Z}" if last else ""))
+    return _row(name, count > 0, evidence if count else evidence + " (deploy and call the Edge Function, or set "
+                f"{PROJECT}:edge_function_waiver with a reason)")
+
+
+# --- 24-hour stability (previous stack's history) ------------------------------------
+
+
+def _when(value: Any) -> datetime:
+    if isinstance(value, (int, float)):
+        return datetime.fromtimestamp(value, timezone.utc)
+    return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+
+
+def _setting(entry: dict[str, Any], key: str, default: str) -> str:
+    value = (entry.get("config") or {}).get(f"{PROJECT}:{key}")
+    if isinstance(value, dict):
+        value = value.get("value")
+    return default if value is None else str(value).strip()
+
+
+def phase1_since(history: Sequence[dict[str, Any]]) -> tuple[datetime | None, int | None]:
+    """End time (and version) of the first update of the stack's current, unbroken run of
+    successful Phase 1 updates with dual_write enabled; (None, None) when it is not in one.
+    Refreshes and previews do not deploy and neither start nor break a run."""
+    deploys = [h for h in history if h.get("kind") in ("update", "destroy") and h.get("result") == "succeeded"]
+    deploys.sort(key=lambda h: (_when(h.get("endTime") or h.get("startTime")), h.get("version", 0)), reverse=True)
+    since: tuple[datetime | None, int | None] = (None, None)
+    for entry in deploys:
+        running = (entry["kind"] == "update" and _setting(entry, "phase", "") == "1"
+                   and _setting(entry, "dual_write", "enabled") == "enabled")
+        if not running:
+            break
+        since = (_when(entry.get("endTime") or entry.get("startTime")), entry.get("version"))
+    return since
+
+
+def soak(previous: str, history: Sequence[dict[str, Any]] | None, config: StackConfig, now: datetime,
+         history_error: str | None = None) -> Check:
+    name = f"{config.soak_hours:g}-hour stability test passed"
+    if history is None:
+        return _row(name, False, f"could not read `pulumi stack history` of '{previous}': {history_error}")
+    since, version = phase1_since(history)
+    if since is None:
+        return _row(name, False, f"`pulumi stack history` of '{previous}' ({len(history)} entries): no successful "
+                                 "Phase 1 update since its last Phase 0 (or rollback)")
+    hours = (now - since).total_seconds() / 3600
+    return _row(name, hours >= config.soak_hours,
+                f"`pulumi stack history` of '{previous}': Phase 1 since update {version} at "
+                f"{since:%Y-%m-%d %H:%M:%S} UTC, {hours:.2f} h of the {config.soak_hours:g} h "
+                f"{config.stack_file} asks ({PROJECT}:soak_hours)")
+
+
+# --- previous stack's database ------------------------------------------------------
+
+
+def drift(conn: psycopg.Connection, before: StackConfig) -> Check:
+    report = dr.drift_report(conn)
+    return _row(f"Drift detection shows at most {before.drift_threshold:g}% drift", report.within(before.drift_threshold),
+                f"dual_write_drift() on '{before.stack}': {report.drift_pct}% ({report.drifted} of "
+                f"{report.source_rows} rows drifted: {report.missing} missing, {report.mismatched} mismatched, "
+                f"{report.orphaned} orphaned), threshold {before.drift_threshold:g}% ({before.stack_file})")
+
+
+def errors(conn: psycopg.Connection, before: StackConfig, config: StackConfig) -> Check:
+    count, last = conn.execute(
+        sql.SQL("SELECT count(*), max(occurred_at) FROM {} WHERE occurred_at > now() - {}")
+        .format(sql.Identifier(SCHEMA, "dual_write_errors"), sql.Literal(WINDOW))
+    ).fetchone()
+    return _row("Logs monitored: no dual-write errors", count <= config.max_dual_write_errors,
+                f"dual_write_errors on '{before.stack}': {count} row(s) in the last 24 h"
+                + (f", latest {last:%Y-%m-%d %H:%M:%S %Z}" if last else "")
+                + f"; {config.stack_file} allows {config.max_dual_write_errors} ({PROJECT}:max_dual_write_errors)")
+
+
+def performance(conn: psycopg.Connection, before: StackConfig, config: StackConfig) -> Check:
+    name = "Performance baseline acceptable"
+    bound = f"bound {config.perf_max_mean_ms:g} ms ({config.stack_file}, {PROJECT}:perf_max_mean_ms)"
+    row = conn.execute(
+        sql.SQL("SELECT calls, total_time, self_time FROM pg_stat_user_functions "
+                "WHERE schemaname = {} AND funcname = 'sync_old_to_new'").format(sql.Literal(SCHEMA))
+    ).fetchone()
+    if row is not None and row[0] > 0:
+        mean = Decimal(str(row[1])) / row[0]
+        return _row(name, mean <= Decimal(str(config.perf_max_mean_ms)),
+                    f"pg_stat_user_functions on '{before.stack}': sync_old_to_new() mean {mean:.3f} ms over "
+                    f"{row[0]} call(s) since the statistics were last reset; {bound}")
+    has_statements = conn.execute("SELECT to_regclass('pg_stat_statements') IS NOT NULL").fetchone()[0]
+    if has_statements:
+        found = conn.execute(
+            "SELECT sum(calls), sum(total_exec_time) / nullif(sum(calls), 0) FROM pg_stat_statements "
+            "WHERE query ~* '^\\s*(insert\\s+into|update|delete\\s+from)\\s+(public\\.)?\"?habit_tracker\\M'"
+        ).fetchone()
+        if found and found[0]:
+            mean = Decimal(str(found[1]))
+            return _row(name, mean <= Decimal(str(config.perf_max_mean_ms)),
+                        f"pg_stat_statements on '{before.stack}': writes to habit_tracker mean {mean:.3f} ms over "
+                        f"{found[0]} call(s); {bound}")
+    tracked = conn.execute("SELECT current_setting('track_functions')").fetchone()[0]
+    return _row(name, False, f"nothing measured on '{before.stack}': pg_stat_user_functions has no calls of "
+                             f"sync_old_to_new() (track_functions = {tracked}; set it to 'pl') and "
+                             "pg_stat_statements has no writes to habit_tracker")
+
+
+# --- team approval (the repository) --------------------------------------------------
+
+
+def _codeowners_match(pattern: str, path: str) -> bool:
+    anchored = pattern.startswith("/")
+    pattern = pattern.strip("/")
+    if fnmatch.fnmatchcase(path, pattern) or fnmatch.fnmatchcase(path, pattern + "/*"):
+        return True
+    return not anchored and "/" not in pattern and fnmatch.fnmatchcase(Path(path).name, pattern)
+
+
+def approval(config: StackConfig, root: Path = ROOT) -> Check:
+    name = "Team approval obtained"
+    path = config.stack_file
+    for candidate in CODEOWNERS:
+        file = root / candidate
+        if not file.is_file():
+            continue
+        owners: list[str] = []
+        line_no = 0
+        for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), 1):
+            parts = line.split("#", 1)[0].split()
+            if parts and _codeowners_match(parts[0], path):
+                owners, line_no = parts[1:], number  # the last matching line wins, as on GitHub
+        if owners:
+            return _row(name, True, f"{candidate} line {line_no}: {path} needs a review by {' '.join(owners)}; "
+                                    "branch protection on main requires code-owner review (README)")
+        return _row(name, False, f"{candidate} names no owner for {path}: add a line such as `/{path} @org/team`")
+    return _row(name, False, f"no CODEOWNERS file ({', '.join(CODEOWNERS)}): nobody is required to approve {path}")
+
+
+# --- the stack history ---------------------------------------------------------------
+
+
+def read_history(stack: str, run: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
+    """`pulumi stack history --json` of a stack (the engine's own record, in the shared backend)."""
+    if run is None:
+        from devenv import engine
+
+        run = engine.run
+    result = run(stack, ["stack", "history", "--json"], capture=True)
+    return json.loads(result.stdout or "[]")

@@ -1,0 +1,46 @@
+"""actionlint (pinned, installed by scripts/setup from the Go module proxy) on every workflow."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ACTIONLINT = ROOT / ".tools" / "go" / "bin" / "actionlint"
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+pytestmark = pytest.mark.lint
+
+
+def test_there_are_workflows():
+    assert {p.name for p in WORKFLOWS} >= {"pull-request.yml", "deploy.yml", "deploy-stack.yml", "scheduled.yml"}
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_actionlint(workflow: Path):
+    assert ACTIONLINT.exists(), "run `bash scripts/setup`: it installs actionlint into .tools/go/bin"
+    result = subprocess.run([str(ACTIONLINT), "-color=false", str(workflow)], cwd=ROOT, text=True, capture_output=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("workflow", WORKFLOWS, ids=lambda p: p.name)
+def test_every_run_step_is_an_invoke_task_or_setup(workflow: Path):
+    import yaml
+
+    document = yaml.safe_load(workflow.read_text())
+    for job in document["jobs"].values():
+        for step in job.get("steps", []):
+            if "run" in step:
+                command = step["run"].strip()
+                assert command.startswith(("invoke ", ".venv/bin/invoke ", "bash scripts/setup", "python -m pip install")), command
+            else:
+                # Actions are pinned to a release, never a branch.
+                assert step["uses"].rsplit("@", 1)[1][:2] == "v" + step["uses"].rsplit("@", 1)[1][1] and "." in step["uses"].rsplit("@", 1)[1], step["uses"]
+
+
+def test_actionlint_catches_a_broken_workflow(tmp_path: Path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("on: push\njobs:\n  x:\n    runs-on: ubuntu-24.04\n    steps:\n      - run: echo ${{ github.nope }}\n")
+    result = subprocess.run([str(ACTIONLINT), "-color=false", str(bad)], text=True, capture_output=True)
+    assert result.returncode != 0 and "nope" in result.stdout
