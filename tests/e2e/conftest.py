@@ -67,7 +67,8 @@ class E2EStack:
     def env(self) -> dict[str, str]:
         # PULUMI_HOME too: workspace settings of the tests' stacks stay in the test's temp dir.
         return {**os.environ, "PULUMI_BACKEND_URL": self.backend.as_uri(), "PULUMI_CONFIG_PASSPHRASE": PASSPHRASE,
-                "PULUMI_HOME": str(self.backend.parent / "pulumi-home"), **self.extra_env}
+                "PULUMI_HOME": str(self.backend.parent / "pulumi-home"),
+                "COLUMNS": "200", **self.extra_env}  # tables of checks, one row to a line
 
     def write_config(self, **config: str) -> None:
         """The stack file, as `pulumi config set` writes it (numbers quoted)."""
