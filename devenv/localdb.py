@@ -231,7 +231,9 @@ class LocalCluster:
         with self._admin(self.dbname) as conn:
             if not app_schema.database_is_set_up(conn):
                 app_schema.apply_database_setup(conn)
-            if conn.execute("SELECT to_regclass('cron.job') IS NULL").fetchone()[0]:
+            # absent, or created by an older version (without postgres' grants)
+            if conn.execute("SELECT CASE WHEN to_regnamespace('cron') IS NULL THEN true"
+                            " ELSE NOT has_schema_privilege('postgres', 'cron', 'USAGE') END").fetchone()[0]:
                 app_schema.apply_pg_cron(conn)
 
     def _admin_exists(self) -> bool:
@@ -264,7 +266,7 @@ class LocalCluster:
                 conn.execute(sql.SQL("ALTER ROLE {} RENAME TO {}").format(
                     sql.Identifier(LEGACY_BOOTSTRAP_ROLE), sql.Identifier(ADMIN_ROLE)))
         with self._admin() as conn:
-            if not conn.execute("SELECT FROM pg_roles WHERE rolname = %s", (UPGRADE_ROLE,)).fetchone():
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (UPGRADE_ROLE,)).fetchone():
                 return  # not a legacy cluster, or converted already
             app_schema.apply_cluster_roles(conn)  # the new postgres
             databases = [row[0] for row in conn.execute(

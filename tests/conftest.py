@@ -58,9 +58,10 @@ def _sweep_stale_clusters() -> None:
     if not STATE_DIR.is_dir():
         return
     for path in STATE_DIR.glob("pytest-*"):
-        pid = path.name.removeprefix("pytest-").removesuffix(".pooler")
+        # pytest-<pid>, pytest-<pid>-<what> (a test's own cluster), and their .pooler folders
+        name = path.name.removesuffix(".pooler")
+        pid = name.removeprefix("pytest-").split("-")[0]
         if pid.isdigit() and path.is_dir() and not os.path.exists(f"/proc/{pid}"):
-            name = f"pytest-{pid}"
             # Any port: the pooler's pid file is all stop() reads.
             LocalCluster(name=name, pooler_port=0).destroy()
 
