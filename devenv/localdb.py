@@ -52,7 +52,8 @@ STATE_DIR = ROOT / ".state" / "pg"
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
 DEFAULT_PORT = 54329
 DEFAULT_DB = "habit_tracker"
-DEFAULT_POOLER_PORT = 54330  # stack local's PgBouncer (Supavisor's transaction mode is 6543)
+# Stack local's PgBouncer: the port after the server's (Supavisor's transaction mode is 6543).
+DEFAULT_POOLER_PORT = DEFAULT_PORT + 1
 ADMIN_ROLE = "supabase_admin"  # the bootstrap superuser: set-up only
 DEPLOY_ROLE = "postgres"  # what stack local and the tests log in as: not a superuser
 # Older name of the login role, kept for callers outside devenv (bench/run.py's pgbench -U).
@@ -339,7 +340,7 @@ def local_cluster() -> LocalCluster:
         from dualwrite import config as stack_config
 
         config = stack_config.load("local")
-        return LocalCluster(port=config.db_port, dbname=config.db_name, pooler_port=DEFAULT_POOLER_PORT)
+        return LocalCluster(port=config.db_port, dbname=config.db_name, pooler_port=config.db_port + 1)
     except Exception:  # no stack file (e.g. a bare checkout): the documented defaults
         return LocalCluster(pooler_port=DEFAULT_POOLER_PORT)
 
