@@ -8,6 +8,15 @@ CREATE EXTENSION IF NOT EXISTS pg_cron WITH SCHEMA pg_catalog;
 -- cron.job_run_details to PUBLIC (row-level security limits them to one's own jobs), and
 -- nothing on schema cron. Supabase adds:
 GRANT USAGE ON SCHEMA cron TO postgres WITH GRANT OPTION;
+-- what an upgrade of the extension creates later (the functions and sequences there now keep
+-- pg_cron's own privileges: cron.alter_job and cron.schedule_in_database are revoked from
+-- PUBLIC, so postgres cannot call those two)
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA cron
+    GRANT ALL ON TABLES TO postgres WITH GRANT OPTION;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA cron
+    GRANT ALL ON FUNCTIONS TO postgres WITH GRANT OPTION;
+ALTER DEFAULT PRIVILEGES FOR ROLE supabase_admin IN SCHEMA cron
+    GRANT ALL ON SEQUENCES TO postgres WITH GRANT OPTION;
 GRANT ALL ON ALL TABLES IN SCHEMA cron TO postgres WITH GRANT OPTION;
 -- ... but postgres only reads cron.job (migration 20231020085357): jobs are scheduled and
 -- unscheduled through cron.schedule()/cron.unschedule() only.
