@@ -61,6 +61,7 @@ def db_start(c):
 
     localdb.ensure_running()
     print(f"embedded PostgreSQL running: {localdb.db_url()}")
+    print(f"through PgBouncer (transaction mode, like Supavisor's 6543): {localdb.pooler_url()}")
 
 
 @task

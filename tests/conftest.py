@@ -1,11 +1,22 @@
-"""Shared fixtures: a real PostgreSQL 15 with pg_cron preloaded, for any test that asks for one.
+"""Shared fixtures: a real PostgreSQL 15 shaped like hosted Supabase, for any test that asks for one.
+
+Every URL below logs in as `postgres`, the deploy role, which is not a superuser (as on
+Supabase); the `admin_` ones as the bootstrap superuser supabase_admin, for tests that play
+a dashboard superuser or create superuser-only extensions (devenv/localdb.py).
 
     pg_cluster    (session)  a throwaway cluster of devenv.localdb on a free loopback port,
-                             data in .state/pg/pytest-<pid>, fsync off; destroyed at the end
-    app_template  (session)  name of a database holding sql/app (roles, app tables)
-    db_url        (function) URI of a fresh database copied from app_template
+                             data in .state/pg/pytest-<pid>, fsync off, PgBouncer (transaction
+                             mode) beside it; destroyed at the end
+    app_template  (session)  name of a database holding sql/app (database set-up, app tables)
+    db_name       (function) a fresh database copied from app_template
+    db_url        (function) URI of db_name, as postgres
+    admin_db_url  (function) URI of db_name, as supabase_admin
+    pooler_db_url (function) URI of db_name through PgBouncer, as postgres
     conn          (function) autocommit psycopg connection to db_url
-    cron_db_url   (session)  URI of the cluster's cron.database_name database (pg_cron lives there)
+    admin_conn    (function) autocommit psycopg connection to admin_db_url
+    cron_db_url   (session)  URI of the cluster's cron.database_name database (pg_cron lives
+                             there, created by the admin), as postgres
+    cron_admin_url (session) the same as supabase_admin
 
 Why not pytest-postgresql's postgresql_proc: it runs initdb/pg_ctl as the current user,
 and CI runs as root, which initdb refuses. devenv.localdb already solves that (server
@@ -47,16 +58,20 @@ def _sweep_stale_clusters() -> None:
     if not STATE_DIR.is_dir():
         return
     for path in STATE_DIR.glob("pytest-*"):
-        pid = path.name.removeprefix("pytest-")
+        # pytest-<pid>, pytest-<pid>-<what> (a test's own cluster), and their .pooler folders
+        name = path.name.removesuffix(".pooler")
+        pid = name.removeprefix("pytest-").split("-")[0]
         if pid.isdigit() and path.is_dir() and not os.path.exists(f"/proc/{pid}"):
-            LocalCluster(name=path.name).destroy()
+            # Any port: the pooler's pid file is all stop() reads.
+            LocalCluster(name=name, pooler_port=0).destroy()
 
 
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[LocalCluster]:
     _sweep_stale_clusters()
     port = int(os.environ.get("TEST_PG_PORT") or _free_port())
-    cluster = LocalCluster(name=f"pytest-{os.getpid()}", port=port, dbname=CRON_DB, settings=TEST_SETTINGS)
+    cluster = LocalCluster(name=f"pytest-{os.getpid()}", port=port, dbname=CRON_DB, settings=TEST_SETTINGS,
+                           pooler_port=_free_port())
     cluster.destroy()
     cluster.start()
     try:
@@ -79,17 +94,43 @@ def cron_db_url(pg_cluster: LocalCluster) -> str:
     return pg_cluster.db_url(CRON_DB)
 
 
+@pytest.fixture(scope="session")
+def cron_admin_url(pg_cluster: LocalCluster, cron_db_url: str) -> str:
+    return pg_cluster.admin_url(CRON_DB)
+
+
 @pytest.fixture
-def db_url(pg_cluster: LocalCluster, app_template: str) -> Iterator[str]:
+def db_name(pg_cluster: LocalCluster, app_template: str) -> Iterator[str]:
     name = f"test_{os.getpid()}_{next(_db_numbers)}"
     pg_cluster.create_database(name, template=app_template)
     try:
-        yield pg_cluster.db_url(name)
+        yield name
     finally:
         pg_cluster.drop_database(name)
 
 
 @pytest.fixture
+def db_url(pg_cluster: LocalCluster, db_name: str) -> str:
+    return pg_cluster.db_url(db_name)
+
+
+@pytest.fixture
+def admin_db_url(pg_cluster: LocalCluster, db_name: str) -> str:
+    return pg_cluster.admin_url(db_name)
+
+
+@pytest.fixture
+def pooler_db_url(pg_cluster: LocalCluster, db_name: str) -> str:
+    return pg_cluster.pooler_url(db_name)
+
+
+@pytest.fixture
 def conn(db_url: str) -> Iterator[psycopg.Connection]:
     with psycopg.connect(db_url, autocommit=True) as connection:
+        yield connection
+
+
+@pytest.fixture
+def admin_conn(admin_db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(admin_db_url, autocommit=True) as connection:
         yield connection

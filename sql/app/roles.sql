@@ -1,8 +1,14 @@
--- The API roles every Supabase project already has. Only the local stack and the tests
--- apply this file, so that grants and row-level security can be checked as each role
--- sees them. Idempotent: roles are cluster-wide and may already exist.
+-- The roles every Supabase project already has, cluster-wide. Only the local stack and the
+-- tests apply this file, as the bootstrap superuser supabase_admin (devenv/localdb.py), so
+-- that grants and row-level security can be checked as each role sees them. Idempotent:
+-- roles are cluster-wide and may already exist.
 DO $$
 BEGIN
+    -- The role users, tools and this project's deploys log in as.
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'postgres') THEN
+        CREATE ROLE postgres;
+    END IF;
+    -- The API roles PostgREST switches to.
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'anon') THEN
         CREATE ROLE anon NOLOGIN NOINHERIT;
     END IF;
@@ -13,14 +19,22 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'service_role') THEN
         CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
     END IF;
+    -- PostgREST's login role: it switches to the API roles, so it is a member of each.
+    IF NOT EXISTS (SELECT FROM pg_catalog.pg_roles WHERE rolname = 'authenticator') THEN
+        CREATE ROLE authenticator LOGIN NOINHERIT;
+    END IF;
 END
 $$;
 
-GRANT USAGE ON SCHEMA public TO anon, authenticated, service_role;
-
--- Supabase grants the API roles everything created in `public` by default (RLS is what
--- protects rows there). Mirroring it matters: it is why migration 013 must revoke
--- idempotency_log and its functions from anon and authenticated explicitly.
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON TABLES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT ALL ON SEQUENCES TO anon, authenticated, service_role;
-ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT EXECUTE ON FUNCTIONS TO anon, authenticated, service_role;
+-- What supabase/postgres' demote-postgres migration leaves: not a superuser, and it cannot
+-- become one (ALTER ROLE ... SUPERUSER needs a superuser).
+ALTER ROLE postgres NOSUPERUSER CREATEDB CREATEROLE LOGIN REPLICATION BYPASSRLS;
+ALTER ROLE anon NOLOGIN NOINHERIT;
+ALTER ROLE authenticated NOLOGIN NOINHERIT;
+ALTER ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
+ALTER ROLE authenticator LOGIN NOINHERIT;
+GRANT anon, authenticated, service_role TO authenticator;
+-- On Supabase postgres is a member of the API roles (the SQL editor's "run as role" is a
+-- SET ROLE) and of pg_monitor (it reads every setting and pg_stat_activity row).
+GRANT anon, authenticated, service_role TO postgres;
+GRANT pg_monitor TO postgres;

@@ -10,7 +10,9 @@ as soon as it is in the catalog; LANGUAGE sql routines are skipped (plpgsql_chec
 only PL/pgSQL; Postgres itself parses and analyses a sql body at CREATE). A PL/pgSQL routine
 that a 013 file creates but the catalog does not list fails test_catalog_lists_every_routine.
 
-plpgsql_check comes from Debian's postgresql-15-plpgsql-check (scripts/setup).
+plpgsql_check comes from Debian's postgresql-15-plpgsql-check (scripts/setup). It is a
+superuser-only extension: the tests connect as postgres, as a deploy does, so the admin
+creates it in each test database (on Supabase, supautils does that on postgres' behalf).
 """
 
 from __future__ import annotations
@@ -98,9 +100,15 @@ class Finding:
                 + (f" [{extra}]" if extra else ""))
 
 
+@pytest.fixture
+def conn(conn: psycopg.Connection, admin_conn: psycopg.Connection) -> psycopg.Connection:
+    """The test database as postgres, with plpgsql_check created in it by supabase_admin."""
+    admin_conn.execute("CREATE EXTENSION IF NOT EXISTS plpgsql_check")
+    return conn
+
+
 def applied(conn: psycopg.Connection, phase: int) -> psycopg.Connection:
     migration.apply(conn, phase)
-    conn.execute("CREATE EXTENSION IF NOT EXISTS plpgsql_check")
     return conn
 
 
