@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import psycopg
+from psycopg import sql
 import pytest
 
 from dualwrite import gate, migration
@@ -47,8 +48,16 @@ def test_errors_and_drift_of_the_previous_stack(db):
     assert not row.ok and "1 of 2 rows drifted" in row.detail
 
 
-def test_performance_reads_what_is_tracked(db):
-    db.execute("SET track_functions = 'pl'")
+def tracked_functions(admin_conn: psycopg.Connection, db: psycopg.Connection, db_url: str, level: str):
+    """track_functions is the admin's to set (a superuser parameter on Supabase too): per database,
+    picked up by new sessions of the deploy role."""
+    admin_conn.execute(sql.SQL("ALTER DATABASE {} SET track_functions = {}").format(
+        sql.Identifier(db.info.dbname), sql.Literal(level)))
+    return psycopg.connect(db_url, autocommit=True)
+
+
+def test_performance_reads_what_is_tracked(db, admin_conn, db_url):
+    db = tracked_functions(admin_conn, db, db_url, "pl")
     # The first call plans the function's statements; a mean over many calls is the baseline.
     for i in range(40):
         insert_sheet(db, child=f"timed {i}", habits=[habit("Read", "green")])
@@ -60,7 +69,7 @@ def test_performance_reads_what_is_tracked(db):
     assert not gate.performance(db, config(), config(perf_max_mean_ms="0.001")).ok
 
 
-def test_performance_fails_when_nothing_is_measured(db):
-    db.execute("SET track_functions = 'none'")
+def test_performance_fails_when_nothing_is_measured(db, admin_conn, db_url):
+    db = tracked_functions(admin_conn, db, db_url, "none")
     row = gate.performance(db, config(), config())
     assert not row.ok and "track_functions = none" in row.detail
