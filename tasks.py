@@ -258,6 +258,7 @@ def backfill(c, stack="local", batch_size=0):
     from dualwrite import backfill as bf, connection
 
     with _user_errors():
+        connection.check_reachable(stack)
         config, info = connection.conninfo(stack)
     result = bf.run(info, batch_size=int(batch_size) or config.backfill_batch_size,
                     lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout, show_progress=True)

@@ -105,6 +105,15 @@ def passphrase_problem(stack: str, env: Mapping[str, str] | None = None) -> str 
             "secrets; only stack 'local' has a built-in one. Nothing was changed.")
 
 
+def _alive(pid: int) -> bool:
+    """A process that runs (a zombie, killed and not yet reaped by its parent, does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
 def _lock_files(stack: str, env: Mapping[str, str]) -> list[Path]:
     backend = _backend_dir(env)
     locks = backend / ".pulumi" / "locks" if backend else None
@@ -134,7 +143,7 @@ def recover(stack: str) -> list[str]:
         except (OSError, ValueError):
             continue
         pid, host = int(lock.get("pid") or 0), str(lock.get("hostname") or "")
-        dead = host == socket.gethostname() and pid > 0 and not Path(f"/proc/{pid}").exists()
+        dead = host == socket.gethostname() and pid > 0 and not _alive(pid)
         (stale if dead else alive).append((path, pid, host, lock.get("timestamp", "?")))
     if alive:
         path, pid, host, when = alive[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
@@ -84,11 +85,13 @@ class E2EStack:
         text = pattern.sub(line, text) if pattern.search(text) else text.replace("config:\n", f"config:\n{line}\n", 1)
         self.stack_file.write_text(text)
 
-    def invoke(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-        """`invoke <task> [args] --stack <this stack>`, from the project root, as a user would."""
+    def invoke(self, *args: str, check: bool = True, without: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+        """`invoke <task> [args] --stack <this stack>`, from the project root, as a user would
+        (`without`: variables the user's shell does not have)."""
+        env = {key: value for key, value in self.env.items() if key not in without}
         result = subprocess.run(
             [str(Path(sys.executable).parent / "invoke"), *args, "--stack", self.name],
-            cwd=self.root, env=self.env, text=True, capture_output=True, timeout=900,
+            cwd=self.root, env=env, text=True, capture_output=True, timeout=900,
         )
         if check and result.returncode != 0:
             pytest.fail(f"invoke {' '.join(args)} exited {result.returncode}\n{result.stdout[-4000:]}\n"
@@ -117,8 +120,20 @@ class E2EStack:
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.cluster.db_url(), autocommit=True)
 
-    def query(self, text: str, *params: object) -> list[tuple]:
-        with self.connect() as conn:
+    def copy_project(self, into: Path) -> Path:
+        """A copy of the project (program, library, SQL) to change a file without touching the checkout;
+        run the engine there with `cwd=copy, env={"PYTHONPATH": str(copy)}`."""
+        for part in ("infra", "dualwrite", "devenv", "sql"):
+            shutil.copytree(self.root / part, into / part, ignore=shutil.ignore_patterns("__pycache__", ".venv"))
+        for part in ("Pulumi.yaml", self.stack_file.name):
+            shutil.copy(self.root / part, into / part)
+        (into / "infra" / ".venv").symlink_to(self.root / ".venv")
+        return into
+
+    def query(self, text: str, *params: object, admin: bool = False) -> list[tuple]:
+        """A query as the deploy role `postgres` (the dashboard's SQL editor), or as the cluster's admin."""
+        url = self.cluster.admin_url() if admin else self.cluster.db_url()
+        with psycopg.connect(url, autocommit=True) as conn:
             cursor = conn.execute(text, params or None)  # type: ignore[arg-type]
             return cursor.fetchall() if cursor.description else []
 
@@ -129,10 +144,11 @@ def e2e_stack(tmp_path: Path) -> Iterator[Callable[..., E2EStack]]:
     _sweep_stale()
     made: list[E2EStack] = []
 
-    def make(**config: str) -> E2EStack:
+    def make(*, pooler: bool = False, **config: str) -> E2EStack:
         number = next(_numbers)
         name = f"e2e-{os.getpid()}-{number}"
-        cluster = LocalCluster(name=name, port=free_port(), dbname="habit_tracker", settings=CLUSTER_SETTINGS)
+        cluster = LocalCluster(name=name, port=free_port(), dbname="habit_tracker", settings=CLUSTER_SETTINGS,
+                               pooler_port=free_port() if pooler else None)
         cluster.destroy()
         cluster.start()
         cluster.ensure_app_schema()
