@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import psycopg
 import pytest
 
+from devenv import server_user
 from devenv.localdb import LocalCluster
 
 pytestmark = pytest.mark.db
@@ -34,8 +36,14 @@ def test_cluster_settings(pg_cluster: LocalCluster, cron_db_url: str, cron_admin
 
 
 def test_server_runs_unprivileged(pg_cluster: LocalCluster):
-    owner = os.stat(pg_cluster.data_dir).st_uid
-    assert owner != 0 or os.geteuid() != 0
+    """The postmaster runs as the server user (never root), which owns the data directory."""
+    expected = server_user.server_user()
+    assert expected.uid != 0
+    postmaster_pid = int((pg_cluster.data_dir / "postmaster.pid").read_text().split()[0])
+    status = Path(f"/proc/{postmaster_pid}/status").read_text()
+    real_uid = int(next(line for line in status.splitlines() if line.startswith("Uid:")).split()[1])
+    assert real_uid == expected.uid
+    assert os.stat(pg_cluster.data_dir).st_uid == expected.uid
     assert oct(os.stat(pg_cluster.data_dir).st_mode)[-3:] == "700"
 
 
