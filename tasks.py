@@ -341,7 +341,7 @@ def lint(c):
 
 @task(help={"stack": STACK_HELP})
 def policy(c, stack="local"):
-    """Preview with the policy pack in policy/ (blocked with this repo's v3.79 language host: README)."""
+    """Preview with the policy pack in policy/: a mandatory violation fails it with its reason."""
     from devenv import engine
 
     _engine(stack, ["preview", "--policy-pack", str(engine.ROOT / "policy")])

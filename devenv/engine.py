@@ -52,7 +52,9 @@ def environment(stack: str, base: Mapping[str, str] | None = None) -> dict[str, 
     # does not read Pulumi.yaml's `virtualenv` option; see scripts/engine/README.md).
     venv = ROOT / ".venv"
     env["VIRTUAL_ENV"] = str(venv)
-    env["PATH"] = os.pathsep.join([str(binary.parent), str(venv / "bin"), env.get("PATH", "")])
+    # scripts/engine/plugins: the plugin that starts the policy pack (see the script for why).
+    env["PATH"] = os.pathsep.join([str(binary.parent), str(venv / "bin"), str(ROOT / "scripts" / "engine" / "plugins"),
+                                   env.get("PATH", "")])
     if binary.parent == TOOLS_BIN:
         # Our own build: plugins and the ambient provider live beside the CLI, not in ~/.pulumi.
         env.setdefault("PULUMI_HOME", str(STATE / "pulumi-home"))

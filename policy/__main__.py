@@ -1,19 +1,87 @@
-"""Policy pack for migration 013 (issue 10 part 7). Blocked: see README "Policy pack"."""
+"""Policy pack for migration 013: the rules a reviewer would otherwise have to check by eye.
 
-from pulumi_policy import EnforcementLevel, PolicyPack, ResourceValidationPolicy, ReportViolation, ResourceValidationArgs
+Run by the real engine at preview (`invoke policy --stack S`, and in the pull-request
+workflow); a mandatory violation fails the preview with its message.
+
+- a SECURITY DEFINER function must pin its search_path (Supabase lint 0011 with 0028/0029);
+- no object of 013 is granted to anon or authenticated;
+- a stack whose trigger runs the Phase 1 body schedules the cleanup job;
+- every table of 013 is declared as a `migration013:Table`, the type that is retained on
+  delete and whose provider drops a table only while it is empty. (The policy API shows
+  `protect` but not `retain_on_delete`, so the rule checks the type that sets it;
+  tests/e2e check `retainOnDelete` in the exported state.)
+"""
+
+from __future__ import annotations
+
+import re
+
+from pulumi_policy import (EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs,
+                           ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
+
+from dualwrite.catalog import CLEANUP_JOB, by_name
+from dualwrite.objects.privileges import API_ROLES
+
+TABLE_TYPE = "pulumi-python:dynamic/migration013:Table"
 
 
-def security_definer_pins_search_path(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
-    text = str(args.props.get("sql") or "")
-    upper = text.upper()
-    if "SECURITY DEFINER" in upper and "SET SEARCH_PATH" not in upper:
-        report_violation(f"{args.name}: a SECURITY DEFINER function must pin search_path (SET search_path = '')")
+def _outside_bodies(text: str) -> str:
+    """The SQL without comments and dollar-quoted bodies: where a function's attributes are."""
+    return re.sub(r"--[^\n]*", "", re.sub(r"\$\$.*?\$\$", "$$ $$", text, flags=re.S)).upper()
+
+
+def security_definer_pins_search_path(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.props.get("kind") not in ("function", "procedure"):
+        return
+    attributes = _outside_bodies(str(args.props.get("sql") or ""))
+    if "SECURITY DEFINER" in attributes and not re.search(r"SET\s+SEARCH_PATH", attributes):
+        report(f"{args.name}: a SECURITY DEFINER function must pin its search_path (SET search_path = ''), or "
+               "anyone who can create an object it names runs code with the owner's rights.")
+
+
+def no_grants_to_api_roles(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    granted = [role for role in (args.props.get("privileges") or {}) if role in API_ROLES]
+    for declared in args.props.get("declared") or []:
+        granted += [f"{declared['name']}: {role}" for role in declared.get("privileges", {}) if role in API_ROLES]
+    text = _outside_bodies(str(args.props.get("sql") or ""))
+    granted += re.findall(r"GRANT\b[^;]*\bTO\b[^;]*\b(ANON|AUTHENTICATED)\b", text)
+    if granted:
+        report(f"{args.name}: migration 013's tables and functions are never granted to {', '.join(API_ROLES)} "
+               f"(found: {', '.join(granted)}); the Edge Function uses service_role.")
+
+
+def tables_are_retained(args: ResourceValidationArgs, report: ReportViolation) -> None:
+    if args.props.get("kind") == "table" and args.resource_type != TABLE_TYPE:
+        report(f"{args.name}: a table of 013 must be a {TABLE_TYPE} (retained on delete, never dropped while it "
+               f"holds rows), not a {args.resource_type}.")
+
+
+def phase_1_schedules_the_cleanup(args: StackValidationArgs, report: ReportViolation) -> None:
+    props = {r.name: r.props for r in args.resources if "kind" in r.props}
+    sync = props.get("sync_old_to_new", {})
+    trigger = props.get("trigger_habit_tracker_dual_write", {})
+    phase_1 = sync.get("checksum") == by_name("sync_old_to_new").checksum(1)
+    if phase_1 and trigger.get("enabled") and not any(
+            p.get("kind") == "cron_job" and p.get("name") == CLEANUP_JOB for p in props.values()):
+        report(f"the trigger runs the Phase 1 body but no pg_cron job '{CLEANUP_JOB}' is declared: the guide's "
+               "checklist schedules the cleanup in Phase 1.")
 
 
 PolicyPack(
     name="habit-tracker-db-policy",
     enforcement_level=EnforcementLevel.MANDATORY,
-    policies=[ResourceValidationPolicy(name="security-definer-search-path",
-                                       description="SECURITY DEFINER functions pin search_path",
-                                       validate=security_definer_pins_search_path)],
+    policies=[
+        ResourceValidationPolicy(name="security-definer-search-path",
+                                 description="SECURITY DEFINER functions pin search_path",
+                                 validate=security_definer_pins_search_path),
+        ResourceValidationPolicy(name="no-api-role-grants",
+                                 description="no table or function of 013 is granted to anon or authenticated",
+                                 validate=no_grants_to_api_roles),
+        ResourceValidationPolicy(name="tables-retained",
+                                 description="tables that hold rows are retained on delete",
+                                 validate=tables_are_retained),
+        StackValidationPolicy(name="phase-1-cleanup-job",
+                              description="a Phase 1 stack schedules the cleanup job",
+                              validate=phase_1_schedules_the_cleanup),
+    ],
 )

@@ -123,7 +123,7 @@ class E2EStack:
     def copy_project(self, into: Path) -> Path:
         """A copy of the project (program, library, SQL) to change a file without touching the checkout;
         run the engine there with `cwd=copy, env={"PYTHONPATH": str(copy)}`."""
-        for part in ("infra", "dualwrite", "devenv", "sql"):
+        for part in ("infra", "dualwrite", "devenv", "sql", "policy"):
             shutil.copytree(self.root / part, into / part, ignore=shutil.ignore_patterns("__pycache__", ".venv"))
         for part in ("Pulumi.yaml", self.stack_file.name):
             shutil.copy(self.root / part, into / part)
