@@ -47,7 +47,7 @@ CRON_DB = "habit_tracker"
 _db_numbers = itertools.count(1)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
@@ -69,9 +69,9 @@ def _sweep_stale_clusters() -> None:
 @pytest.fixture(scope="session")
 def pg_cluster() -> Iterator[LocalCluster]:
     _sweep_stale_clusters()
-    port = int(os.environ.get("TEST_PG_PORT") or _free_port())
+    port = int(os.environ.get("TEST_PG_PORT") or free_port())
     cluster = LocalCluster(name=f"pytest-{os.getpid()}", port=port, dbname=CRON_DB, settings=TEST_SETTINGS,
-                           pooler_port=_free_port())
+                           pooler_port=free_port())
     cluster.destroy()
     cluster.start()
     try:

@@ -16,7 +16,6 @@ import itertools
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -28,17 +27,13 @@ import pytest
 
 from devenv import engine
 from devenv.localdb import STATE_DIR, LocalCluster
+from dualwrite.catalog import MIGRATION_013
+from tests.conftest import TEST_SETTINGS, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "e2e-tests-passphrase"
-CLUSTER_SETTINGS = {"fsync": "off", "synchronous_commit": "off", "full_page_writes": "off"}
+CLUSTER_SETTINGS = {key: value for key, value in TEST_SETTINGS.items() if key != "max_connections"}
 _numbers = itertools.count(1)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _sweep_stale() -> None:
@@ -119,6 +114,17 @@ class E2EStack:
 
     def connect(self) -> psycopg.Connection:
         return psycopg.connect(self.cluster.db_url(), autocommit=True)
+
+    def objects_of_013(self) -> list[str]:
+        """Names of migration 013's tables, indexes, functions and trigger present in the database."""
+        names = [o.name for o in MIGRATION_013]
+        rows = self.query(
+            "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname = ANY(%s) "
+            "UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname = ANY(%s) "
+            "UNION ALL SELECT tgname FROM pg_trigger WHERE tgname = ANY(%s)",
+            names, names, names,
+        )
+        return sorted(r[0] for r in rows)
 
     def copy_project(self, into: Path) -> Path:
         """A copy of the project (program, library, SQL) to change a file without touching the checkout;

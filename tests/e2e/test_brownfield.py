@@ -41,17 +41,6 @@ WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY(%s)
 """
 
 
-def objects_of_013(stack) -> list[str]:
-    names = [o.name for o in MIGRATION_013]
-    rows = stack.query(
-        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname = ANY(%s) "
-        "UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname = ANY(%s) "
-        "UNION ALL SELECT tgname FROM pg_trigger WHERE tgname = ANY(%s)",
-        names, names, names,
-    )
-    return sorted(r[0] for r in rows)
-
-
 def test_013_pasted_from_the_guide_is_adopted_then_preview_is_empty(e2e_stack):
     stack = e2e_stack()
     stack.query(GUIDE_013.read_text())
@@ -70,7 +59,7 @@ def test_013_pasted_from_the_guide_is_adopted_then_preview_is_empty(e2e_stack):
     stack.invoke("preview", "--expect-no-changes")
     stack.invoke("preview", "--refresh", "--expect-no-changes")
     assert stack.query("SELECT count(*) FROM public.idempotency_log") == [(20,)]
-    assert sorted(o.name for o in MIGRATION_013) == objects_of_013(stack)
+    assert sorted(o.name for o in MIGRATION_013) == stack.objects_of_013()
     assert stack.query("SELECT relrowsecurity FROM pg_class WHERE oid = 'public.idempotency_log'::regclass") \
         == [(True,)]
     assert "FAIL" not in stack.invoke("smoke-test").stdout  # privileges, RLS, the 5 indexes, the trigger
@@ -85,7 +74,7 @@ def test_an_incompatible_table_stops_the_deploy_before_anything_changes(e2e_stac
     assert "Table public.idempotency_log already exists but is not the declared one" in message
     assert "column id is bigint, declared uuid" in message and "column operation (text) is missing" in message
     assert "Traceback" not in message
-    assert objects_of_013(stack) == ["idempotency_log"]  # nothing else was created
+    assert stack.objects_of_013() == ["idempotency_log"]  # nothing else was created
 
 
 def test_a_policy_added_in_the_dashboard_then_removed_never_wedges_the_stack(e2e_stack):
@@ -167,7 +156,7 @@ def test_a_deploy_killed_while_waiting_on_a_lock_leaves_no_window_and_the_next_u
     assert not seen_open, f"the API roles could use an object of 013 at {seen_open}"
     assert "removed the lock of a cut-off deploy" in again.stdout
     stack.invoke("preview", "--expect-no-changes")
-    assert sorted(o.name for o in MIGRATION_013) == objects_of_013(stack)
+    assert sorted(o.name for o in MIGRATION_013) == stack.objects_of_013()
     assert "FAIL" not in stack.invoke("smoke-test").stdout
 
 
@@ -196,7 +185,7 @@ def test_up_through_the_transaction_pooler_port_is_refused_before_any_change(e2e
         message = result.stdout + result.stderr
         assert result.returncode != 0 and "transaction pooler" in message and "5432" in message, message[-2000:]
         assert "Traceback" not in message
-    assert objects_of_013(stack) == []
+    assert stack.objects_of_013() == []
 
 
 def test_writers_through_a_trigger_changing_deploy_end_at_drift_zero(e2e_stack, tmp_path):

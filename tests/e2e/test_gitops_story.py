@@ -19,17 +19,6 @@ from dualwrite.objects import Table
 pytestmark = [pytest.mark.engine, pytest.mark.db]
 
 
-def objects_of_013(stack) -> list[str]:
-    names = [o.name for o in MIGRATION_013]
-    rows = stack.query(
-        "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relname = ANY(%s) "
-        "UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname = ANY(%s) "
-        "UNION ALL SELECT tgname FROM pg_trigger WHERE tgname = ANY(%s)",
-        names, names, names,
-    )
-    return sorted(r[0] for r in rows)
-
-
 def seed_rows(stack, count: int) -> None:
     stack.query(
         "INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, week_period, habits) "
@@ -46,7 +35,7 @@ def test_gitops_story(e2e_stack):
     # 1. Phase 0: up, smoke-test.
     stack.invoke("up")
     assert "FAIL" not in stack.invoke("smoke-test").stdout
-    assert sorted(o.name for o in MIGRATION_013) == objects_of_013(stack)
+    assert sorted(o.name for o in MIGRATION_013) == stack.objects_of_013()
 
     # The state shows typed resources under the guide's components, and tables kept on delete.
     exported = json.loads(stack.pulumi("stack", "export").stdout)["deployment"]["resources"]
@@ -105,7 +94,7 @@ def test_gitops_story(e2e_stack):
     stack.query("INSERT INTO public.idempotency_log (key, operation, status) VALUES ('k1', 'create_week', 'success')")
     stack.set("dual_write", "removed")
     stack.invoke("up")
-    assert objects_of_013(stack) == []
+    assert stack.objects_of_013() == []
     assert stack.query("SELECT count(*) FROM public.habit_tracker") == [(300,)]
     assert "FAIL" not in stack.invoke("smoke-test").stdout
     stack.invoke("preview", "--expect-no-changes")
@@ -113,7 +102,7 @@ def test_gitops_story(e2e_stack):
     # And declared again, everything comes back.
     stack.set("dual_write", "enabled")
     stack.invoke("up")
-    assert sorted(o.name for o in MIGRATION_013) == objects_of_013(stack)
+    assert sorted(o.name for o in MIGRATION_013) == stack.objects_of_013()
 
 
 def test_destroy_keeps_tables_that_hold_rows(e2e_stack):
@@ -122,7 +111,7 @@ def test_destroy_keeps_tables_that_hold_rows(e2e_stack):
     stack.invoke("up")
     stack.query("INSERT INTO public.idempotency_log (key, operation, status) VALUES ('kept', 'create_week', 'success')")
     stack.invoke("destroy")
-    assert objects_of_013(stack) == sorted(o.name for o in MIGRATION_013 if o.kind is Table)
+    assert stack.objects_of_013() == sorted(o.name for o in MIGRATION_013 if o.kind is Table)
     assert stack.query("SELECT key FROM public.idempotency_log") == [("kept",)]
 
 
@@ -137,7 +126,7 @@ def test_bad_config_fails_before_anything_changes(e2e_stack):
         assert result.returncode != 0
         assert stack.stack_file.name in message and "habit-tracker-db:phase" in message and "0 (log only" in message
         assert "Traceback" not in message
-    assert objects_of_013(stack) == []
+    assert stack.objects_of_013() == []
 
 
 def test_promotion_gate_refuses_until_the_stack_before_runs_phase_1(e2e_stack):
