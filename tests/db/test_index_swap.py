@@ -32,11 +32,21 @@ def test_a_changed_unique_index_is_never_absent(conn, db_url, table):
                            "checksum": "changed"})
     seen: list[bool] = []
     stop = threading.Event()
+    # An app transaction writing the table: the CONCURRENTLY build waits for it, so the watcher
+    # looks many times while both indexes exist, then the app commits and the swap follows.
+    app = psycopg.connect(db_url)
+    app.execute("INSERT INTO public.idempotency_log (key, operation, status) VALUES ('app', 'create_week', 'success')")
 
     def watch() -> None:
         with psycopg.connect(db_url, autocommit=True) as watcher:
             while not stop.is_set():
                 seen.append(watcher.execute(VALID_UNIQUE).fetchone()[0])
+                building = watcher.execute(
+                    "SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'CREATE UNIQUE INDEX CONCURRENTLY%' "
+                    "AND wait_event_type = 'Lock'").fetchone()[0]
+                if building and len(seen) > 50 and not app.closed:
+                    app.commit()
+                    app.close()
 
     thread = threading.Thread(target=watch)
     thread.start()
@@ -45,7 +55,8 @@ def test_a_changed_unique_index_is_never_absent(conn, db_url, table):
     finally:
         stop.set()
         thread.join()
-    assert len(seen) > 10 and all(seen), f"{seen.count(False)} of {len(seen)} looks found no valid unique index"
+        app.close()
+    assert len(seen) > 50 and all(seen), f"{seen.count(False)} of {len(seen)} looks found no valid unique index"
     definition = conn.execute("SELECT pg_get_indexdef('public.idx_idempotency_key'::regclass)").fetchone()[0]
     assert "INCLUDE (status)" in definition
     assert conn.execute("SELECT to_regclass('public.idx_idempotency_key_new')").fetchone()[0] is None
