@@ -56,24 +56,26 @@ class SqlObject:
     # Tables and functions: what each role keeps; everyone else keeps nothing (objects/privileges.py).
     privileges: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
-    def path(self, phase: int) -> Path:
-        return SQL_DIR / self.file.format(phase=phase)
+    def path(self, phase: int, phase0_log: str = "notice") -> Path:
+        # Phase 0's server-log body is a file of its own: sync_old_to_new.phase0_server.sql.
+        variant = "0_server" if phase == 0 and phase0_log == "server" else str(phase)
+        return SQL_DIR / self.file.format(phase=variant)
 
-    def source(self, phase: int) -> str:
-        return self.path(phase).read_text(encoding="utf-8")
+    def source(self, phase: int, phase0_log: str = "notice") -> str:
+        return self.path(phase, phase0_log).read_text(encoding="utf-8")
 
-    def checksum(self, phase: int) -> str:
+    def checksum(self, phase: int, phase0_log: str = "notice") -> str:
         """Hash of the source SQL: the provider diffs on this, never on what Postgres stores."""
-        return sha256(self.source(phase).encode("utf-8")).hexdigest()
+        return sha256(self.source(phase, phase0_log).encode("utf-8")).hexdigest()
 
-    def props(self, phase: int, *, trigger_enabled: bool = True) -> dict[str, Any]:
+    def props(self, phase: int, *, trigger_enabled: bool = True, phase0_log: str = "notice") -> dict[str, Any]:
         """What the Pulumi program declares for this object (and what the engine keeps in state)."""
         props: dict[str, Any] = {
             "kind": self.kind.kind,
             "name": self.name,
             "schema": SCHEMA,
-            "sql": self.source(phase),
-            "checksum": self.checksum(phase),
+            "sql": self.source(phase, phase0_log),
+            "checksum": self.checksum(phase, phase0_log),
         }
         if self.signature:
             props["signature"] = self.signature
@@ -86,9 +88,9 @@ class SqlObject:
             props["privileges"] = {role: list(granted) for role, granted in self.privileges}
         return props
 
-    def operations(self, phase: int = 0, *, trigger_enabled: bool = True) -> ObjectKind:
+    def operations(self, phase: int = 0, *, trigger_enabled: bool = True, phase0_log: str = "notice") -> ObjectKind:
         """The kind's operations on this object (create, diff, fingerprint, drop)."""
-        return self.kind(self.props(phase, trigger_enabled=trigger_enabled))
+        return self.kind(self.props(phase, trigger_enabled=trigger_enabled, phase0_log=phase0_log))
 
     def drop_sql(self) -> sql.Composable:
         return self.operations().drop_sql()

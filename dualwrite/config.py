@@ -26,13 +26,14 @@ PHASES = {0: "log only (NOTICE)", 1: "sync old to new"}
 KEYS = (
     "phase", "dual_write", "db_host", "db_port", "db_name", "db_user", "db_sslmode", "db_password",
     "lock_timeout", "statement_timeout", "drift_threshold", "cleanup_schedule", "backfill_batch_size",
-    "promotes_from",
+    "promotes_from", "phase0_log",
     # The Phase 1 gate (dualwrite/gate.py): what this stack asks of the stack before it.
     "soak_hours", "max_dual_write_errors", "perf_max_mean_ms", "edge_function_waiver",
 )
 # The deployment guide's three rollback options, declared: `enabled` is normal operation,
 # `disabled` = option 1 (trigger disabled), `absent` = option 2 (trigger dropped),
 # `removed` = option 3 (every object of migration 013 dropped).
+PHASE0_LOGS = ("notice", "server")
 DUAL_WRITE_STATES = ("enabled", "disabled", "absent", "removed")
 SSLMODES = ("disable", "allow", "prefer", "require", "verify-ca", "verify-full")
 
@@ -65,6 +66,9 @@ class StackConfig:
     cleanup_schedule: str
     backfill_batch_size: int
     promotes_from: str | None
+    # Where Phase 0's two messages go: `notice` (the guide's NOTICEs, to the client) or
+    # `server` (RAISE LOG: the server log, Supabase Dashboard > Logs).
+    phase0_log: str = "notice"
     # The Phase 1 gate, read from the stack entering Phase 1 (dualwrite/gate.py).
     soak_hours: float = 24.0
     max_dual_write_errors: int = 0
@@ -253,6 +257,7 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
         cleanup_schedule=schedule,
         backfill_batch_size=integer("backfill_batch_size", 5000, 1, 1_000_000, "a whole number from 1 to 1000000"),
         promotes_from=promotes_from,
+        phase0_log=choice("phase0_log", PHASE0_LOGS, "notice"),
         soak_hours=number("soak_hours", 24, 0, 720, "hours from 0 to 720 (decimals allowed), e.g. 24"),
         max_dual_write_errors=integer("max_dual_write_errors", 0, 0, 1_000_000,
                                       "a whole number of dual_write_errors rows from 0 to 1000000"),

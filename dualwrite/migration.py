@@ -27,17 +27,19 @@ def _check_phase(phase: int) -> None:
         raise ValueError(f"phase must be one of {tuple(PHASES)}, got {phase!r}")
 
 
-def apply(conn: psycopg.Connection, phase: int, *, grants: bool = True, session: Session | None = None) -> None:
+def apply(conn: psycopg.Connection, phase: int, *, grants: bool = True, session: Session | None = None,
+          phase0_log: str = "notice") -> None:
     """Create every object of migration 013 for `phase`, then (by default) their privileges."""
     _check_phase(phase)
     session = session or Session.on(conn)
     for obj in MIGRATION_013:
-        obj.operations(phase).apply_create(session)
+        obj.operations(phase, phase0_log=phase0_log).apply_create(session)
     if grants:
         Grants(grants_props()).apply_create(session)
 
 
-def set_phase(conn: psycopg.Connection, phase: int, *, session: Session | None = None) -> None:
+def set_phase(conn: psycopg.Connection, phase: int, *, session: Session | None = None,
+              phase0_log: str = "notice") -> None:
     """Switch an applied migration to `phase`: update the phase-specific objects in place.
 
     CREATE OR REPLACE keeps the functions' privileges, so grants need no re-run.
@@ -46,7 +48,7 @@ def set_phase(conn: psycopg.Connection, phase: int, *, session: Session | None =
     session = session or Session.on(conn)
     for obj in MIGRATION_013:
         if obj.phase_specific:
-            obj.operations(phase).apply_update(session, {})
+            obj.operations(phase, phase0_log=phase0_log).apply_update(session, {})
 
 
 def drop(conn: psycopg.Connection, *, session: Session | None = None) -> None:

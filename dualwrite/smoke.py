@@ -131,20 +131,25 @@ def _phase1_sync(conn: psycopg.Connection, user_id: str, guide_row: object) -> l
 def step4_test_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     if not config.trigger_enabled:
         return [Check("4", "test trigger", True, f"skipped: trigger is {config.dual_write}")]
+    # Phase 0 with `phase0_log: server` raises the two lines as LOG (for the server log); this
+    # session asks for them too (client_min_messages = log), and checks they came as LOG.
+    server_log = config.phase == 0 and config.phase0_log == "server"
+    level = "LOG" if server_log else "NOTICE"
     notices: list[str] = []
-    handler = lambda diag: notices.append(diag.message_primary or "")  # noqa: E731
+    handler = lambda diag: notices.append(diag.message_primary or "") if (  # noqa: E731
+        diag.severity_nonlocalized == level) else None
     conn.add_notice_handler(handler)
     user_id = str(uuid.uuid4())  # a user no real row belongs to
     checks: list[Check] = []
     try:
         with conn.transaction(force_rollback=True):
-            conn.execute("SET LOCAL client_min_messages = notice")
+            conn.execute(sql.SQL("SET LOCAL client_min_messages = {}").format(sql.SQL(level.lower())))
             conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(config.statement_timeout)))
             row_id = _insert_test_row(conn, TEST_WEEK, user_id)
             fired = f"Dual-write trigger fired: table=habit_tracker, operation=INSERT, id={row_id}"
             details = f"Trigger details: child_name={TEST_CHILD}, week_start_date={TEST_WEEK}"
-            checks.append(Check("4", "INSERT NOTICE: trigger fired", fired in notices, fired))
-            checks.append(Check("4", "INSERT NOTICE: trigger details", details in notices, details))
+            checks.append(Check("4", f"INSERT {level}: trigger fired", fired in notices, fired))
+            checks.append(Check("4", f"INSERT {level}: trigger details", details in notices, details))
             children, weeks = _new_schema_counts(conn, user_id)
             if config.phase == 0:
                 checks.append(

@@ -36,7 +36,7 @@ class Migration013(pulumi.ComponentResource):
                 continue  # rollback option 2, declared: the trigger stays dropped
             resource = resources.FOR_KIND[obj.kind](
                 obj.name,
-                obj.props(config.phase, trigger_enabled=config.trigger_enabled),
+                obj.props(config.phase, trigger_enabled=config.trigger_enabled, phase0_log=config.phase0_log),
                 pulumi.ResourceOptions(parent=self, depends_on=[previous] if previous else []),
             )
             self.objects[obj.name] = resource

@@ -87,3 +87,33 @@ def test_app_role_writes_through_the_trigger(db, notices):
         db.execute("SET LOCAL ROLE authenticated")
         insert_sheet(db, child="Role")
     assert any("child_name=Role" in message for _, message in notices)
+
+
+def test_server_log_mode_raises_the_same_two_lines_as_log(conn):
+    """phase0_log: server: the guide's two lines at level LOG: in the server log, not sent to a
+    session at the default client_min_messages, and seen by one that asks for LOG."""
+    migration.apply(conn, 0, phase0_log="server")
+    seen: list[tuple[str, str]] = []
+    conn.add_notice_handler(lambda diag: seen.append((diag.severity_nonlocalized, diag.message_primary)))
+    conn.execute("SET client_min_messages = notice")
+    conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+                 "VALUES (gen_random_uuid(), 'Quiet', '2025-10-13', '[]')")
+    assert seen == []
+    conn.execute("SET client_min_messages = log")
+    row = conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+                       "VALUES (gen_random_uuid(), 'Logged', '2025-10-13', '[]') RETURNING id").fetchone()[0]
+    assert seen == [("LOG", f"Dual-write trigger fired: table=habit_tracker, operation=INSERT, id={row}"),
+                    ("LOG", "Trigger details: child_name=Logged, week_start_date=2025-10-13")]
+
+
+def test_the_smoke_test_checks_the_configured_mode(conn):
+    from dualwrite.config import parse
+    from dualwrite.smoke import run_smoke_test
+
+    migration.apply(conn, 0, phase0_log="server")
+    server = parse("local", {"phase": "0", "db_host": "127.0.0.1", "phase0_log": "server"}, has_password=False)
+    checks = {c.name: c.ok for c in run_smoke_test(conn, server)}
+    assert checks["INSERT LOG: trigger fired"] and checks["INSERT LOG: trigger details"]
+    notice = parse("local", {"phase": "0", "db_host": "127.0.0.1"}, has_password=False)
+    checks = {c.name: c.ok for c in run_smoke_test(conn, notice)}
+    assert checks["INSERT NOTICE: trigger fired"] is False  # deployed as server, declared notice: it says so

@@ -126,3 +126,13 @@ def test_rollback_states_are_declared(state, trigger, enabled, objects):
     assert ("idempotency_log" in declared) is objects
     # Option 3, declared: one Removal resource drops everything (tables are retained otherwise).
     assert ("drop-everything" in by_type(run_program(phase="0", dual_write=state), "Removal")) is (not objects)
+
+
+def test_phase0_log_server_selects_the_raise_log_body():
+    notice = sql_objects(run_program(phase="0"))["sync_old_to_new"]
+    server = sql_objects(run_program(phase="0", phase0_log="server"))["sync_old_to_new"]
+    assert "RAISE NOTICE 'Dual-write trigger fired" in notice["sql"]
+    assert "RAISE LOG 'Dual-write trigger fired" in server["sql"] and server["checksum"] != notice["checksum"]
+    # Phase 1's body is the same whatever Phase 0 logs to.
+    assert (sql_objects(run_program(phase="1", phase0_log="server"))["sync_old_to_new"]["checksum"]
+            == sql_objects(run_program(phase="1"))["sync_old_to_new"]["checksum"])

@@ -31,6 +31,8 @@ def test_defaults():
         ("drift_threshold", "lots", "percentage"),
         ("cleanup_schedule", "daily", "cron expression"),
         ("backfill_batch_size", "0", "whole number"),
+        ("phase0_log", "stderr", "notice | server"),
+        ("phsae", "1", "did you mean 'habit-tracker-db:phase'?"),
     ],
 )
 def test_bad_values_name_stack_key_and_allowed(key, value, allowed):
