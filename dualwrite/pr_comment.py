@@ -16,11 +16,9 @@ from typing import Any, Sequence
 from psycopg import sql as pgsql
 
 from dualwrite import locks as lk
-from dualwrite.catalog import CLEANUP_JOB
 from dualwrite.config import StackConfig
 from dualwrite.db import LOCK_RETRIES
 from dualwrite.objects import kind_of
-from dualwrite.objects.trigger import set_enabled_sql
 from dualwrite.smoke import Check
 
 MARKER = "<!-- habit-tracker-db:pr-comment stack={stack} -->"
@@ -44,33 +42,14 @@ def _text(composed: pgsql.Composable) -> str:
 
 
 def _statement(op: str, inputs: dict[str, Any], olds: dict[str, Any], diff: Sequence[str]) -> str:
-    """The SQL this change runs, as the kind runs it."""
-    kind = inputs.get("kind") or olds.get("kind") or "backfill"
-    props = inputs or olds
-    if op == "delete":
-        try:
-            return _text(kind_of(props).drop_sql()) + ";"
-        except NotImplementedError:
-            return f"-- {kind}: nothing dropped"
-    if kind == "trigger" and op == "update" and set(diff) <= {"enabled"}:
-        return _text(set_enabled_sql(props["name"], props["on_table"], bool(props.get("enabled", True)),
-                                     props["schema"])) + ";"
-    if kind == "cron_job":
-        return _text(pgsql.SQL("SELECT cron.schedule({}, {}, {});").format(
-            pgsql.Literal(props.get("name", CLEANUP_JOB)), pgsql.Literal(props.get("schedule")),
-            pgsql.Literal(props.get("command"))))
-    if kind == "extension":
-        return _text(pgsql.SQL("CREATE EXTENSION IF NOT EXISTS {};").format(pgsql.Identifier(props["name"])))
-    if kind == "backfill":
-        return (f"-- batches of at most {props.get('batch_size')} rows, each its own bounded transaction:\n"
-                "SELECT public.backfill_habit_tracker(<last id>, <batch size>);")
-    text = str(props.get("sql") or "")
-    if op == "replace":
-        try:
-            text = _text(kind_of(olds or props).drop_sql()) + ";\n" + text
-        except NotImplementedError:
-            pass
-    return text.strip() or f"-- {kind}: no SQL"
+    """The SQL this change runs, as its kind runs it (dualwrite/objects: `planned_sql`)."""
+    obj = kind_of(inputs or olds)
+    statements = obj.planned_sql(op, olds, list(diff))
+    lines = [_text(statement).strip() for statement in statements]
+    text = "\n".join(line if line.endswith(";") or line.startswith("--") else line + ";" for line in lines)
+    if inputs.get("adopt"):
+        text = f"-- {inputs['adopt']}\n{text}"
+    return text.strip() or f"-- {obj.kind}: no SQL runs"
 
 
 def changes(preview: dict[str, Any]) -> tuple[list[Change], int]:
@@ -87,6 +66,8 @@ def changes(preview: dict[str, Any]) -> tuple[list[Change], int]:
         if not rtype.startswith("pulumi-python:dynamic"):
             continue  # the stack, components and providers run no SQL
         inputs, olds = new.get("inputs") or {}, old.get("inputs") or {}
+        if op == "create" and inputs.get("adopt"):
+            op = "adopt"  # the provider's check found the object there already (dualwrite/objects: adoption)
         diff = list(step.get("diffReasons") or [])
         if not diff and inputs and olds:  # what the provider's diff compares (dualwrite/objects)
             diff = type(kind_of(inputs)).diff(olds, inputs)[0]

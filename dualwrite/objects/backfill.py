@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from psycopg import sql
+
 from dualwrite.db import Session
 from dualwrite.objects.base import ObjectKind, Props
 
@@ -34,6 +36,13 @@ class Backfill(ObjectKind):
 
     def adoption(self, conn) -> None:
         return None  # nothing in the database to take over
+
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        if op in ("delete", "update"):
+            return []  # nothing runs: the rows stay, a new batch size applies to the next backfill
+        return [sql.SQL("-- batches of at most {} rows, each its own bounded transaction, until none is left:\n"
+                        "SELECT public.backfill_habit_tracker(<last id>, <batch size>)").format(
+            sql.SQL(str(int(self.props["batch_size"]))))]
 
     def apply_create(self, session: Session) -> dict[str, Any]:
         from dualwrite import backfill

@@ -93,6 +93,15 @@ class ObjectKind:
         if self.drop_allowed:
             conn.execute(self.drop_sql())
 
+    # --- for a reviewer: the SQL a planned change runs (the PR comment) -------------------
+
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        """The statements `op` (create, update, replace, delete, adopt) runs, in order."""
+        if op == "delete":
+            return [self.drop_sql()] if self.drop_allowed else []
+        statements: list[sql.Composable] = [self.drop_sql()] if op == "replace" and self.drop_allowed else []
+        return statements + [self.file_sql()]
+
     # --- catalog -------------------------------------------------------------------------
 
     def fingerprint_sql(self) -> sql.Composable:

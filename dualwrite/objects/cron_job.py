@@ -45,12 +45,17 @@ class CronJob(ObjectKind):
         return f"{self.kind}:{self.name}"
 
     def create(self, conn: psycopg.Connection) -> None:
-        conn.execute(sql.SQL("SELECT cron.schedule({}, {}, {})").format(
-            sql.Literal(self.name), sql.Literal(self.props["schedule"]), sql.Literal(self.props["command"])
-        ))
+        conn.execute(self.schedule_sql())
 
     def update(self, conn: psycopg.Connection, olds: Props) -> None:
         self.create(conn)
+
+    def schedule_sql(self) -> sql.Composed:
+        return sql.SQL("SELECT cron.schedule({}, {}, {})").format(
+            sql.Literal(self.name), sql.Literal(self.props["schedule"]), sql.Literal(self.props["command"]))
+
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        return [self.drop_sql()] if op == "delete" else [self.schedule_sql()]
 
     def drop_sql(self) -> sql.Composed:
         return unschedule_sql(self.name)

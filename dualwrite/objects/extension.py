@@ -19,8 +19,14 @@ class Extension(ObjectKind):
     def object_id(self) -> str:
         return f"{self.kind}:{self.schema}.{self.name}"
 
+    def create_sql(self) -> sql.Composed:
+        return sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(self.name))
+
     def create(self, conn) -> None:
-        conn.execute(sql.SQL("CREATE EXTENSION IF NOT EXISTS {}").format(sql.Identifier(self.name)))
+        conn.execute(self.create_sql())
+
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        return [] if op == "delete" else [self.create_sql()]
 
     def update(self, conn, olds: Props) -> None:
         self.create(conn)

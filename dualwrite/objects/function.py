@@ -36,6 +36,10 @@ class Function(ObjectKind):
     def update(self, conn: psycopg.Connection, olds: Props) -> None:
         self.create(conn)
 
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        statements = super().planned_sql(op, olds, changed)
+        return statements if op == "delete" else statements + self.privileges_sql()
+
     def oid(self) -> sql.Composed:
         return function_oid(self.schema, self.name, self.signature)
 

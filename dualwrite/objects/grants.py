@@ -44,6 +44,9 @@ class Grants(ObjectKind):
     def adoption(self, conn) -> None:
         return None  # nothing in the database to take over
 
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        return [] if op == "delete" else list(self.statements())
+
     def fingerprint_sql(self) -> sql.Composed:
         return sql.SQL(
             "SELECT concat_ws(' / ',"

@@ -78,6 +78,16 @@ class Index(ObjectKind):
         return (f"adopt the existing {self.describe()}: the declared one is built CONCURRENTLY as "
                 f"{self.temporary_name} and swapped in")
 
+    def swap_sql(self) -> list[sql.Composed]:
+        return [self.drop_sql(), sql.SQL("ALTER INDEX {} RENAME TO {}").format(
+            sql.Identifier(self.schema, self.temporary_name), sql.Identifier(self.name))]
+
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        if op == "delete":
+            return [self.drop_sql()]
+        return [sql.SQL("DROP INDEX IF EXISTS {}").format(sql.Identifier(self.schema, self.temporary_name)),
+                self.build_sql(), *self.swap_sql()]
+
     def drop_sql(self) -> sql.Composed:
         return sql.SQL("DROP INDEX IF EXISTS {}").format(self.qualified)
 
@@ -86,9 +96,8 @@ class Index(ObjectKind):
                        "FROM pg_index i WHERE i.indexrelid = to_regclass({})").format(self.regclass_text)
 
     def _swap(self, conn: psycopg.Connection) -> None:
-        conn.execute(self.drop_sql())
-        conn.execute(sql.SQL("ALTER INDEX {} RENAME TO {}").format(
-            sql.Identifier(self.schema, self.temporary_name), sql.Identifier(self.name)))
+        for statement in self.swap_sql():
+            conn.execute(statement)
 
     def _build(self, session: Session) -> dict[str, Any]:
         temporary = sql.Identifier(self.schema, self.temporary_name)

@@ -43,6 +43,11 @@ class Removal(ObjectKind):
     def adoption(self, conn) -> None:
         return None  # nothing in the database to take over
 
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        from dualwrite import rollback
+
+        return [] if op == "delete" else list(rollback.statements("all"))
+
     def fingerprint_sql(self) -> sql.Composed:
         # Present while idempotency_log is gone: a table created again by hand shows on refresh.
         return sql.SQL("SELECT 'removed' WHERE to_regclass('public.idempotency_log') IS NULL")

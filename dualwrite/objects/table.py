@@ -155,6 +155,17 @@ class Table(ObjectKind):
         for statement in self.privileges_sql():
             conn.execute(statement)
 
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        if op == "delete":
+            return [sql.SQL("-- only while it is empty (a table that holds rows is kept):\n{}").format(self.drop_sql())]
+        if op in ("create", "adopt"):
+            return [self.file_sql(), *self.privileges_sql()]
+        # An update reconciles an existing table: its declared statements again, policies recreated.
+        return [*(sql.SQL(s) for s in self._other_statements()),  # type: ignore[arg-type]
+                sql.SQL("-- every policy on the table is dropped, then the declared ones created:"),
+                *(sql.SQL(s) for s in self._declared_policies().values()),  # type: ignore[arg-type]
+                *self.privileges_sql()]
+
     def update(self, conn: psycopg.Connection, olds: Props) -> None:
         if not self.exists(conn):
             self.create(conn)

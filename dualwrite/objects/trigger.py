@@ -51,6 +51,12 @@ class Trigger(ObjectKind):
             conn.execute(self.file_sql())  # a new definition starts enabled: the state follows below
         conn.execute(self.set_enabled_sql(self.enabled))
 
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        if op == "update" and set(changed) <= {"enabled"}:
+            return [self.set_enabled_sql(self.enabled)]
+        statements = super().planned_sql(op, olds, changed)
+        return statements if op == "delete" or self.enabled else statements + [self.set_enabled_sql(False)]
+
     def drop_sql(self) -> sql.Composed:
         return sql.SQL("DROP TRIGGER IF EXISTS {} ON {}").format(
             sql.Identifier(self.name), sql.Identifier(self.schema, self.on_table)

@@ -65,3 +65,20 @@ def test_backfill_runs_again_only_when_the_sync_logic_changes():
 def test_what_a_delete_never_drops():
     assert not Extension.drop_allowed and not Grants.drop_allowed and not Backfill.drop_allowed
     assert Table.drop_allowed  # but only while empty: see tests/db/test_provider.py
+
+
+def _planned(obj, op, olds=None, changed=()):
+    return [s.as_string(None) for s in obj.planned_sql(op, olds or {}, list(changed))]
+
+
+def test_what_each_kind_says_a_change_runs():
+    trigger = Trigger(declared("trigger_habit_tracker_dual_write", enabled=False))
+    assert _planned(trigger, "update", changed=["enabled"]) == [
+        'ALTER TABLE "public"."habit_tracker" DISABLE TRIGGER "trigger_habit_tracker_dual_write"']
+    index = _planned(Index(declared("idx_idempotency_key")), "update", changed=["checksum"])
+    assert "CREATE UNIQUE INDEX CONCURRENTLY" in index[1] and "RENAME TO" in index[-1]
+    table = _planned(Table(declared("idempotency_log")), "update", changed=["checksum"])
+    assert not any("DROP TABLE" in s for s in table) and any("REVOKE ALL ON TABLE" in s for s in table)
+    function = _planned(Function(declared("cleanup_idempotency_log")), "create")
+    assert "CREATE OR REPLACE FUNCTION" in function[0] and any('TO "service_role"' in s for s in function)
+    assert _planned(Extension({"kind": "extension", "name": "pg_cron", "schema": "pg_catalog"}), "delete") == []
