@@ -103,8 +103,8 @@ def run(
     conninfo: dict[str, Any] | str,
     *,
     batch_size: int = DEFAULT_BATCH_SIZE,
-    lock_timeout: str = "3s",
-    statement_timeout: str = "60s",
+    lock_timeout: str = db.LOCK_TIMEOUT,
+    statement_timeout: str = db.STATEMENT_TIMEOUT,
     show_progress: bool = True,
     console: Console | None = None,
     pause_seconds: float = 0.0,
@@ -151,8 +151,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("url", help="libpq connection URI")
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--pause", type=float, default=0.0, help="seconds between batches")
-    parser.add_argument("--lock-timeout", default="3s")
-    parser.add_argument("--statement-timeout", default="60s")
+    parser.add_argument("--lock-timeout", default=db.LOCK_TIMEOUT)
+    parser.add_argument("--statement-timeout", default=db.STATEMENT_TIMEOUT)
     args = parser.parse_args(argv)
     result = run(args.url, batch_size=args.batch_size, pause_seconds=args.pause, lock_timeout=args.lock_timeout,
                  statement_timeout=args.statement_timeout)
