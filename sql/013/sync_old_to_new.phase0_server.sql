@@ -1,0 +1,38 @@
+-- Phase 0, server-log variant (stack config phase0_log = server): the same two messages
+-- as sync_old_to_new.phase0.sql, with the same texts, raised at level LOG instead of NOTICE.
+-- It writes nothing to the new schema.
+--
+-- Where the messages go:
+--   * LOG is at or above log_min_messages (Supabase and PostgreSQL default: warning; LOG
+--     ranks above WARNING for the server log), so every row's two lines land in the
+--     server log: Supabase Dashboard > Logs (Postgres), which is where the guide's
+--     Monitoring section says to look. NOTICEs never get there at that default.
+--   * LOG is below client_min_messages' default (notice), so an ordinary session (the app,
+--     PostgREST) receives nothing: no protocol message, no socket flush per row.
+--   * A session that asks for them sees them: SET client_min_messages = log (the smoke test
+--     reads the two lines that way).
+--
+-- Cost: one server-log line per message (log_line_prefix, a CONTEXT line, one write() to
+-- the log); bench/ measures it against an empty trigger raising the same two LOG lines.
+--
+-- SECURITY DEFINER with an empty search_path, as sync_old_to_new.phase0.sql.
+CREATE OR REPLACE FUNCTION public.sync_old_to_new()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = ''
+AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE LOG 'Dual-write trigger fired: table=%, operation=%, id=%', TG_TABLE_NAME, TG_OP, OLD.id;
+        -- to_char: the guide's YYYY-MM-DD whatever DateStyle the session uses.
+        RAISE LOG 'Trigger details: child_name=%, week_start_date=%',
+            OLD.child_name, to_char(OLD.week_start_date, 'YYYY-MM-DD');
+    ELSE
+        RAISE LOG 'Dual-write trigger fired: table=%, operation=%, id=%', TG_TABLE_NAME, TG_OP, NEW.id;
+        RAISE LOG 'Trigger details: child_name=%, week_start_date=%',
+            NEW.child_name, to_char(NEW.week_start_date, 'YYYY-MM-DD');
+    END IF;
+    RETURN NULL; -- AFTER trigger: the result is ignored
+END;
+$$;
