@@ -321,14 +321,16 @@ $$
 """
 
 
-def create_floor_trigger(conn: psycopg.Connection, body: str) -> None:
-    """A row-level AFTER trigger on habit_tracker running one of FLOOR_BODIES."""
+def create_floor_trigger(conn: psycopg.Connection, body: str, *, definer: bool = False) -> None:
+    """A row-level AFTER trigger on habit_tracker running one of FLOOR_BODIES; `definer`: with
+    the shape every function of migration 013 has (SECURITY DEFINER, SET search_path = '')."""
+    shape = sql.SQL("SECURITY DEFINER SET search_path = '' " if definer else "")
     conn.execute(sql.SQL(
-        "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS {body}; "
+        "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql {shape}AS {body}; "
         "CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON public.habit_tracker "
         "FOR EACH ROW EXECUTE FUNCTION {function}()"
     ).format(function=sql.Identifier(FLOOR_FUNCTION_NAME), trigger=sql.Identifier(FLOOR_TRIGGER_NAME),
-             body=sql.Literal(FLOOR_BODIES[body])))
+             shape=shape, body=sql.Literal(FLOOR_BODIES[body])))
 
 
 def drop_floor_trigger(conn: psycopg.Connection) -> None:
