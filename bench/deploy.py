@@ -74,6 +74,9 @@ def project_figures(cluster, repeats: int = 3) -> dict[str, float]:
     import sys
 
     binary = str(engine.pulumi_binary())
+    # The dynamic provider's plugin finds the virtualenv through infra/.venv (see
+    # engine.link_program_virtualenv); a fresh clone or worktree has no link until a task made it.
+    engine.link_program_virtualenv()
     stack_file = engine.ROOT / f"Pulumi.{STACK}.yaml"
     cluster.drop_database(DEPLOY_DB)
     cluster.create_database(DEPLOY_DB)

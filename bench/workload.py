@@ -163,8 +163,13 @@ def seed_tracker(conn: psycopg.Connection, users: int, weeks: int, fill: float, 
         return cur.rowcount
 
 
-def project_all(conn: psycopg.Connection) -> None:
+def project_all(conn: psycopg.Connection, *, check_foreign_keys: bool = True) -> None:
+    """The projection as set-based INSERT ... SELECTs: the backfill's floor (foreign keys
+    checked, as the backfill's are). Seeding a run before it starts skips the checks (the rows
+    are consistent by construction), which makes it about a third faster."""
     with conn.transaction():
+        if not check_foreign_keys:
+            conn.execute("SET LOCAL session_replication_role = replica")
         for statement in PROJECT_ALL:
             conn.execute(statement)
 
@@ -253,3 +258,195 @@ class Pgbench:
         return PgbenchResult(tps=float(tps_match.group(1)) if tps_match else 0.0, transactions=len(latencies),
                              latencies_ms=latencies, finished_at=finished,
                              failed=int(failed_match.group(1)) if failed_match else 0)
+
+
+# --- Floors of the write rows -------------------------------------------------------------
+
+# Empty triggers: the cost of firing a row-level PL/pgSQL trigger at all, and of raising the
+# guide's two messages from one (same texts and arguments as sql/013/sync_old_to_new.phase0*.sql),
+# with nothing else. Plain functions: what Phase 0 adds over them is its own body and shape.
+FLOOR_TRIGGER_NAME = "bench_floor"
+FLOOR_FUNCTION_NAME = "bench_floor_trigger"
+FLOOR_BODIES = {
+    "empty": "BEGIN RETURN NULL; END",
+    "notice": """BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE NOTICE 'Dual-write trigger fired: table=%, operation=%, id=%', TG_TABLE_NAME, TG_OP, OLD.id;
+        RAISE NOTICE 'Trigger details: child_name=%, week_start_date=%',
+            OLD.child_name, to_char(OLD.week_start_date, 'YYYY-MM-DD');
+    ELSE
+        RAISE NOTICE 'Dual-write trigger fired: table=%, operation=%, id=%', TG_TABLE_NAME, TG_OP, NEW.id;
+        RAISE NOTICE 'Trigger details: child_name=%, week_start_date=%',
+            NEW.child_name, to_char(NEW.week_start_date, 'YYYY-MM-DD');
+    END IF;
+    RETURN NULL;
+END""",
+    "log": """BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE LOG 'Dual-write trigger fired: table=%, operation=%, id=%', TG_TABLE_NAME, TG_OP, OLD.id;
+        RAISE LOG 'Trigger details: child_name=%, week_start_date=%',
+            OLD.child_name, to_char(OLD.week_start_date, 'YYYY-MM-DD');
+    ELSE
+        RAISE LOG 'Dual-write trigger fired: table=%, operation=%, id=%', TG_TABLE_NAME, TG_OP, NEW.id;
+        RAISE LOG 'Trigger details: child_name=%, week_start_date=%',
+            NEW.child_name, to_char(NEW.week_start_date, 'YYYY-MM-DD');
+    END IF;
+    RETURN NULL;
+END""",
+}
+
+# Diagnostic variant of sql/013/sync_old_to_new.phase0_server.sql: ONE server-log entry per
+# row, the second line as its DETAIL (same texts; the entry reads "LOG: Dual-write trigger
+# fired: ..." then "DETAIL: Trigger details: ...").
+PHASE0_SERVER_ONE_MESSAGE = """
+CREATE OR REPLACE FUNCTION public.sync_old_to_new()
+RETURNS trigger
+LANGUAGE plpgsql
+SECURITY DEFINER
+SET search_path = ''
+AS $$
+BEGIN
+    IF TG_OP = 'DELETE' THEN
+        RAISE LOG 'Dual-write trigger fired: table=%, operation=%, id=%', TG_TABLE_NAME, TG_OP, OLD.id
+            USING DETAIL = 'Trigger details: child_name=' || OLD.child_name
+                           || ', week_start_date=' || to_char(OLD.week_start_date, 'YYYY-MM-DD');
+    ELSE
+        RAISE LOG 'Dual-write trigger fired: table=%, operation=%, id=%', TG_TABLE_NAME, TG_OP, NEW.id
+            USING DETAIL = 'Trigger details: child_name=' || NEW.child_name
+                           || ', week_start_date=' || to_char(NEW.week_start_date, 'YYYY-MM-DD');
+    END IF;
+    RETURN NULL;
+END;
+$$
+"""
+
+
+def create_floor_trigger(conn: psycopg.Connection, body: str, *, definer: bool = False) -> None:
+    """A row-level AFTER trigger on habit_tracker running one of FLOOR_BODIES; `definer`: with
+    the shape every function of migration 013 has (SECURITY DEFINER, SET search_path = '')."""
+    shape = sql.SQL("SECURITY DEFINER SET search_path = '' " if definer else "")
+    conn.execute(sql.SQL(
+        "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql {shape}AS {body}; "
+        "CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON public.habit_tracker "
+        "FOR EACH ROW EXECUTE FUNCTION {function}()"
+    ).format(function=sql.Identifier(FLOOR_FUNCTION_NAME), trigger=sql.Identifier(FLOOR_TRIGGER_NAME),
+             shape=shape, body=sql.Literal(FLOOR_BODIES[body])))
+
+
+def drop_floor_trigger(conn: psycopg.Connection) -> None:
+    conn.execute(sql.SQL("DROP TRIGGER IF EXISTS {} ON public.habit_tracker; DROP FUNCTION IF EXISTS {}()").format(
+        sql.Identifier(FLOOR_TRIGGER_NAME), sql.Identifier(FLOOR_FUNCTION_NAME)))
+
+
+# APP_MIX spells out the constants of WRITE_MIX's key space (2 children per user, 1000
+# payloads, the first Monday) instead of formatting them into the SQL.
+assert (CHILDREN_PER_USER, PAYLOADS, FIRST_MONDAY) == (2, 1000, "2024-01-01")
+
+# Phase 1's floor: no trigger; the app writes habit_tracker AND the new schema itself, in the
+# same transaction and one statement per request (writable CTEs, one round trip). Same key
+# choice, same mix and same payloads as WRITE_MIX, and the same new-schema rows as the Phase 1
+# trigger writes (bench/run.py checks dual_write_drift() = 0 after every run of it). The app
+# knows what it sends, so it writes its habits and days without diffing them first.
+APP_MIX = """\\set u random(1, :users)
+\\set c random(1, 2)
+\\set w random(0, :weeks - 1)
+\\set r random(1, 100)
+\\if :r <= 40
+\\set p random(1, 1000)
+WITH src AS (
+    INSERT INTO habit_tracker AS t (user_id, child_name, week_start_date, week_period, habits)
+    SELECT k.user_id, k.child_name, k.week_start_date,
+           k.week_start_date::text || ' ~ ' || (k.week_start_date + 6)::text, p.habits
+    FROM (SELECT ('00000000-0000-4000-8000-' || lpad(to_hex(:u), 12, '0'))::uuid AS user_id,
+                 'child ' || :c AS child_name, DATE '2024-01-01' + 7 * :w AS week_start_date) AS k,
+         bench_payload AS p
+    WHERE p.n = :p
+    ON CONFLICT (user_id, child_name, week_start_date)
+    DO UPDATE SET habits = EXCLUDED.habits, week_period = EXCLUDED.week_period, updated_at = now()
+    RETURNING t.id, t.user_id, t.child_name, t.week_start_date, t.week_period, t.habits
+),
+new_child AS (
+    INSERT INTO children (user_id, name) SELECT src.user_id, src.child_name FROM src
+    ON CONFLICT (user_id, name) DO NOTHING
+    RETURNING id
+),
+child AS (
+    SELECT id FROM new_child
+    UNION ALL
+    SELECT c.id FROM children AS c JOIN src ON c.user_id = src.user_id AND c.name = src.child_name
+    LIMIT 1
+),
+week AS (
+    INSERT INTO weeks AS w (child_id, week_start_date, week_period, legacy_id)
+    SELECT child.id, src.week_start_date, src.week_period, src.id FROM child, src
+    ON CONFLICT (child_id, week_start_date) DO UPDATE
+        SET week_period = EXCLUDED.week_period, legacy_id = EXCLUDED.legacy_id, updated_at = now()
+    RETURNING w.id
+),
+want AS (
+    SELECT (e.ord - 1)::integer AS pos, e.elem ->> 'name' AS name, e.elem -> 'times' AS times
+    FROM src CROSS JOIN LATERAL jsonb_array_elements(src.habits) WITH ORDINALITY AS e (elem, ord)
+),
+dropped AS (
+    DELETE FROM habits AS h USING week
+    WHERE h.week_id = week.id AND h.position >= (SELECT count(*) FROM want)
+),
+habit AS (
+    INSERT INTO habits AS h (week_id, name, position)
+    SELECT week.id, want.name, want.pos FROM week, want
+    ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name
+    RETURNING h.id, h.position
+),
+cleared AS (
+    DELETE FROM habit_records AS rec
+    USING habit JOIN want ON want.pos = habit.position, src
+    WHERE rec.habit_id = habit.id
+      AND coalesce(CASE WHEN rec.record_date - src.week_start_date BETWEEN 0 AND 6
+                        THEN want.times ->> (rec.record_date - src.week_start_date) END, '') = ''
+)
+INSERT INTO habit_records AS rec (habit_id, record_date, status)
+SELECT habit.id, src.week_start_date + d.i, want.times ->> d.i
+FROM habit JOIN want ON want.pos = habit.position CROSS JOIN src CROSS JOIN generate_series(0, 6) AS d (i)
+WHERE want.times ->> d.i <> ''
+ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status;
+\\elif :r <= 80
+\\set h random(0, 4)
+\\set d random(0, 6)
+\\set s random(1, 4)
+WITH src AS (
+    UPDATE habit_tracker
+    SET habits = jsonb_set(habits, ARRAY[:h::text, 'times', :d::text], to_jsonb((ARRAY['green', 'yellow', 'red', ''])[:s])),
+        updated_at = now()
+    WHERE user_id = ('00000000-0000-4000-8000-' || lpad(to_hex(:u), 12, '0'))::uuid
+      AND child_name = 'child ' || :c AND week_start_date = DATE '2024-01-01' + 7 * :w
+    RETURNING id, week_start_date
+),
+day AS (
+    SELECT hb.id AS habit_id, src.week_start_date + :d AS record_date,
+           (ARRAY['green', 'yellow', 'red', ''])[:s] AS status
+    FROM src JOIN weeks AS w ON w.legacy_id = src.id JOIN habits AS hb ON hb.week_id = w.id AND hb.position = :h
+),
+cleared AS (
+    DELETE FROM habit_records AS rec USING day
+    WHERE day.status = '' AND rec.habit_id = day.habit_id AND rec.record_date = day.record_date
+)
+INSERT INTO habit_records AS rec (habit_id, record_date, status)
+SELECT day.habit_id, day.record_date, day.status FROM day WHERE day.status <> ''
+ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status;
+\\else
+WITH src AS (
+    DELETE FROM habit_tracker
+    WHERE user_id = ('00000000-0000-4000-8000-' || lpad(to_hex(:u), 12, '0'))::uuid
+      AND child_name = 'child ' || :c AND week_start_date = DATE '2024-01-01' + 7 * :w
+    RETURNING id
+)
+DELETE FROM weeks AS w USING src WHERE w.legacy_id = src.id;
+\\endif
+"""
+
+# Bulk write: one UPDATE of every habit_tracker row (BULK_ROWS of them) in one transaction,
+# setting day 0 of habit 0 to a status that differs from the previous bulk run's, so every
+# run changes data the trigger must project.
+BULK_ROWS = 10_000
+BULK_UPDATE = ("UPDATE habit_tracker SET habits = jsonb_set(habits, '{0,times,0}', to_jsonb(%(status)s::text)), "
+               "updated_at = now()")

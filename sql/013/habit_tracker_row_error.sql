@@ -1,14 +1,15 @@
 -- Why a habit_tracker row cannot be projected into the new schema, or NULL when it can.
 --
 -- One definition of "malformed", used by the Phase 1 trigger and by the backfill, so both
--- skip (and log) exactly the same rows. dual_write_diff() repeats the element test inline
--- for speed (a per-row function call would dominate its cost); tests/db check that the
--- two agree on every malformed case.
+-- skip (and log) exactly the same rows. dual_write_diff() and the Phase 1 trigger repeat
+-- the test inline for speed (a per-row function call would dominate their cost; the
+-- trigger calls this function only for a row its inline test rejects, for the message);
+-- tests/db check that they agree on every malformed case.
 --
 -- A row is projectable when habits is an array of {"name": <string>, "times": [7 strings]}
 -- with every string one of "green", "yellow", "red", "" and week_start_date is a Monday.
 -- Pure: it reads no table (built-ins resolve from pg_catalog, which is always searched).
--- PL/pgSQL, not SQL: the trigger calls it once per write, and a SQL function that cannot
+-- PL/pgSQL, not SQL: the backfill calls it once per row, and a SQL function that cannot
 -- be inlined (it has a SET clause) is planned again on every call; PL/pgSQL caches the
 -- plan of its query for the session.
 CREATE OR REPLACE FUNCTION public.habit_tracker_row_error(habits jsonb, week_start_date date)

@@ -63,8 +63,21 @@ BEGIN
     RAISE NOTICE 'Trigger details: child_name=%, week_start_date=%',
         r.child_name, to_char(r.week_start_date, 'YYYY-MM-DD');
 
-    -- Malformed input is an expected case: checked first, without a subtransaction.
-    IF TG_OP <> 'DELETE' THEN
+    -- Malformed input is an expected case: checked first, without a subtransaction. The
+    -- test is habit_tracker_row_error()'s, inlined as dual_write_diff inlines it (one
+    -- expression here instead of a SECURITY DEFINER call with its own query per write); the
+    -- helper runs only for a row the test rejects, for its message, and has the last word
+    -- (tests/db/test_malformed.py checks that the trigger, the helper and drift agree).
+    IF TG_OP <> 'DELETE' AND NOT (
+        jsonb_typeof(r.habits) = 'array' AND EXTRACT(ISODOW FROM r.week_start_date) = 1
+        AND NOT EXISTS (
+            SELECT FROM jsonb_array_elements(r.habits) AS e (elem)
+            WHERE NOT (coalesce(jsonb_typeof(e.elem -> 'name') = 'string', false)
+                       AND CASE WHEN jsonb_typeof(e.elem -> 'times') = 'array'
+                                THEN jsonb_array_length(e.elem -> 'times') = 7
+                                     AND (e.elem -> 'times') <@ '["green", "yellow", "red", ""]'::jsonb
+                                ELSE false END)))
+    THEN
         v_problem := public.habit_tracker_row_error(r.habits, r.week_start_date);
         IF v_problem IS NOT NULL THEN
             INSERT INTO public.dual_write_errors (tracker_id, operation, error) VALUES (r.id, TG_OP, v_problem);
@@ -141,56 +154,39 @@ BEGIN
             END IF;
         END IF;
 
-        -- Habits, diffed by position: drop the tail, rename in place, add what is new.
-        WITH want AS (
-            SELECT (e.ord - 1)::integer AS pos, e.elem ->> 'name' AS habit_name
-            FROM jsonb_array_elements(r.habits) WITH ORDINALITY AS e (elem, ord)
-        ),
-        dropped AS (
+        -- Habits by position: drop the tail (their records cascade), then one upsert that
+        -- inserts new positions and renames changed ones. Two DML nodes per write instead of
+        -- a diff of three (bench/NOTES.md: the per-row cost is mostly statements and DML nodes
+        -- set up). An unchanged habit is not rewritten, but ON CONFLICT locks it (FOR UPDATE,
+        -- until commit); only writers of this same habit_tracker row, already serialised by
+        -- its row lock, ever touch it.
+        WITH dropped AS (
             DELETE FROM public.habits AS h
             WHERE h.week_id = v_week AND h.position >= jsonb_array_length(r.habits)
-        ),
-        renamed AS (
-            UPDATE public.habits AS h SET name = want.habit_name
-            FROM want
-            WHERE h.week_id = v_week AND h.position = want.pos AND h.name <> want.habit_name
         )
         INSERT INTO public.habits AS h (week_id, name, position)
-        SELECT v_week, want.habit_name, want.pos
-        FROM want
-        WHERE NOT EXISTS (SELECT FROM public.habits AS x WHERE x.week_id = v_week AND x.position = want.pos)
-        ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
+        SELECT v_week, e.elem ->> 'name', (e.ord - 1)::integer
+        FROM jsonb_array_elements(r.habits) WITH ORDINALITY AS e (elem, ord)
+        ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name
+            WHERE h.name <> EXCLUDED.name;
 
-        -- Records, diffed by (habit, date): only changed days are written.
-        WITH want AS (
-            SELECT h.id AS habit_id, r.week_start_date + d.i AS record_date,
-                   r.habits -> h.position -> 'times' ->> d.i AS status
-            FROM public.habits AS h
-            CROSS JOIN generate_series(0, 6) AS d (i)
-            WHERE h.week_id = v_week AND r.habits -> h.position -> 'times' ->> d.i <> ''
-        ),
-        have AS (
-            SELECT rec.id, rec.habit_id, rec.record_date, rec.status
-            FROM public.habits AS h
-            JOIN public.habit_records AS rec ON rec.habit_id = h.id
-            WHERE h.week_id = v_week
-        ),
-        cleared AS (
+        -- Records by (habit, date): drop days now empty (or outside the week), upsert the
+        -- rest; only changed days are written (unchanged ones locked, as above).
+        WITH cleared AS (
             DELETE FROM public.habit_records AS rec
-            USING have LEFT JOIN want ON want.habit_id = have.habit_id AND want.record_date = have.record_date
-            WHERE rec.id = have.id AND want.habit_id IS NULL
-        ),
-        changed AS (
-            UPDATE public.habit_records AS rec SET status = want.status
-            FROM have JOIN want ON want.habit_id = have.habit_id AND want.record_date = have.record_date
-            WHERE rec.id = have.id AND have.status <> want.status
+            USING public.habits AS h
+            WHERE h.week_id = v_week AND rec.habit_id = h.id
+              AND coalesce(CASE WHEN rec.record_date - r.week_start_date BETWEEN 0 AND 6
+                                THEN r.habits -> h.position -> 'times' ->> (rec.record_date - r.week_start_date) END,
+                           '') = ''
         )
         INSERT INTO public.habit_records AS rec (habit_id, record_date, status)
-        SELECT want.habit_id, want.record_date, want.status
-        FROM want
-        LEFT JOIN have ON have.habit_id = want.habit_id AND have.record_date = want.record_date
-        WHERE have.id IS NULL
-        ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status;
+        SELECT h.id, r.week_start_date + d.i, r.habits -> h.position -> 'times' ->> d.i
+        FROM public.habits AS h
+        CROSS JOIN generate_series(0, 6) AS d (i)
+        WHERE h.week_id = v_week AND r.habits -> h.position -> 'times' ->> d.i <> ''
+        ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status
+            WHERE rec.status <> EXCLUDED.status;
     EXCEPTION WHEN OTHERS THEN
         -- OTHERS excludes query_canceled: a statement_timeout still cancels the app's write.
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_problem = MESSAGE_TEXT;
