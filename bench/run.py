@@ -118,9 +118,9 @@ def spread_text(s: dict) -> str:
 
 
 class Bench:
-    def __init__(self, sizes: Sizes) -> None:
+    def __init__(self, sizes: Sizes, cluster: localdb.LocalCluster) -> None:
         self.sizes = sizes
-        self.cluster = BENCH_CLUSTER
+        self.cluster = cluster
         # The cluster's admin, not the deploy role: the benchmark seeds with triggers off, checkpoints
         # between runs and sets diagnostic server parameters, none of which `postgres` may do on
         # Supabase. What it measures is what the SQL costs; privileges are tested in tests/.
@@ -647,11 +647,13 @@ class Bench:
                          "median of 3" if key != "up_s" else "", {"seconds": value, **floor}))
 
 
-def main(quick: bool = False, full: bool = False, results_dir: Path | str | None = None) -> list[Row]:
+def main(quick: bool = False, full: bool = False, results_dir: Path | str | None = None,
+         cluster: localdb.LocalCluster | None = None) -> list[Row]:
+    """Run every figure; `cluster` (default: the `bench` instance) is where (tests pass their own)."""
     sizes = Sizes.for_mode(quick, full)
     out = Path(results_dir) if results_dir else RESULTS_DIR
     out.mkdir(parents=True, exist_ok=True)
-    bench = Bench(sizes)
+    bench = Bench(sizes, cluster or BENCH_CLUSTER)
     started = time.monotonic()
     try:
         with console.status(f"[bold]bench ({sizes.mode}): preparing database '{BENCH_DB}'"):

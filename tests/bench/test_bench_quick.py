@@ -7,18 +7,31 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import pytest
 
 from bench import run
+from devenv.localdb import LocalCluster
+from tests.conftest import free_port
 
 pytestmark = [pytest.mark.bench, pytest.mark.db]
 
 FIGURES = ("1. write", "2. backfill", "3. drift", "4. cleanup", "5. deploy")
 
 
-def test_quick_mode_produces_a_number_for_every_row(tmp_path):
-    rows = run.main(quick=True, results_dir=tmp_path)
+@pytest.fixture
+def bench_cluster():
+    """A cluster of the test's own: `invoke bench`'s own instance may be running a benchmark."""
+    cluster = LocalCluster(name=f"pytest-{os.getpid()}-bench", port=free_port(), dbname="postgres")
+    try:
+        yield cluster
+    finally:
+        cluster.destroy()
+
+
+def test_quick_mode_produces_a_number_for_every_row(tmp_path, bench_cluster):
+    rows = run.main(quick=True, results_dir=tmp_path, cluster=bench_cluster)
 
     assert {row.figure for row in rows} == set(FIGURES)
     for row in rows:  # every row has numbers: no stubs
