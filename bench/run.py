@@ -512,8 +512,8 @@ class Bench:
                      + "; floor " + ", ".join(f"{x:.2f}" for x in floor_s)
                      + ("" if stats["ratio"] >= 0.8 else
                         f"; the batches sized to {backfill.MAX_BATCH_SECONDS:g} s (each its own transaction, so an app "
-                        f"write waits at most that long for a batch's row locks) are what it costs: the same "
-                        f"backfill in fixed {backfill.DEFAULT_BATCH_SIZE}-row batches ran at {spread_text(fixed)} "
+                        f"write waits at most that long for a batch's row locks) are part of what it costs: the "
+                        f"same backfill in fixed {backfill.DEFAULT_BATCH_SIZE}-row batches ran at {spread_text(fixed)} "
                         "of the floor in the same rounds"),
                      {"rows": seeded, "seconds_rounds": backfill_s, "floor_seconds_rounds": floor_s,
                       "fixed_batches_seconds_rounds": fixed_s},
