@@ -72,3 +72,19 @@ def test_a_table_with_rows_is_never_dropped_by_a_delete(provider, conn):
     conn.execute("DELETE FROM public.idempotency_log")
     provider.delete("id", outs)  # empty: nothing is lost
     assert conn.execute("SELECT to_regclass('public.idempotency_log')").fetchone()[0] is None
+
+
+def test_new_sync_logic_runs_the_backfill_again_in_place(provider, conn):
+    from dualwrite import migration
+
+    migration.apply(conn, 0)
+    conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+                 "SELECT gen_random_uuid(), 'phase 0 ' || g, '2025-10-13', '[]' FROM generate_series(1, 25) g")
+    migration.set_phase(conn, 1)
+    olds = {"kind": "backfill", "sync_checksum": "old body", "batch_size": 10, "rows": 0, "fingerprint": None}
+    news = {**olds, "sync_checksum": "new body"}
+    assert provider.diff("backfill", olds, news).replaces == []  # an update, never a replace
+    assert provider.update("backfill", olds, news).outs["rows"] == 25
+    assert conn.execute("SELECT drift_pct FROM public.dual_write_drift()").fetchone()[0] == 0
+    unchanged = provider.update("backfill", news, {**news, "batch_size": 50})
+    assert unchanged.outs["rows"] == 25  # a new batch size alone projects nothing again
