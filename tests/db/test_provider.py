@@ -84,7 +84,8 @@ def test_new_sync_logic_runs_the_backfill_again_in_place(provider, conn):
     olds = {"kind": "backfill", "sync_checksum": "old body", "batch_size": 10, "rows": 0, "fingerprint": None}
     news = {**olds, "sync_checksum": "new body"}
     assert provider.diff("backfill", olds, news).replaces == []  # an update, never a replace
-    assert provider.update("backfill", olds, news).outs["rows"] == 25
+    first = provider.update("backfill", olds, news)
+    assert first.outs["rows"] == 25
     assert conn.execute("SELECT drift_pct FROM public.dual_write_drift()").fetchone()[0] == 0
-    unchanged = provider.update("backfill", news, {**news, "batch_size": 50})
+    unchanged = provider.update("backfill", first.outs, {**news, "batch_size": 50})
     assert unchanged.outs["rows"] == 25  # a new batch size alone projects nothing again
