@@ -302,7 +302,7 @@ PHASE0_SERVER_ONE_MESSAGE = """
 CREATE OR REPLACE FUNCTION public.sync_old_to_new()
 RETURNS trigger
 LANGUAGE plpgsql
-SECURITY DEFINER
+SECURITY INVOKER
 SET search_path = ''
 AS $$
 BEGIN
@@ -321,10 +321,10 @@ $$
 """
 
 
-def create_floor_trigger(conn: psycopg.Connection, body: str, *, definer: bool = False) -> None:
-    """A row-level AFTER trigger on habit_tracker running one of FLOOR_BODIES; `definer`: with
-    the shape every function of migration 013 has (SECURITY DEFINER, SET search_path = '')."""
-    shape = sql.SQL("SECURITY DEFINER SET search_path = '' " if definer else "")
+def create_floor_trigger(conn: psycopg.Connection, body: str, *, pinned: bool = False) -> None:
+    """A row-level AFTER trigger on habit_tracker running one of FLOOR_BODIES; `pinned`: with the
+    shape Phase 0's function has (SECURITY INVOKER, SET search_path = '': a per-call GUC switch)."""
+    shape = sql.SQL("SET search_path = '' " if pinned else "")
     conn.execute(sql.SQL(
         "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql {shape}AS {body}; "
         "CREATE TRIGGER {trigger} AFTER INSERT OR UPDATE OR DELETE ON public.habit_tracker "
