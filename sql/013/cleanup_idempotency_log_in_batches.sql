@@ -13,10 +13,10 @@
 --
 -- A procedure, because only a procedure can COMMIT between batches. A procedure that
 -- COMMITs can be neither SECURITY DEFINER nor have SET clauses (Postgres refuses
--- transaction control in either: "invalid transaction termination"), so unlike every
--- function of this migration it runs as its caller (pg_cron's job owner, the superuser
--- that schedules it) and without `SET search_path = ''`. Every name is therefore fully
--- qualified (public.*, pg_catalog.*), so the caller's search_path cannot redirect it.
+-- transaction control in either: "invalid transaction termination"), so it runs as its
+-- caller (pg_cron's job owner: the deploy role `postgres`, which schedules it) and, unlike
+-- every function of this migration, without `SET search_path = ''`. Every name is therefore
+-- fully qualified (public.*, pg_catalog.*), so the caller's search_path cannot redirect it.
 -- EXECUTE is revoked from PUBLIC, anon, authenticated and service_role with its CREATE
 -- (dualwrite/objects/privileges.py).
 -- Must be CALLed outside an explicit transaction block to commit per batch.
