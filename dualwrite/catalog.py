@@ -99,10 +99,10 @@ class SqlObject:
 def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
     """The Security component's watch over the privileges of `objects` (default: every table,
     function and procedure): each one's REVOKE/GRANT, applied again, and their ACLs read back."""
-    chosen = [obj for obj in MIGRATION_013 if "privileges" in obj.props(0)
+    chosen = [obj for obj in MIGRATION_013 if obj.kind in (Table, Function, Procedure)
               and (objects is None or obj.name in objects)]
     declared = [{"kind": obj.kind.kind, "name": obj.name, "schema": SCHEMA, "signature": obj.signature,
-                 "privileges": obj.props(0)["privileges"]} for obj in chosen]
+                 "privileges": {role: list(granted) for role, granted in obj.privileges}} for obj in chosen]
     return {"kind": "grants", "name": "migration_013_privileges", "schema": SCHEMA, "declared": declared,
             "checksum": sha256(repr(declared).encode("utf-8")).hexdigest(), "objects": [o.name for o in chosen]}
 

@@ -14,7 +14,7 @@ from typing import Callable
 import psycopg
 from psycopg import sql
 
-from dualwrite.catalog import FUNCTIONS, SCHEMA
+from dualwrite.catalog import FUNCTIONS, MIGRATION_013, SCHEMA
 from dualwrite.objects.privileges import API_ROLES, SERVICE_ROLE
 from dualwrite.config import StackConfig
 
@@ -40,6 +40,24 @@ class Check:
     name: str
     ok: bool
     detail: str
+
+
+# Tables and functions of migration 013 that anon or authenticated can use: none, ever.
+API_ROLE_ACCESS = """
+SELECT c.relname FROM pg_class c, unnest(%(roles)s::text[]) r
+WHERE c.relnamespace = 'public'::regnamespace AND c.relname = ANY(%(names)s) AND c.relkind = 'r'
+  AND has_table_privilege(r, c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE')
+UNION
+SELECT p.proname FROM pg_proc p, unnest(%(roles)s::text[]) r
+WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY(%(names)s)
+  AND has_function_privilege(r, p.oid, 'EXECUTE')
+"""
+
+
+def api_role_access(conn: psycopg.Connection) -> list[str]:
+    """Names of the 013 tables and functions anon or authenticated can use (should be empty)."""
+    names = [obj.name for obj in MIGRATION_013]
+    return sorted(row[0] for row in conn.execute(API_ROLE_ACCESS, {"roles": list(API_ROLES), "names": names}))
 
 
 def _one(conn: psycopg.Connection, query: sql.Composable | str, *params: object) -> object:

@@ -21,6 +21,7 @@ from pulumi.dynamic import (CheckFailure, CheckResult, ConfigureRequest, CreateR
                             ResourceProvider, UpdateResult)
 
 from dualwrite.config import parse
+from dualwrite.connection import unreachable
 from dualwrite.db import Session
 from dualwrite.objects import ObjectKind, kind_of
 
@@ -43,6 +44,7 @@ class SqlObjectProvider(ResourceProvider):
             {key: value for key, value in raw.items() if value is not None},
             has_password=password is not None,
         )
+        self._settings = settings
         self._session = Session(settings.conninfo(password), settings.lock_timeout, settings.statement_timeout)
 
     @staticmethod
@@ -60,18 +62,11 @@ class SqlObjectProvider(ResourceProvider):
         try:
             problem, adoption = self._session.change(lambda conn: (obj.incompatibility(conn), obj.adoption(conn)))
         except psycopg.OperationalError as error:
-            return CheckResult(news, [CheckFailure("db_host", self._unreachable(error))])
+            return CheckResult(news, [CheckFailure("db_host", str(unreachable(self._settings, error)))])
         if problem:
             return CheckResult(news, [CheckFailure("name", problem)])
         return CheckResult({**news, "adopt": adoption} if adoption else news, [])
 
-    def _unreachable(self, error: Exception) -> str:
-        info = self._session.conninfo
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        return (f"Stack '{os.environ.get('PULUMI_STACK', 'current')}': cannot reach its database "
-                f"{info.get('user')}@{info.get('host')}:{info.get('port')}/{info.get('dbname')} ({first}). Check "
-                "habit-tracker-db:db_host, db_port, db_user and the db_password secret in its stack file; nothing "
-                "was changed.")
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         obj = self._object(props)

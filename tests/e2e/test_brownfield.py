@@ -27,18 +27,10 @@ import pytest
 from psycopg.types.json import Jsonb
 
 from dualwrite.catalog import MIGRATION_013
+from dualwrite.smoke import api_role_access
 
 pytestmark = [pytest.mark.engine, pytest.mark.db]
 GUIDE_013 = Path(__file__).parent / "fixtures" / "guide_013.sql"
-API_USE = """
-SELECT coalesce(bool_or(has_table_privilege(r, c.oid, 'SELECT,INSERT,UPDATE,DELETE,TRUNCATE')), false)
-FROM pg_class c, unnest(ARRAY['anon', 'authenticated']) r
-WHERE c.relnamespace = 'public'::regnamespace AND c.relname IN ('idempotency_log', 'dual_write_errors')
-UNION ALL
-SELECT coalesce(bool_or(has_function_privilege(r, p.oid, 'EXECUTE')), false)
-FROM pg_proc p, unnest(ARRAY['anon', 'authenticated']) r
-WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY(%s)
-"""
 
 
 def test_013_pasted_from_the_guide_is_adopted_then_preview_is_empty(e2e_stack):
@@ -116,15 +108,15 @@ def test_a_column_added_by_hand_is_reported_and_everything_else_deploys(e2e_stac
 
 def test_a_deploy_killed_while_waiting_on_a_lock_leaves_no_window_and_the_next_up_converges(e2e_stack):
     stack = e2e_stack()
-    functions = [o.name for o in MIGRATION_013 if o.kind.kind in ("function", "procedure")]
     seen_open: list[str] = []
     stop = threading.Event()
 
     def watch() -> None:
         with psycopg.connect(stack.cluster.db_url(), autocommit=True) as conn:
             while not stop.is_set():
-                if any(row[0] for row in conn.execute(API_USE, (functions,)).fetchall()):
-                    seen_open.append(time.strftime("%H:%M:%S"))
+                usable = api_role_access(conn)
+                if usable:
+                    seen_open.append(f"{time.strftime('%H:%M:%S')}: {usable}")
                 time.sleep(0.02)
 
     watcher = threading.Thread(target=watch)
