@@ -157,9 +157,10 @@ BEGIN
         -- Habits by position: drop the tail (their records cascade), then one upsert that
         -- inserts new positions and renames changed ones. Two DML nodes per write instead of
         -- a diff of three (bench/NOTES.md: the per-row cost is mostly statements and DML nodes
-        -- set up). An unchanged habit is not rewritten, but ON CONFLICT locks it (FOR UPDATE,
-        -- until commit); only writers of this same habit_tracker row, already serialised by
-        -- its row lock, ever touch it.
+        -- set up). An unchanged habit is filtered out by NOT EXISTS before ON CONFLICT, which
+        -- would lock it (a heap write per unchanged row; bench/NOTES.md has what that cost).
+        -- Only writers of this same habit_tracker row, already serialised by its row lock,
+        -- ever write these rows.
         WITH dropped AS (
             DELETE FROM public.habits AS h
             WHERE h.week_id = v_week AND h.position >= jsonb_array_length(r.habits)
@@ -167,11 +168,13 @@ BEGIN
         INSERT INTO public.habits AS h (week_id, name, position)
         SELECT v_week, e.elem ->> 'name', (e.ord - 1)::integer
         FROM jsonb_array_elements(r.habits) WITH ORDINALITY AS e (elem, ord)
-        ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name
-            WHERE h.name <> EXCLUDED.name;
+        WHERE NOT EXISTS (SELECT FROM public.habits AS o
+                          WHERE o.week_id = v_week AND o.position = (e.ord - 1)::integer
+                            AND o.name = e.elem ->> 'name')
+        ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
 
         -- Records by (habit, date): drop days now empty (or outside the week), upsert the
-        -- rest; only changed days are written (unchanged ones locked, as above).
+        -- days that are new or changed; unchanged days are neither written nor locked.
         WITH cleared AS (
             DELETE FROM public.habit_records AS rec
             USING public.habits AS h
@@ -185,8 +188,10 @@ BEGIN
         FROM public.habits AS h
         CROSS JOIN generate_series(0, 6) AS d (i)
         WHERE h.week_id = v_week AND r.habits -> h.position -> 'times' ->> d.i <> ''
-        ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status
-            WHERE rec.status <> EXCLUDED.status;
+          AND NOT EXISTS (SELECT FROM public.habit_records AS o
+                          WHERE o.habit_id = h.id AND o.record_date = r.week_start_date + d.i
+                            AND o.status = r.habits -> h.position -> 'times' ->> d.i)
+        ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status;
     EXCEPTION WHEN OTHERS THEN
         -- OTHERS excludes query_canceled: a statement_timeout still cancels the app's write.
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_problem = MESSAGE_TEXT;
