@@ -6,7 +6,8 @@ dropped and recreated every run. Its own instance because the local stack's clus
 stopped and restarted by tasks and tests while a benchmark may be running; the local
 stack's `habit_tracker` database is never touched. A run that had to start the instance
 stops it at the end (CI leaves no server behind); one that found it running leaves it running.
-Writes bench/results/results.md (table), results.png (plot) and results.json.
+Writes bench/results/results.md (table), results.png (plot) and results.json; a quick run
+writes them under bench/results/quick/ (not committed), a full run under bench/results/full/.
 
 Statistics: every row but the deploy rows runs in interleaved rounds, each round running the
 floor and its variants in turn (reversed every other round; a writer's p99 row: the writer
@@ -683,7 +684,8 @@ def main(quick: bool = False, full: bool = False, results_dir: Path | str | None
          cluster: localdb.LocalCluster | None = None) -> list[Row]:
     """Run every figure; `cluster` (default: the `bench` instance) is where (tests pass their own)."""
     sizes = Sizes.for_mode(quick, full)
-    out = Path(results_dir) if results_dir else RESULTS_DIR
+    # Each mode keeps its own results: a quick or full run never overwrites the default run's.
+    out = Path(results_dir) if results_dir else RESULTS_DIR / {"default": "", "quick": "quick", "full": "full"}[sizes.mode]
     out.mkdir(parents=True, exist_ok=True)
     bench = Bench(sizes, cluster or BENCH_CLUSTER)
     started = time.monotonic()
