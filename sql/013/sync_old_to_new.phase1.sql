@@ -157,10 +157,13 @@ BEGIN
         -- Habits by position: drop the tail (their records cascade), then one upsert that
         -- inserts new positions and renames changed ones. Two DML nodes per write instead of
         -- a diff of three (bench/NOTES.md: the per-row cost is mostly statements and DML nodes
-        -- set up). An unchanged habit is filtered out by NOT EXISTS before ON CONFLICT, which
-        -- would lock it (a heap write per unchanged row; bench/NOTES.md has what that cost).
-        -- Only writers of this same habit_tracker row, already serialised by its row lock,
-        -- ever write these rows.
+        -- set up). An unchanged habit is filtered out before ON CONFLICT, which would lock it
+        -- (a heap write per unchanged row; bench/NOTES.md has what that cost). The filter is
+        -- a scalar subquery, one index probe per element: a NOT EXISTS would be planned as
+        -- an anti-join, and a session whose generic plan was made while the new schema was
+        -- still small (the flip, before the backfill) then read all of it on every write
+        -- (bench: a writer's p99 of seconds during the backfill). Only writers of this same
+        -- habit_tracker row, already serialised by its row lock, ever write these rows.
         WITH dropped AS (
             DELETE FROM public.habits AS h
             WHERE h.week_id = v_week AND h.position >= jsonb_array_length(r.habits)
@@ -168,9 +171,8 @@ BEGIN
         INSERT INTO public.habits AS h (week_id, name, position)
         SELECT v_week, e.elem ->> 'name', (e.ord - 1)::integer
         FROM jsonb_array_elements(r.habits) WITH ORDINALITY AS e (elem, ord)
-        WHERE NOT EXISTS (SELECT FROM public.habits AS o
-                          WHERE o.week_id = v_week AND o.position = (e.ord - 1)::integer
-                            AND o.name = e.elem ->> 'name')
+        WHERE (SELECT o.name FROM public.habits AS o
+               WHERE o.week_id = v_week AND o.position = (e.ord - 1)::integer) IS DISTINCT FROM e.elem ->> 'name'
         ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
 
         -- Records by (habit, date): drop days now empty (or outside the week), upsert the
@@ -188,9 +190,9 @@ BEGIN
         FROM public.habits AS h
         CROSS JOIN generate_series(0, 6) AS d (i)
         WHERE h.week_id = v_week AND r.habits -> h.position -> 'times' ->> d.i <> ''
-          AND NOT EXISTS (SELECT FROM public.habit_records AS o
-                          WHERE o.habit_id = h.id AND o.record_date = r.week_start_date + d.i
-                            AND o.status = r.habits -> h.position -> 'times' ->> d.i)
+          AND (SELECT o.status FROM public.habit_records AS o
+               WHERE o.habit_id = h.id AND o.record_date = r.week_start_date + d.i)
+              IS DISTINCT FROM r.habits -> h.position -> 'times' ->> d.i
         ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status;
     EXCEPTION WHEN OTHERS THEN
         -- OTHERS excludes query_canceled: a statement_timeout still cancels the app's write.
