@@ -7,10 +7,12 @@
 -- Set-based and one pass over each table: both sides are reduced to the same
 -- fingerprint per week, then full-joined on legacy_id. No per-row lookups.
 --   week:   child user_id and name, week_start_date, week_period (compared as values)
---   habits: count, and an XOR of one 64-bit hash per habit over (position, name, days),
---           so habit order and names matter but no ordered aggregate is needed
---   days:   an XOR of one hash per non-empty day over (date, status); a record outside
---           its week hashes a date the source cannot produce, so it shows as a mismatch.
+--   habits: the count, and an XOR of one 64-bit hash per habit over (position, name) and
+--           one per non-empty day over (position, date, status). Positions are unique per
+--           week and dates per habit, so no two terms hash the same input; habit order,
+--           names and every day matter. The XOR is linear: records are hashed as they are
+--           joined to their habit and summed per week, never grouped per habit first.
+--   a record outside its week hashes a date the source cannot produce: a mismatch.
 -- The element test is habit_tracker_row_error()'s, inlined (see there).
 CREATE OR REPLACE FUNCTION public.dual_write_diff()
 RETURNS TABLE (legacy_id bigint, state text)
@@ -21,72 +23,75 @@ STABLE
 SECURITY INVOKER
 -- Pinned: a caller's search_path never redirects a name (Supabase lint 0011).
 SET search_path = ''
--- A report over whole tables: hash joins and aggregates must stay in memory, and JIT
--- compilation would cost more than it saves.
+-- A report over whole tables, so every table is read sequentially. An index scan in key
+-- order (the planner's pick for a grouped habit_records) reads the heap in random order once
+-- rows have been updated: 67 s against 13 s for 20.5M records (bench/NOTES.md). A memo keyed
+-- by a whole habits document costs more than it saves. Hash joins and aggregates get room,
+-- and JIT compilation would cost more than it saves.
+SET enable_indexscan = off
+SET enable_bitmapscan = off
+SET enable_memoize = off
 SET work_mem = '64MB'
 SET jit = off
 AS $$
 WITH source AS (
-    -- One row per habit element (a function scan per row, then one hash aggregate), so
-    -- no per-row subquery runs. Rows with an empty array keep one all-NULL element row.
-    SELECT
-        h.id,
-        h.user_id,
-        h.child_name,
-        h.week_start_date,
-        h.week_period,
-        coalesce(bool_and(
-                     -- row checks inside the aggregate: habits itself need not be carried
-                     jsonb_typeof(h.habits) = 'array' AND EXTRACT(ISODOW FROM h.week_start_date) = 1)
-                 AND bool_and(
-                     x.elem IS NULL
-                     OR coalesce(jsonb_typeof(x.elem -> 'name') = 'string', false)
-                        AND CASE WHEN jsonb_typeof(x.elem -> 'times') = 'array'
-                                 THEN jsonb_array_length(x.elem -> 'times') = 7
-                                      AND (x.elem -> 'times') <@ '["green", "yellow", "red", ""]'::jsonb
-                                 ELSE false END),
-                 false) AS valid,
-        count(x.elem) AS habit_count,
-        -- Day i of a habit hashes ((week_start_date - epoch + i) * 4 + status code), the
-        -- same number the target side computes from a record's own date and status.
-        coalesce(bit_xor(hashtextextended(
-            (x.ord - 1)::text || ':' || (
-                  coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 0 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 0), 0), 0)
-                # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 4 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 1), 0), 0)
-                # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 8 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 2), 0), 0)
-                # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 12 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 3), 0), 0)
-                # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 16 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 4), 0), 0)
-                # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 20 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 5), 0), 0)
-                # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 24 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 6), 0), 0)
-            )::text || ':' || (x.elem ->> 'name'), 0)), 0) AS habit_hash
+    -- Each row's elements are reduced by a subquery over its own array (no sort or hash of
+    -- the whole table). Rows whose habits is not an array are reduced as an empty one.
+    SELECT h.id, h.user_id, h.child_name, h.week_start_date, h.week_period,
+           coalesce(jsonb_typeof(h.habits) = 'array' AND EXTRACT(ISODOW FROM h.week_start_date) = 1
+                    AND e.valid, false) AS valid,
+           e.habit_count,
+           e.habit_hash
     FROM public.habit_tracker AS h
-    LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(h.habits) = 'array' THEN h.habits ELSE '[]' END)
-        WITH ORDINALITY AS x (elem, ord) ON true
-    GROUP BY h.id
+    CROSS JOIN LATERAL (
+        SELECT coalesce(bool_and(
+                   coalesce(jsonb_typeof(x.elem -> 'name') = 'string', false)
+                   AND CASE WHEN jsonb_typeof(x.elem -> 'times') = 'array'
+                            THEN jsonb_array_length(x.elem -> 'times') = 7
+                                 AND (x.elem -> 'times') <@ '["green", "yellow", "red", ""]'::jsonb
+                            ELSE false END), true) AS valid,
+               count(*) AS habit_count,
+               -- Day i of habit p hashes ((week_start_date - epoch + i) * 4 + status code)
+               -- seeded with p: the same number the target side computes from a record's
+               -- own date and status and its habit's position. An empty day adds nothing.
+               coalesce(bit_xor(
+                   hashtextextended((x.ord - 1)::text || ':' || (x.elem ->> 'name'), 0)
+                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 0 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 0), x.ord - 1), 0)
+                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 4 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 1), x.ord - 1), 0)
+                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 8 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 2), x.ord - 1), 0)
+                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 12 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 3), x.ord - 1), 0)
+                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 16 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 4), x.ord - 1), 0)
+                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 20 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 5), x.ord - 1), 0)
+                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 24 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 6), x.ord - 1), 0)
+               ), 0) AS habit_hash
+        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(h.habits) = 'array' THEN h.habits ELSE '[]' END)
+            WITH ORDINALITY AS x (elem, ord)
+    ) AS e
 ),
-record_hash AS (
-    SELECT rec.habit_id,
-           bit_xor(hashint8extended((rec.record_date - DATE '2000-01-03')::bigint * 4
-                                    + array_position(ARRAY['green', 'yellow', 'red'], rec.status), 0)) AS day_hash
-    FROM public.habit_records AS rec
-    GROUP BY rec.habit_id
-),
-habit_hash AS (
-    SELECT hb.week_id,
-           count(*) AS habit_count,
-           bit_xor(hashtextextended(
-               hb.position::text || ':' || coalesce(rh.day_hash, 0)::text || ':' || hb.name, 0)) AS habit_hash
+week_term AS (
+    -- One term per habit, and one per record (hashed as it meets its habit in a hash join)
+    SELECT hb.week_id, 1 AS habits,
+           hashtextextended(hb.position::text || ':' || hb.name, 0) AS term
     FROM public.habits AS hb
-    LEFT JOIN record_hash AS rh ON rh.habit_id = hb.id
-    GROUP BY hb.week_id
+    UNION ALL
+    SELECT hb.week_id, 0,
+           hashint8extended((rec.record_date - DATE '2000-01-03')::bigint * 4
+                            + array_position(ARRAY['green', 'yellow', 'red'], rec.status), hb.position)
+    FROM public.habit_records AS rec
+    JOIN public.habits AS hb ON hb.id = rec.habit_id
+),
+week_hash AS (
+    SELECT wt.week_id, sum(wt.habits) AS habit_count, bit_xor(wt.term) AS habit_hash
+    FROM week_term AS wt
+    GROUP BY wt.week_id
 ),
 target AS (
     SELECT w.legacy_id, c.user_id, c.name, w.week_start_date, w.week_period,
-           coalesce(hh.habit_count, 0) AS habit_count,
-           coalesce(hh.habit_hash, 0) AS habit_hash
+           coalesce(wh.habit_count, 0) AS habit_count,
+           coalesce(wh.habit_hash, 0) AS habit_hash
     FROM public.weeks AS w
     JOIN public.children AS c ON c.id = w.child_id
-    LEFT JOIN habit_hash AS hh ON hh.week_id = w.id
+    LEFT JOIN week_hash AS wh ON wh.week_id = w.id
     WHERE w.legacy_id IS NOT NULL -- weeks written only through the new path mirror nothing
 )
 SELECT coalesce(s.id, t.legacy_id),

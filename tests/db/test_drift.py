@@ -55,6 +55,26 @@ def test_each_kind_of_difference_is_counted(db):
     assert report.drift_pct == Decimal("100.000000")  # (1 + 8 + 1) / 10
 
 
+def test_a_day_that_changes_habit_within_its_week_is_a_mismatch(db):
+    # Names, positions, dates and statuses all stay in the week: only which habit a day
+    # belongs to changes. The fingerprint must bind each day to its habit's position.
+    ids = sheets(db, 3)
+    migration.set_phase(db, 0)
+    # source: the two habits swap their days ("Read" gets "Walk"'s and back)
+    db.execute("UPDATE public.habit_tracker SET habits = jsonb_set(jsonb_set(habits, '{0,times}', habits->1->'times'),"
+               " '{1,times}', habits->0->'times') WHERE id = %s", (ids[0],))
+    # new schema edited by hand: Read's Monday (day 0, green) moves to Walk, whose Monday is empty
+    db.execute("UPDATE public.habit_records AS r SET habit_id = walk.id "
+               "FROM public.weeks AS w JOIN public.habits AS read ON read.week_id = w.id AND read.position = 0 "
+               "JOIN public.habits AS walk ON walk.week_id = w.id AND walk.position = 1 "
+               "WHERE w.legacy_id = %s AND r.habit_id = read.id AND r.record_date = w.week_start_date", (ids[1],))
+    assert db.execute("SELECT count(*) FROM public.habit_records AS r JOIN public.habits AS h ON h.id = r.habit_id "
+                      "JOIN public.weeks AS w ON w.id = h.week_id WHERE w.legacy_id = %s AND h.position = 1 "
+                      "AND r.record_date = w.week_start_date", (ids[1],)).fetchone()[0] == 1
+    assert db.execute("SELECT d.legacy_id, d.state FROM public.dual_write_diff() AS d ORDER BY 1").fetchall() == \
+        [(ids[0], "mismatched"), (ids[1], "mismatched")]
+
+
 def test_unchanged_week_period_null_is_synced(db):
     insert_sheet(db, period=None, habits=[habit("Read", "green")])
     assert drift(db)["synced"] == 1
