@@ -90,10 +90,11 @@ class Sizes:
             return Sizes("quick", 3, 2, 4, 100, 52, 0.6, 10_000, 2, 400, 3, 200_000, 2, 2, True)
         if full:
             # Only what the backfill's size changes: the backfill, its writer's p99 and drift
-            # (see main()). A 1M-row round (floor + backfill) takes about 12 minutes here, and
-            # the backfill under load with its writer about 11: 2 rounds and 1, no fixed-batch
-            # diagnostic (the default mode measures it); about 45 minutes in all.
-            return Sizes("full", 8, 5, 4, 200, 52, 0.6, 1_000_000, 2, 100, 10, 1_000_000, 5, 1, False)
+            # (see main()). A 1M-row round (floor + backfill) takes about 21 minutes here, and
+            # each backfill under load with its writer about 19 (the writer outlasts it): 2
+            # rounds of each, no fixed-batch diagnostic (the default mode measures it); about
+            # 90 minutes in all.
+            return Sizes("full", 8, 5, 4, 200, 52, 0.6, 1_000_000, 2, 100, 10, 1_000_000, 5, 2, False)
         # Backfill: 3 rounds (each runs the 100k-row floor and backfill twice: about 2 minutes).
         return Sizes("default", 8, 5, 4, 200, 52, 0.6, 100_000, 3, 100, 10, 1_000_000, 5, 5, True)
 
