@@ -4,14 +4,15 @@
 -- 'orphaned' (a week whose legacy_id no longer exists). Synced rows are not returned.
 -- dual_write_drift() counts it; the backfill runner resumes from its smallest id.
 --
--- Set-based and one pass over each table: both sides are reduced to the same
--- fingerprint per week, then full-joined on legacy_id. No per-row lookups.
+-- Set-based, sequential reads of each table (habits twice: for its own terms, and in the
+-- hash join that hashes the records): both sides are reduced to the same fingerprint per
+-- week, then full-joined on legacy_id. No per-row lookups.
 --   week:   child user_id and name, week_start_date, week_period (compared as values)
 --   habits: the count, and an XOR of one 64-bit hash per habit over (position, name) and
 --           one per non-empty day over (position, date, status). Positions are unique per
 --           week and dates per habit, so no two terms hash the same input; habit order,
 --           names and every day matter. The XOR is linear: records are hashed as they are
---           joined to their habit and summed per week, never grouped per habit first.
+--           joined to their habit and XORed per week, never grouped per habit first.
 --   a record outside its week hashes a date the source cannot produce: a mismatch.
 -- The element test is habit_tracker_row_error()'s, inlined (see there).
 CREATE OR REPLACE FUNCTION public.dual_write_diff()
