@@ -25,8 +25,9 @@ SECURITY INVOKER
 -- Pinned: a caller's search_path never redirects a name (Supabase lint 0011).
 SET search_path = ''
 -- A report over whole tables, so every table is read sequentially. An index scan in key
--- order (the planner's pick for a grouped habit_records) reads the heap in random order once
--- rows have been updated: 67 s against 13 s for 20.5M records (bench/NOTES.md). A memo keyed
+-- order (the planner's pick when this function grouped habit_records per habit, and one
+-- that an ordered join could still make) reads the heap in random order once rows have
+-- been updated: 67 s against 13 s for 20.5M records (bench/NOTES.md). A memo keyed
 -- by a whole habits document costs more than it saves. Hash joins and aggregates get room,
 -- and JIT compilation would cost more than it saves.
 SET enable_indexscan = off
