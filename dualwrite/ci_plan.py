@@ -13,6 +13,16 @@ it has any secret:
 The diff is `git diff BASE...HEAD` (from their merge base, as GitHub shows a pull request).
 Every stack file touched is parsed with the same rules as `pulumi up` (dualwrite/config.py),
 so a bad value fails the plan with the parser's own paragraph.
+
+A deploy plans each stack from the commit that stack last deployed (`--since-deployed`,
+`plan_since_deployed`; the record is dualwrite/deploy_record.py), not from the push's
+`before`: that is all zeros on a new branch or a force push, and a push superseded while
+another deploy held the concurrency group would otherwise never be deployed. The diff is then
+`git diff DEPLOYED HEAD` (what differs from what runs); a stack with no record, or whose
+record this clone does not have, deploys, and the plan says why.
+
+The embedded `local` stack lives on a laptop: CI never deploys it and never reads its
+evidence, so a shared stack may not promote from it (`check_chain`).
 """
 
 from __future__ import annotations
@@ -47,6 +57,8 @@ class StackPlan:
     phase_before: int | None  # None: no stack file at BASE (a new stack)
     phase_after: int | None  # None: the stack file is gone at HEAD
     embedded: bool
+    since: str | None = None  # the commit the diff starts from, when planned per stack (--since-deployed)
+    note: str = ""  # why a stack is planned the way it is (no deployed commit recorded, ...)
 
     @property
     def phase_change(self) -> bool:
@@ -92,7 +104,9 @@ class Plan:
             shown = ", ".join(s.reasons[:3]) + (f" (+{len(s.reasons) - 3} more)" if len(s.reasons) > 3 else "")
             flags = " PHASE CHANGE" if s.phase_change else ""
             flags += " (embedded: not deployed by CI)" if s.embedded else ""
-            lines.append(f"  {s.position + 1}. {s.stack}: {s.status}{flags}; touched by {shown}")
+            since = f" since {s.since[:12]}" if s.since else ""
+            lines.append(f"  {s.position + 1}. {s.stack}: {s.status}{flags}; touched{since} by {shown}"
+                         + (f" ({s.note})" if s.note else ""))
         lines.append(f"deploy in order: {', '.join(self.deploy) or 'nothing'}")
         return "\n".join(lines)
 
@@ -121,7 +135,7 @@ def _stack_of(path: str) -> str | None:
     return name[len("Pulumi.") : -len(".yaml")]
 
 
-def _stack_files(repo: Path, commit: str) -> dict[str, dict[str, Any]]:
+def stack_files(repo: Path, commit: str) -> dict[str, dict[str, Any]]:
     """{stack: raw config without the project prefix} of every stack file at `commit`."""
     found: dict[str, dict[str, Any]] = {}
     for path in _git(repo, "ls-tree", "--name-only", commit).splitlines():
@@ -132,6 +146,9 @@ def _stack_files(repo: Path, commit: str) -> dict[str, dict[str, Any]]:
         config = document.get("config") or {}
         found[stack] = {k[len(PROJECT) + 1 :]: v for k, v in config.items() if k.startswith(f"{PROJECT}:")}
     return found
+
+
+_stack_files = stack_files
 
 
 def _parse(stack: str, raw: dict[str, Any]) -> stack_config.StackConfig:
@@ -147,8 +164,9 @@ def promotion_order(promotes_from: dict[str, str | None]) -> list[str]:
     placed: set[str] = set()
     remaining = dict(promotes_from)
     while remaining:
-        ready = sorted(s for s, before in remaining.items() if before is None or before in placed
-                       or before not in promotes_from)
+        # The embedded stack first among equals (it is nobody's predecessor but is tried first), then by name.
+        ready = sorted((s for s, before in remaining.items() if before is None or before in placed
+                        or before not in promotes_from), key=lambda s: (s not in EMBEDDED, s))
         if not ready:
             cycle = ", ".join(f"{s} promotes_from {b}" for s, b in sorted(remaining.items()))
             raise PlanError(f"ci-plan: the stack files' `{PROJECT}:promotes_from` lines form a cycle ({cycle}); "
@@ -160,12 +178,35 @@ def promotion_order(promotes_from: dict[str, str | None]) -> list[str]:
     return order
 
 
+def check_chain(configs: dict[str, stack_config.StackConfig]) -> None:
+    """A shared stack never promotes from the embedded one: its evidence is on a laptop, out of CI's reach."""
+    for stack, cfg in sorted(configs.items()):
+        if stack not in EMBEDDED and cfg.promotes_from in EMBEDDED:
+            raise ConfigError(
+                f"Stack '{stack}' ({cfg.stack_file}): '{PROJECT}:promotes_from' is '{cfg.promotes_from}', the "
+                "embedded stack on a developer's machine, whose database and history CI cannot read, so the "
+                f"gate of '{stack}' could never pass in CI; allowed: a shared stack deployed before this one, or "
+                f"no promotes_from line ('{stack}' is then first, and its gate reads its own Phase 0). Nothing was "
+                "deployed.")
+
+
+def _head_configs(repo: Path, head_commit: str) -> tuple[dict[str, dict[str, Any]], dict[str, stack_config.StackConfig], list[str]]:
+    after = stack_files(repo, head_commit)
+    configs = {stack: _parse(stack, raw) for stack, raw in after.items()}  # a bad value at HEAD stops here
+    check_chain(configs)
+    order = promotion_order({stack: cfg.promotes_from for stack, cfg in configs.items()})
+    return after, configs, order
+
+
+def _phase_of(raw: dict[str, Any] | None) -> int | None:
+    return int(str(raw["phase"]).strip()) if raw is not None and _valid_phase(raw) else None
+
+
 def plan(base: str, head: str, repo: Path = ROOT) -> Plan:
     base_commit, head_commit = _resolve(repo, base), _resolve(repo, head)
     changed = [p for p in _git(repo, "diff", "--name-only", "--no-renames", f"{base_commit}...{head_commit}").splitlines() if p]
-    before, after = _stack_files(repo, base_commit), _stack_files(repo, head_commit)
-    configs = {stack: _parse(stack, raw) for stack, raw in after.items()}  # a bad value at HEAD stops here
-    order = promotion_order({stack: cfg.promotes_from for stack, cfg in configs.items()})
+    before = stack_files(repo, base_commit)
+    after, configs, order = _head_configs(repo, head_commit)
     global_reasons = [p for p in changed if p.startswith(EVERY_STACK)]
     stacks: list[StackPlan] = []
     for stack in order + sorted(set(before) - set(after)):
@@ -186,18 +227,61 @@ def plan(base: str, head: str, repo: Path = ROOT) -> Plan:
     return Plan(base=base, head=head, changed_files=changed, order=order, stacks=stacks)
 
 
+def _known_commit(repo: Path, ref: str | None) -> str | None:
+    if not ref:
+        return None
+    result = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], cwd=repo, text=True,
+                            capture_output=True)
+    return result.stdout.strip() if result.returncode == 0 else None
+
+
+def plan_since_deployed(deployed: dict[str, str | None], head: str, repo: Path = ROOT) -> Plan:
+    """Per stack, the diff from the commit it last deployed (`deployed[stack]`, None: no record) to HEAD.
+
+    Every shared stack at HEAD is planned on its own base, so a commit that one deploy skipped
+    (superseded, failed, force-pushed over) is still in the next one's diff."""
+    head_commit = _resolve(repo, head)
+    after, configs, order = _head_configs(repo, head_commit)
+    stacks: list[StackPlan] = []
+    changed_all: set[str] = set()
+    for stack in order:
+        if stack in EMBEDDED:
+            continue
+        recorded = deployed.get(stack)
+        since = _known_commit(repo, recorded)
+        if since is None:
+            note = (f"no deployed commit recorded for '{stack}': deploy it whole" if not recorded else
+                    f"its recorded commit {recorded[:12]} is not in this clone (force-pushed away, or a shallow "
+                    "fetch): deploy it whole")
+            reasons, phase_before = ["(every file: nothing recorded to diff from)"], None
+        else:
+            changed = [p for p in _git(repo, "diff", "--name-only", "--no-renames", since, head_commit).splitlines() if p]
+            changed_all.update(changed)
+            reasons = [p for p in changed if _stack_of(p) == stack or p.startswith(EVERY_STACK)]
+            phase_before = _phase_of(stack_files(repo, since).get(stack))
+            note = ""
+            if not reasons:
+                continue
+        stacks.append(StackPlan(stack=stack, position=order.index(stack), promotes_from=configs[stack].promotes_from,
+                                reasons=reasons, phase_before=phase_before, phase_after=configs[stack].phase,
+                                embedded=False, since=since, note=note))
+    return Plan(base="deployed", head=head, changed_files=sorted(changed_all), order=order, stacks=stacks)
+
+
 def _valid_phase(raw: dict[str, Any]) -> bool:
     return str(raw.get("phase", "")).strip() in ("0", "1")
 
 
 def github_outputs(result: Plan) -> str:
     """`name=value` lines for $GITHUB_OUTPUT: the workflows' job matrices read them."""
+    bases = {s.stack: s.since or result.base for s in result.stacks if s.stack in result.deploy}
     return (f"deploy={json.dumps(result.deploy)}\nphase_changes={json.dumps(result.phase_changes)}\n"
-            f"any={'true' if result.deploy else 'false'}\n")
+            f"any={'true' if result.deploy else 'false'}\nbases={json.dumps(bases)}\n")
 
 
 def render(result: Plan, as_json: bool) -> str:
     return json.dumps(result.to_json(), indent=2) if as_json else result.text()
 
 
-__all__ = ["ConfigError", "Plan", "PlanError", "StackPlan", "plan", "promotion_order", "render"]
+__all__ = ["ConfigError", "Plan", "PlanError", "StackPlan", "check_chain", "plan", "plan_since_deployed",
+           "promotion_order", "render", "stack_files"]

@@ -11,7 +11,8 @@ import pytest
 from dualwrite import ci_plan
 from dualwrite.config import ConfigError
 
-STACKS = {"local": None, "dev": "local", "staging": "dev", "prod": "staging"}
+# dev is first: `local` is a laptop's and never a shared stack's predecessor.
+STACKS = {"local": None, "dev": None, "staging": "dev", "prod": "staging"}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -47,7 +48,7 @@ def repo(tmp_path: Path) -> Path:
 
 
 def test_phase_line_touches_one_stack_and_is_a_phase_change(repo: Path):
-    (repo / "Pulumi.dev.yaml").write_text(stack_text(1, "local"))
+    (repo / "Pulumi.dev.yaml").write_text(stack_text(1, None))
     head = commit(repo, "dev to phase 1")
     result = ci_plan.plan("HEAD~1", head, repo)
     assert result.order == ["local", "dev", "staging", "prod"]
@@ -96,7 +97,7 @@ def test_other_keys_touch_the_stack_without_a_phase_change(repo: Path):
 
 def test_diff_is_from_the_merge_base_like_a_pull_request(repo: Path):
     git(repo, "checkout", "-q", "-b", "feature")
-    (repo / "Pulumi.dev.yaml").write_text(stack_text(1, "local"))
+    (repo / "Pulumi.dev.yaml").write_text(stack_text(1, None))
     head = commit(repo, "dev to 1")
     git(repo, "checkout", "-q", "main")
     (repo / "Pulumi.prod.yaml").write_text(stack_text(0, "staging", lock_timeout="4s"))
@@ -117,14 +118,14 @@ def test_new_and_removed_stacks(repo: Path):
 
 
 def test_bad_value_at_head_names_the_stack_and_the_key(repo: Path):
-    (repo / "Pulumi.dev.yaml").write_text(stack_text(2, "local"))
+    (repo / "Pulumi.dev.yaml").write_text(stack_text(2, None))
     with pytest.raises(ConfigError) as error:
         ci_plan.plan("HEAD~1", commit(repo, "bad"), repo)
     assert "Stack 'dev' (Pulumi.dev.yaml)" in str(error.value) and "habit-tracker-db:phase" in str(error.value)
 
 
 def test_cycle_and_unknown_ref_are_one_paragraph(repo: Path):
-    (repo / "Pulumi.local.yaml").write_text(stack_text(0, "prod"))
+    (repo / "Pulumi.dev.yaml").write_text(stack_text(0, "prod"))
     head = commit(repo, "cycle")
     with pytest.raises(ci_plan.PlanError, match="form a cycle"):
         ci_plan.plan("HEAD~1", head, repo)
