@@ -157,42 +157,94 @@ def smoke_test(c, stack="local"):
         raise Exit(code=1)
 
 
-@task(help={"stack": STACK_HELP, "force": "Skip the promotion gate (says so loudly)"})
-def phase(c, n, stack="local", force=False):
+@task(help={"stack": STACK_HELP, "force": "Override a failing promotion gate (needs --reason; leaves a trace)",
+            "reason": "Why the gate is overridden (10+ chars): written to the stack file as habit-tracker-db:gate_override"})
+def phase(c, n, stack="local", force=False, reason=""):
     """The GitOps edit: set the phase line of Pulumi.<stack>.yaml, print the diff, deploy nothing."""
     from dualwrite import promotion, report, stack_file, config as stack_config
 
+    override = None
     try:
         edit = stack_file.set_phase(stack, n, write=False)
+        if str(n).strip() == "1" and edit.changed:
+            gate = promotion.phase_gate(stack)
+            if not report.checks_table(f"promotion gate for '{stack}'", gate):
+                if not force:
+                    raise _fail(f"'{stack}' cannot enter phase 1 yet; fix the stack before it, or use --force "
+                                "--reason \"...\" (the reason is committed in the stack file and shown on the PR).")
+                if not reason.strip():
+                    raise _fail(f"--force for '{stack}' needs --reason \"...\": it is written to {edit.path.name} as "
+                                "habit-tracker-db:gate_override, so the commit, the PR comment and the deploy's "
+                                "re-check show who overrode the gate and why. Nothing changed.")
+                override = reason
+                failed = "; ".join(f"{check.name} ({check.detail})" for check in gate if not check.ok)
+                print(f"WARNING: --force: promotion gate for '{stack}' overridden. Failed rows: {failed}", file=sys.stderr)
+        edit = promotion.declare_phase(stack, n, override)
     except stack_config.ConfigError as error:
         raise _fail(str(error)) from None
-    if str(n).strip() == "1":
-        try:
-            gate = promotion.phase_gate(stack)
-        except stack_config.ConfigError as error:
-            raise _fail(str(error)) from None
-        if not report.checks_table(f"promotion gate for '{stack}'", gate):
-            if not force:
-                raise _fail(f"'{stack}' cannot enter phase 1 yet; fix the stack before it, or use --force.")
-            failed = "; ".join(f"{check.name} ({check.detail})" for check in gate if not check.ok)
-            print(f"WARNING: --force: promotion gate for '{stack}' overridden. Failed rows: {failed}", file=sys.stderr)
-    edit = stack_file.set_phase(stack, n)
     print(edit.diff() or f"{edit.path.name} already says phase {n}; nothing changed.")
     if edit.changed:
         print(f"Next: commit {edit.path.name}, open a pull request; `pulumi up --stack {stack}` deploys it.")
 
 
-@task(help={"stack": STACK_HELP})
-def promotion_check(c, stack="local"):
-    """CI gate for a pull request that sets phase 1: the stack before must run phase 1 cleanly."""
-    from dualwrite import promotion, report, config as stack_config
+def _enforce(stack: str, base: str | None, head: str | None, what: str, *, since_deployed: bool = False) -> None:
+    from devenv.engine import EngineError
+    from dualwrite import deploy_record, enforcement, report, config as stack_config
 
     try:
-        gate = promotion.phase_gate(stack)
-    except stack_config.ConfigError as error:
+        running = None
+        if since_deployed and not base:
+            base = deploy_record.read(stack)
+            if base is None:
+                print(f"note: no deployed commit recorded for '{stack}': the gate's thresholds are read from its "
+                      "stack file as it is, and its stack history says what it runs now")
+                running = enforcement.running_from_history(stack)
+        verdict = enforcement.check(stack, base or None, head or None, running_before=running)
+    except (stack_config.ConfigError, EngineError) as error:
         raise _fail(str(error)) from None
-    if not report.checks_table(f"promotion gate for '{stack}'", gate):
+    for line in verdict.callouts:
+        print(f"CALL-OUT: {line}")
+    report.checks_table(verdict.title(what), verdict.rows)
+    if not verdict.passed:
         raise Exit(code=1)
+
+
+@task(help={"stack": STACK_HELP,
+            "base": "The base branch (e.g. origin/main): the gate's thresholds are read there, not from the PR",
+            "head": "The change's commit (default: the working tree)"})
+def promotion_check(c, stack="local", base="", head=""):
+    """CI gate for a pull request that sets phase 1: the stack before must run phase 1 cleanly.
+    With --base, a rollback passes (one row says why) and threshold changes are called out."""
+    if not base:
+        from dualwrite import promotion, report, config as stack_config
+
+        try:
+            gate = promotion.phase_gate(stack)
+        except stack_config.ConfigError as error:
+            raise _fail(str(error)) from None
+        if not report.checks_table(f"promotion gate for '{stack}'", gate):
+            raise Exit(code=1)
+        return
+    _enforce(stack, base, head, "promotion gate")
+
+
+@task(help={"stack": STACK_HELP,
+            "base": "The commit the stack last deployed (default: its record; see record-deployed)",
+            "head": "The commit being deployed (default: the working tree)"})
+def gate_recheck(c, stack="local", base="", head=""):
+    """The deploy job, right before `up`: re-run the gate of a phase flip; fails unless it holds
+    (or the change records an override). Rollbacks and other changes pass with one row."""
+    _enforce(stack, base, head, "deploy re-check of the promotion gate", since_deployed=True)
+
+
+@task(help={"stack": STACK_HELP, "commit": "The full SHA that was deployed (github.sha)"})
+def record_deployed(c, stack, commit):
+    """After a successful `up`: record the deployed commit (a stack tag) for `ci-plan --since-deployed`."""
+    from dualwrite import deploy_record
+
+    with _user_errors():
+        value = deploy_record.write(stack, commit)
+    print(f"stack '{stack}': deployed commit {value} recorded ({deploy_record.TAG})")
 
 
 @task(help={"stack": STACK_HELP, "level": "disable | drop-trigger | all", "yes": "Do not ask for confirmation"})
@@ -276,18 +328,26 @@ def bench(c, quick=False, full=False):
 # --- GitOps: the pull request and the merge (issue 10) --------------------------------
 
 
-@task(help={"base": "Commit the change starts from (a PR's base branch, or the commit before a push)",
+@task(help={"base": "Commit the change starts from (a PR's base branch)",
             "head": "Commit of the change (default HEAD)", "json": "Print JSON",
-            "github_output": "Also append deploy=/phase_changes= to $GITHUB_OUTPUT (the workflows' matrices)"})
-def ci_plan(c, base, head="HEAD", json=False, github_output=False):
+            "since_deployed": "Per stack, from the commit it last deployed (record-deployed), not from --base",
+            "github_output": "Also append deploy=/phase_changes=/bases= to $GITHUB_OUTPUT (the workflows' matrices)"})
+def ci_plan(c, base="", head="HEAD", json=False, github_output=False, since_deployed=False):
     """Which stacks a diff touches, in promotion order, and which of them change phase."""
     import os
 
-    from dualwrite import ci_plan as planner, config as stack_config
+    from devenv.engine import EngineError
+    from dualwrite import ci_plan as planner, deploy_record, config as stack_config
 
+    if bool(base) == bool(since_deployed):
+        raise _fail("ci-plan needs exactly one of --base REF (a pull request) or --since-deployed (a deploy).")
     try:
-        result = planner.plan(base, head)
-    except (planner.PlanError, stack_config.ConfigError) as error:
+        if since_deployed:
+            stacks = [s for s in planner.stack_files(planner.ROOT, head) if s not in planner.EMBEDDED]
+            result = planner.plan_since_deployed({s: deploy_record.read(s) for s in stacks}, head)
+        else:
+            result = planner.plan(base, head)
+    except (planner.PlanError, stack_config.ConfigError, EngineError) as error:
         raise _fail(str(error)) from None
     print(planner.render(result, as_json=json))
     if github_output:
@@ -295,13 +355,14 @@ def ci_plan(c, base, head="HEAD", json=False, github_output=False):
             out.write(planner.github_outputs(result))
 
 
-@task(help={"stack": STACK_HELP, "gate": "Include the Phase 1 gate (default: when the stack declares phase 1)"})
-def pr_comment(c, stack="local", gate=None):
+@task(help={"stack": STACK_HELP, "gate": "Include the Phase 1 gate (default: when the stack declares phase 1)",
+            "base": "The PR's base branch: the gate reads its thresholds there; changes to them head the comment"})
+def pr_comment(c, stack="local", gate=None, base=""):
     """Markdown a reviewer approves from: changes, their SQL and locks, the gate (`> comment.md`)."""
     import json as jsonlib
 
     from devenv import engine
-    from dualwrite import pr_comment as comment, promotion, config as stack_config
+    from dualwrite import enforcement, pr_comment as comment, promotion, config as stack_config
 
     config = _config(stack)
     engine.ensure_stack(stack)
@@ -313,13 +374,17 @@ def pr_comment(c, stack="local", gate=None):
     if result.returncode != 0:
         raise _fail(f"pulumi preview failed for stack '{stack}': "
                     + "; ".join(d.get("message", "") for d in preview.get("diagnostics", []) if d.get("severity") == "error")[-1500:])
-    rows = None
-    if gate if gate is not None else config.phase == 1:
-        try:
+    rows, callouts = None, []
+    try:
+        verdict = enforcement.check(stack, base) if base else None
+        if verdict is not None and verdict.kind != "none":
+            rows, callouts = verdict.rows, verdict.callouts
+        elif gate if gate is not None else config.phase == 1:
             rows = promotion.phase_gate(stack)
-        except stack_config.ConfigError as error:
-            raise _fail(str(error)) from None
-    sys.stdout.write(comment.render(config, preview, rows))
+        callouts = verdict.callouts if verdict is not None else callouts
+    except stack_config.ConfigError as error:
+        raise _fail(str(error)) from None
+    sys.stdout.write(comment.render(config, preview, rows, callouts=callouts))
 
 
 @task(help={"stack": STACK_HELP, "file": "The markdown to post (from `invoke pr-comment`)"})

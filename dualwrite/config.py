@@ -29,6 +29,8 @@ KEYS = (
     "promotes_from", "phase0_log",
     # The Phase 1 gate (dualwrite/gate.py): what this stack asks of the stack before it.
     "soak_hours", "max_dual_write_errors", "perf_max_mean_ms", "edge_function_waiver",
+    # The trace of `invoke phase 1 --force --reason`: the deploy's re-check honors it (dualwrite/gate_inputs.py).
+    "gate_override",
 )
 # The deployment guide's three rollback options, declared: `enabled` is normal operation,
 # `disabled` = option 1 (trigger disabled), `absent` = option 2 (trigger dropped),
@@ -74,6 +76,7 @@ class StackConfig:
     max_dual_write_errors: int = 0
     perf_max_mean_ms: float = 5.0
     edge_function_waiver: str | None = None
+    gate_override: str | None = None
 
     @property
     def stack_file(self) -> str:
@@ -241,6 +244,12 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
                     "a reason of at least 10 characters that the gate prints (or no such line: the gate then "
                     "asks for successful idempotency_log rows of the last 24 h)")
 
+    override = raw.get("gate_override")
+    if override is not None and len(str(override).strip()) < 10:
+        raise _fail(stack, "gate_override", override,
+                    "the reason the promotion gate was overridden, at least 10 characters (`invoke phase 1 --force "
+                    "--reason ...` writes it), or no such line")
+
     return StackConfig(
         stack=stack,
         phase=phase,
@@ -264,6 +273,7 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
         perf_max_mean_ms=number("perf_max_mean_ms", 5, 0.001, 60_000,
                                 "milliseconds above 0 (decimals allowed), e.g. 5"),
         edge_function_waiver=None if waiver is None else str(waiver).strip(),
+        gate_override=None if override is None else str(override).strip(),
     )
 
 

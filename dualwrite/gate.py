@@ -88,15 +88,15 @@ def _setting(entry: dict[str, Any], key: str, default: str) -> str:
     return default if value is None else str(value).strip()
 
 
-def phase1_since(history: Sequence[dict[str, Any]]) -> tuple[datetime | None, int | None]:
+def phase_since(history: Sequence[dict[str, Any]], phase: str = "1") -> tuple[datetime | None, int | None]:
     """End time (and version) of the first update of the stack's current, unbroken run of
-    successful Phase 1 updates with dual_write enabled; (None, None) when it is not in one.
+    successful updates in `phase` with dual_write enabled; (None, None) when it is not in one.
     Refreshes and previews do not deploy and neither start nor break a run."""
     deploys = [h for h in history if h.get("kind") in ("update", "destroy") and h.get("result") == "succeeded"]
     deploys.sort(key=lambda h: (_when(h.get("endTime") or h.get("startTime")), h.get("version", 0)), reverse=True)
     since: tuple[datetime | None, int | None] = (None, None)
     for entry in deploys:
-        running = (entry["kind"] == "update" and _setting(entry, "phase", "") == "1"
+        running = (entry["kind"] == "update" and _setting(entry, "phase", "") == phase
                    and _setting(entry, "dual_write", "enabled") == "enabled")
         if not running:
             break
@@ -104,18 +104,24 @@ def phase1_since(history: Sequence[dict[str, Any]]) -> tuple[datetime | None, in
     return since
 
 
+def phase1_since(history: Sequence[dict[str, Any]]) -> tuple[datetime | None, int | None]:
+    return phase_since(history, "1")
+
+
 def soak(previous: str, history: Sequence[dict[str, Any]] | None, config: StackConfig, now: datetime,
-         history_error: str | None = None) -> Check:
-    name = f"{config.soak_hours:g}-hour stability test passed"
+         history_error: str | None = None, phase: str = "1") -> Check:
+    """`phase` "0": the first shared stack soaks its own Phase 0 (the trigger logging every write)."""
+    name = f"{config.soak_hours:g}-hour stability test passed" + ("" if phase == "1" else " (its own Phase 0)")
     if history is None:
         return _row(name, False, f"could not read `pulumi stack history` of '{previous}': {history_error}")
-    since, version = phase1_since(history)
+    since, version = phase_since(history, phase)
     if since is None:
         return _row(name, False, f"`pulumi stack history` of '{previous}' ({len(history)} entries): no successful "
-                                 "Phase 1 update since its last Phase 0 (or rollback)")
+                                 + ("Phase 1 update since its last Phase 0 (or rollback)" if phase == "1" else
+                                    "Phase 0 update with dual_write enabled since its last change of phase"))
     hours = (now - since).total_seconds() / 3600
     return _row(name, hours >= config.soak_hours,
-                f"`pulumi stack history` of '{previous}': Phase 1 since update {version} at "
+                f"`pulumi stack history` of '{previous}': Phase {phase} since update {version} at "
                 f"{since:%Y-%m-%d %H:%M:%S} UTC, {hours:.2f} h of the {config.soak_hours:g} h "
                 f"{config.stack_file} asks ({PROJECT}:soak_hours)")
 

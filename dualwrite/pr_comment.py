@@ -85,14 +85,21 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
         "| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
 
 
+def callout_lines(callouts: Sequence[str]) -> list[str]:
+    """The gate's call-outs (an override, thresholds the PR edits: dualwrite/gate_inputs.py), as the
+    comment's first lines, so a reviewer cannot miss them."""
+    return [f"> **Promotion gate call-out:** {line}" for line in callouts] + ([""] if callouts else [])
+
+
 def render(config: StackConfig, preview: dict[str, Any], gate: Sequence[Check] | None,
-           plan_line: str | None = None) -> str:
+           plan_line: str | None = None, callouts: Sequence[str] = ()) -> str:
     found, same = changes(preview)
     counts: dict[str, int] = {}
     for change in found:
         counts[change.op] = counts.get(change.op, 0) + 1
     summary = ", ".join(f"{n} to {op}" for op, n in sorted(counts.items())) or "no changes"
-    lines = [MARKER.format(stack=config.stack), f"## Stack `{config.stack}` ({config.stack_file})", "",
+    lines = [MARKER.format(stack=config.stack), *callout_lines(callouts),
+             f"## Stack `{config.stack}` ({config.stack_file})", "",
              f"Phase **{config.phase}**, dual_write `{config.dual_write}`"
              + (f", {plan_line}" if plan_line else "") + f". Plan: **{summary}** ({same} unchanged).", ""]
     bound = f"lock_timeout {config.lock_timeout}, {LOCK_RETRIES} retries"

@@ -3,16 +3,28 @@
 Stacks are ordered by `promotes_from` in their stack files (local -> dev -> staging ->
 prod). The gate is the deployment guide's whole Phase 1 Activation Checklist
 (dualwrite/gate.py, one row per item, each saying what it read), after two rows of its own:
-the stack before declares Phase 1 and passes its smoke test. The first stack of the order
-(the embedded `local`) has no stack before it: nothing to wait for.
+the stack before declares Phase 1 and passes its smoke test.
+
+The first shared stack (dev: no `promotes_from`) has no stack before it, and the embedded
+`local` lives on a laptop whose database and history CI cannot read, so it is never a
+predecessor (dualwrite/ci_plan.py refuses it). Its gate reads what CI can reach about the
+stack itself: its own Phase 0 has run, trigger enabled, for `soak_hours` (its stack
+history), its smoke test passes, its writes' mean cost (the Phase 0 baseline the guide's
+"Performance baseline" row asks for) and its dual_write_errors; plus the Edge Function and
+approval rows. The embedded `local` itself is first with nothing to wait for.
+
+Which values the gate uses (the base branch's, not the pull request's) is
+dualwrite/gate_inputs.py; `phase_gate` takes them already read.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Any, Callable
 
-from dualwrite import connection, gate, config as stack_config
+from dualwrite import connection, gate, stack_file, config as stack_config
+from dualwrite.ci_plan import EMBEDDED
 from dualwrite.smoke import Check, run_smoke_test
 
 
@@ -26,33 +38,80 @@ def _reach(stack: str, work: Callable[[Any], list[Check]], fail: Callable[[str],
         return work(conn)
 
 
+def _history_soak(stack: str, history: Callable[[str], list[dict[str, Any]]], config: stack_config.StackConfig,
+                  now: datetime, phase: str) -> Check:
+    try:
+        return gate.soak(stack, history(stack), config, now, phase=phase)
+    except Exception as error:  # noqa: BLE001 - no backend, no stack: the row says which
+        return gate.soak(stack, None, config, now, type(error).__name__ + ": "
+                         + (str(error).strip().splitlines() or [""])[-1][:300], phase=phase)
+
+
+def first_stack_gate(config: stack_config.StackConfig, now: datetime,
+                     history: Callable[[str], list[dict[str, Any]]]) -> list[Check]:
+    """The first shared stack: evidence about itself that CI can read (module docstring)."""
+    stack = config.stack
+    checks = [Check("gate", f"'{stack}' is first in the promotion order", True,
+                    "no stack before it: the gate reads its own Phase 0 (history, smoke test, cost, errors)")]
+    soak = _history_soak(stack, history, config, now, "0")
+
+    def on_itself(conn: Any) -> list[Check]:
+        smoke = run_smoke_test(conn, config)
+        failed = [c for c in smoke if not c.ok]
+        return [
+            Check("gate", f"'{stack}' smoke test passes (phase {config.phase})", not failed,
+                  f"{len(smoke) - len(failed)}/{len(smoke)} checks" + (f"; first failure: {failed[0].name}" if failed else "")),
+            soak,
+            gate.edge_function(conn, config),
+            gate.performance(conn, config, config),
+            gate.errors(conn, config, config),
+        ]
+
+    checks += _reach(stack, on_itself, lambda why: [
+        Check("gate", f"'{stack}' smoke test passes", False, f"could not reach '{stack}': {why}"), soak,
+        gate.edge_function(None, config, why)])
+    checks.append(gate.approval(config))
+    return checks
+
+
 def phase_gate(stack: str, *, now: datetime | None = None,
-               history: Callable[[str], list[dict[str, Any]]] = gate.read_history) -> list[Check]:
-    """Every row of the gate for `stack` entering Phase 1 (ConfigError on a bad stack file)."""
-    # The target's own password need not be at hand to plan its gate (the Edge Function row
-    # connects with it, and says so when it cannot).
-    raw = stack_config.read_stack_file(stack)
-    raw.pop("db_password", None)
-    config = stack_config.parse(stack, raw, has_password=True)
+               history: Callable[[str], list[dict[str, Any]]] = gate.read_history,
+               config: stack_config.StackConfig | None = None,
+               before: stack_config.StackConfig | None = None) -> list[Check]:
+    """Every row of the gate for `stack` entering Phase 1 (ConfigError on a bad stack file).
+
+    `config` (the target, with the gate's keys from the base branch) and `before` (the stack
+    before it, at the base branch) come from dualwrite/gate_inputs.py; without them, both are
+    read from the working tree."""
+    now = now or datetime.now(timezone.utc)
+    if config is None:
+        # The target's own password need not be at hand to plan its gate (the Edge Function row
+        # connects with it, and says so when it cannot).
+        raw = stack_config.read_stack_file(stack)
+        raw.pop("db_password", None)
+        config = stack_config.parse(stack, raw, has_password=True)
     previous = config.promotes_from
     if previous is None:
-        return [Check("gate", f"'{stack}' is first in the promotion order", True,
-                      "nothing to wait for (the checklist reads the stack before)")]
-    try:
-        before = stack_config.load(previous)
-    except stack_config.ConfigError as error:
-        return [Check("gate", f"previous stack '{previous}' has valid config", False, str(error))]
+        if stack in EMBEDDED:
+            return [Check("gate", f"'{stack}' is first in the promotion order", True,
+                          "the embedded stack: nothing to wait for (the checklist reads the stack before)")]
+        return first_stack_gate(config, now, history)
+    if previous in EMBEDDED:
+        return [Check("gate", f"'{stack}' promotes from a stack CI can read", False,
+                      f"{config.stack_file} says promotes_from: {previous}, the embedded stack on a laptop; remove "
+                      f"that line ('{stack}' is then first and its gate reads its own Phase 0)")]
+    if before is None:
+        try:
+            before = stack_config.load(previous)
+        except stack_config.ConfigError as error:
+            return [Check("gate", f"previous stack '{previous}' has valid config", False, str(error))]
     checks = [Check("gate", f"'{previous}' declares phase 1", before.phase == 1 and before.trigger_enabled,
                     f"{before.stack_file}: phase={before.phase}, dual_write={before.dual_write}")]
 
     checks += _reach(stack, lambda conn: [gate.edge_function(conn, config)],
                      lambda why: [gate.edge_function(None, config, why)])
     if checks[0].ok:
-        try:
-            soak = gate.soak(previous, history(previous), config, now or datetime.now(timezone.utc))
-        except Exception as error:  # noqa: BLE001
-            soak = gate.soak(previous, None, config, now or datetime.now(timezone.utc), type(error).__name__ + ": "
-                             + (str(error).strip().splitlines() or [""])[-1][:300])
+        soak = _history_soak(previous, history, config, now, "1")
 
         def on_previous(conn: Any) -> list[Check]:
             smoke = run_smoke_test(conn, before)
@@ -71,3 +130,20 @@ def phase_gate(stack: str, *, now: datetime | None = None,
             Check("gate", f"'{previous}' smoke test passes", False, f"could not reach '{previous}': {why}"), soak])
     checks.append(gate.approval(config))
     return checks
+
+
+def declare_phase(stack: str, phase: int | str, override: str | None = None) -> stack_file.StackFileEdit:
+    """The GitOps edit of `invoke phase N`: the phase line; a phase change drops the override of an earlier
+    flip, and `override` (the reason of `--force`) writes the new one, so the commit, the PR comment and
+    the deploy's re-check all see it (dualwrite/gate_inputs.py)."""
+    if override is not None:  # the parser's own rule and paragraph, before the file changes
+        stack_config.parse(stack, {"phase": str(phase), "db_host": "127.0.0.1", "gate_override": override},
+                           has_password=True)
+    path = stack_config.ROOT / stack_config.stack_file_name(stack)
+    before = path.read_text(encoding="utf-8") if path.is_file() else ""
+    edit = stack_file.set_phase(stack, phase)
+    if edit.changed or override is not None:
+        stack_file.remove_value(stack, "gate_override")
+    if override is not None:
+        stack_file.set_value(stack, "gate_override", json.dumps(override.strip(), ensure_ascii=False))
+    return stack_file.StackFileEdit(path, before, path.read_text(encoding="utf-8"))

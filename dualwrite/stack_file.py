@@ -81,3 +81,14 @@ def set_phase(stack: str, phase: int | str, root: Path = ROOT, *, write: bool = 
             "allowed: 0 (log only, NOTICE) or 1 (sync old to new)."
         )
     return set_value(stack, "phase", int(str(phase).strip()), root, write=write)
+
+
+def remove_value(stack: str, key: str, root: Path = ROOT, *, write: bool = True) -> StackFileEdit:
+    """Drop a one-line key (e.g. the gate_override a later phase change ends), touching no other line."""
+    path = root / stack_file_name(stack)
+    before = path.read_text(encoding="utf-8")
+    after = re.sub(rf"^[ \t]*{re.escape(PROJECT)}:{re.escape(key)}:.*(\n|\Z)", "", before, flags=re.M)
+    edit = StackFileEdit(path, before, after)
+    if write and edit.changed:
+        path.write_text(after, encoding="utf-8")
+    return edit
