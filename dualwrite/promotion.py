@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable
 
 from dualwrite import connection, gate, stack_file, config as stack_config
@@ -132,18 +133,19 @@ def phase_gate(stack: str, *, now: datetime | None = None,
     return checks
 
 
-def declare_phase(stack: str, phase: int | str, override: str | None = None) -> stack_file.StackFileEdit:
+def declare_phase(stack: str, phase: int | str, override: str | None = None,
+                  root: Path = stack_config.ROOT) -> stack_file.StackFileEdit:
     """The GitOps edit of `invoke phase N`: the phase line; a phase change drops the override of an earlier
     flip, and `override` (the reason of `--force`) writes the new one, so the commit, the PR comment and
     the deploy's re-check all see it (dualwrite/gate_inputs.py)."""
     if override is not None:  # the parser's own rule and paragraph, before the file changes
         stack_config.parse(stack, {"phase": str(phase), "db_host": "127.0.0.1", "gate_override": override},
                            has_password=True)
-    path = stack_config.ROOT / stack_config.stack_file_name(stack)
+    path = root / stack_config.stack_file_name(stack)
     before = path.read_text(encoding="utf-8") if path.is_file() else ""
-    edit = stack_file.set_phase(stack, phase)
+    edit = stack_file.set_phase(stack, phase, root)
     if edit.changed or override is not None:
-        stack_file.remove_value(stack, "gate_override")
+        stack_file.remove_value(stack, "gate_override", root)
     if override is not None:
-        stack_file.set_value(stack, "gate_override", json.dumps(override.strip(), ensure_ascii=False))
+        stack_file.set_value(stack, "gate_override", json.dumps(override.strip(), ensure_ascii=False), root)
     return stack_file.StackFileEdit(path, before, path.read_text(encoding="utf-8"))
