@@ -6,8 +6,9 @@ or in a deploy the commit the stack last deployed), and the PR's values are only
 
 - the target's `promotes_from`, `soak_hours`, `max_dual_write_errors`, `perf_max_mean_ms`
   and `edge_function_waiver` (GATE_KEYS), read from its stack file at BASE;
-- the stack before it, whole, at BASE: whether it declares Phase 1 there, and its
-  `drift_threshold`;
+- the stack before it: its `drift_threshold` at BASE; whether it declares Phase 1 is read
+  at HEAD (deploys run in promotion order, so by the time this stack deploys the one before
+  has run what HEAD says; its stack history and smoke test rows prove it really does);
 - a change of any of those keys (or of the target's own `drift_threshold`, which the next
   stack's gate will read) in BASE..HEAD is a call-out, printed at the top of the check and of
   the PR comment;
@@ -154,12 +155,26 @@ def read(stack: str, base: str | None, head: str | None = None, repo: Path = ROO
 
     previous = None
     if target.promotes_from is not None:
-        previous_raw = raw_at(target.promotes_from, base, repo)
+        # The stack before as it is declared now (its history and smoke test prove it runs so), with the
+        # drift_threshold of BASE: deploys go in order, so in a deploy it has already run what HEAD says.
+        name = target.promotes_from
+        previous_raw = raw_at(name, head, repo)
         if previous_raw is None:
             raise ConfigError(f"Stack '{stack}' ({stack_file_name(stack)}): '{PROJECT}:promotes_from' names "
-                              f"'{target.promotes_from}', which has no stack file at {base or 'the working tree'}; "
-                              "allowed: a stack that exists on the base branch. Nothing was checked.")
-        previous = _parse(target.promotes_from, previous_raw)
+                              f"'{name}', which has no stack file at {head or 'the working tree'}; allowed: the "
+                              "stack deployed before this one. Nothing was checked.")
+        previous_base = raw_at(name, base, repo) if base is not None else None
+        gate_previous = dict(previous_raw)
+        if previous_base is not None:
+            gate_previous.pop("drift_threshold", None)
+            if previous_base.get("drift_threshold") is not None:
+                gate_previous["drift_threshold"] = previous_base["drift_threshold"]
+        previous = _parse(name, gate_previous)
+        declared = _parse(name, previous_raw)
+        if previous_base is not None and declared.drift_threshold != previous.drift_threshold:
+            callouts.append(f"{stack_file_name(name)} changes gate input `{PROJECT}:drift_threshold`: "
+                            f"{previous.drift_threshold:g} -> {declared.drift_threshold:g} (the gate of '{stack}' "
+                            f"uses {previous.drift_threshold:g}, from {base})")
 
     override = head_raw.get(OVERRIDE_KEY)
     override = None if override is None else str(override).strip()

@@ -20,6 +20,7 @@ dualwrite/gate_inputs.py; `phase_gate` takes them already read.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -57,10 +58,11 @@ def first_stack_gate(config: stack_config.StackConfig, now: datetime,
     soak = _history_soak(stack, history, config, now, "0")
 
     def on_itself(conn: Any) -> list[Check]:
-        smoke = run_smoke_test(conn, config)
+        # What must be healthy is the Phase 0 it runs now, not the Phase 1 the change declares.
+        smoke = run_smoke_test(conn, replace(config, phase=0, dual_write="enabled"))
         failed = [c for c in smoke if not c.ok]
         return [
-            Check("gate", f"'{stack}' smoke test passes (phase {config.phase})", not failed,
+            Check("gate", f"'{stack}' smoke test passes in phase 0", not failed,
                   f"{len(smoke) - len(failed)}/{len(smoke)} checks" + (f"; first failure: {failed[0].name}" if failed else "")),
             soak,
             gate.edge_function(conn, config),

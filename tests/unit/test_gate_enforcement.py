@@ -66,8 +66,8 @@ def test_thresholds_come_from_the_base_branch_and_changes_are_called_out(repo: P
     assert "`habit-tracker-db:soak_hours`: 24 -> 0.001 (the gate uses 24, from HEAD~1)" in called
     for key in ("max_dual_write_errors", "perf_max_mean_ms", "edge_function_waiver"):
         assert f"`habit-tracker-db:{key}`" in called
-    # The previous stack's drift_threshold is read at the base too (its own call-out is on its own check).
-    assert "drift_threshold" not in called
+    # The previous stack's drift_threshold is read at the base too, and its change called out here.
+    assert "Pulumi.ut-first.yaml changes gate input `habit-tracker-db:drift_threshold`: 0.1 -> 99" in called
     assert any("drift_threshold`: 0.1 -> 99" in line for line in gate_inputs.read(FIRST, "HEAD~1", "HEAD", repo).callouts)
 
     # The gate itself runs with 24 h: 30 h of history passes, 3 h would not.
