@@ -52,8 +52,10 @@ def test_gitops_story(e2e_stack):
     # Rows the app wrote during Phase 0: the flip to Phase 1 must bring them over.
     seed_rows(stack, 300)
     # 3. The GitOps edit, then up: Phase 1 syncs, backfills, schedules cleanup.
-    edit = stack.invoke("phase", "1")
-    assert '+  habit-tracker-db:phase: "1"' in edit.stdout
+    # A stack of its own is first in the promotion order: its gate asks for a day of its own Phase 0,
+    # which a test does not wait for, so the flip is forced, and says why in the stack file.
+    edit = stack.invoke("phase", "1", "--force", "--reason", "e2e story: a fresh stack has no Phase 0 day")
+    assert '+  habit-tracker-db:phase: "1"' in edit.stdout and "+  habit-tracker-db:gate_override:" in edit.stdout
     stack.invoke("up")
     assert "FAIL" not in stack.invoke("smoke-test").stdout
     drift = stack.invoke("drift")  # exits non-zero above the threshold
@@ -138,11 +140,11 @@ def test_promotion_gate_refuses_until_the_stack_before_runs_phase_1(e2e_stack):
     assert refused.returncode != 0
     assert f"'{first.name}' declares phase 1" in refused.stdout and "FAIL" in refused.stdout
     assert second.stack_file.read_text() == original
-    forced = second.invoke("phase", "1", "--force")
+    forced = second.invoke("phase", "1", "--force", "--reason", "e2e: the override leaves its line")
     assert "--force" in forced.stderr and '+  habit-tracker-db:phase: "1"' in forced.stdout
     second.invoke("phase", "0")
 
-    first.invoke("phase", "1")
+    first.invoke("phase", "1", "--force", "--reason", "e2e: first has no Phase 0 day")
     first.invoke("up")
     # Phase 1 declared and healthy, but the guide's 24-hour stability test has only begun.
     gate = second.invoke("promotion-check", check=False)
