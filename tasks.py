@@ -214,17 +214,7 @@ def _enforce(stack: str, base: str | None, head: str | None, what: str, *, since
             "head": "The change's commit (default: the working tree)"})
 def promotion_check(c, stack="local", base="", head=""):
     """CI gate for a pull request that sets phase 1: the stack before must run phase 1 cleanly.
-    With --base, a rollback passes (one row says why) and threshold changes are called out."""
-    if not base:
-        from dualwrite import promotion, report, config as stack_config
-
-        try:
-            gate = promotion.phase_gate(stack)
-        except stack_config.ConfigError as error:
-            raise _fail(str(error)) from None
-        if not report.checks_table(f"promotion gate for '{stack}'", gate):
-            raise Exit(code=1)
-        return
+    A rollback passes (one row says why); with --base, threshold changes are called out."""
     _enforce(stack, base, head, "promotion gate")
 
 

@@ -42,6 +42,7 @@ from dualwrite.config import PROJECT, ROOT, ConfigError
 EVERY_STACK = ("sql/", "infra/", "dualwrite/", "Pulumi.yaml", "requirements.txt")
 # The embedded stack lives on each developer's machine: CI never deploys it.
 EMBEDDED = ("local",)
+DEPLOYED = "deployed"  # Plan.base of a plan per stack from its recorded commit
 
 
 class PlanError(RuntimeError):
@@ -265,7 +266,7 @@ def plan_since_deployed(deployed: dict[str, str | None], head: str, repo: Path =
         stacks.append(StackPlan(stack=stack, position=order.index(stack), promotes_from=configs[stack].promotes_from,
                                 reasons=reasons, phase_before=phase_before, phase_after=configs[stack].phase,
                                 embedded=False, since=since, note=note))
-    return Plan(base="deployed", head=head, changed_files=sorted(changed_all), order=order, stacks=stacks)
+    return Plan(base=DEPLOYED, head=head, changed_files=sorted(changed_all), order=order, stacks=stacks)
 
 
 def _valid_phase(raw: dict[str, Any]) -> bool:
@@ -274,7 +275,9 @@ def _valid_phase(raw: dict[str, Any]) -> bool:
 
 def github_outputs(result: Plan) -> str:
     """`name=value` lines for $GITHUB_OUTPUT: the workflows' job matrices read them."""
-    bases = {s.stack: s.since or result.base for s in result.stacks if s.stack in result.deploy}
+    # Per stack, the --base of its `invoke gate-recheck` ("": no record; the recheck then says so).
+    bases = {s.stack: s.since or ("" if result.base == DEPLOYED else result.base)
+             for s in result.stacks if s.stack in result.deploy}
     return (f"deploy={json.dumps(result.deploy)}\nphase_changes={json.dumps(result.phase_changes)}\n"
             f"any={'true' if result.deploy else 'false'}\nbases={json.dumps(bases)}\n")
 

@@ -98,6 +98,8 @@ def test_a_rollback_is_never_blocked(repo: Path, after: str):
 
     verdict = enforcement.check(NEXT, "HEAD~1", "HEAD", repo=repo, now=NOW, history=unreachable)
     assert verdict.kind == "rollback" and verdict.passed
+    # With no base (a laptop's `invoke promotion-check`), a stack that does not run Phase 1 is not gated either.
+    assert enforcement.check(NEXT, None, "HEAD", repo=repo, history=unreachable).passed
     assert [row.name for row in verdict.rows] == ["a rollback is never blocked by the promotion gate"]
     assert "phase 1, dual_write enabled ->" in verdict.rows[0].detail
 
@@ -197,7 +199,7 @@ def test_deploy_plan_starts_at_each_stacks_recorded_commit(repo: Path):
     assert "not in this clone" in by_name["ut-gone"].note
     assert result.deploy == [FIRST, "ut-new", "ut-gone"]
     outputs = dict(line.split("=", 1) for line in ci_plan.github_outputs(result).splitlines())
-    assert json.loads(outputs["bases"])[FIRST] == first_deployed
+    assert json.loads(outputs["bases"]) == {FIRST: first_deployed, "ut-new": "", "ut-gone": ""}
     assert "touched since" in result.text() and "no deployed commit recorded" in result.text()
 
 
