@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from dualwrite import gate, gate_inputs, promotion
-from dualwrite.config import PROJECT, ROOT, StackConfig
+from dualwrite.config import PROJECT, ROOT, ConfigError, StackConfig, parse
 from dualwrite.smoke import Check
 
 
@@ -53,10 +53,11 @@ def running_from_history(stack: str, history: Callable[[str], list[dict[str, Any
     if not deploys:
         return None
     last = max(deploys, key=lambda h: h.get("version", 0))
-    from dualwrite.config import parse
-
-    return parse(stack, {"phase": gate._setting(last, "phase", "0"), "db_host": "127.0.0.1",
-                         "dual_write": gate._setting(last, "dual_write", "enabled")}, has_password=True)
+    try:
+        return parse(stack, {"phase": gate._setting(last, "phase", "0"), "db_host": "127.0.0.1",
+                             "dual_write": gate._setting(last, "dual_write", "enabled")}, has_password=True)
+    except ConfigError:  # a value this release does not know: treat as not running Phase 1
+        return None
 
 
 def check(stack: str, base: str | None, head: str | None = None, *, repo: Path = ROOT,

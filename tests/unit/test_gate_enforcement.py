@@ -221,3 +221,16 @@ def test_pr_comment_puts_the_call_outs_first():
     assert lines[0].startswith("<!-- habit-tracker-db:pr-comment")
     assert lines[1] == "> **Promotion gate call-out:** GATE OVERRIDDEN by Pulumi.ut-next.yaml: x"
     assert pr_comment.render(config, {"steps": []}, None).splitlines()[1].startswith("## Stack")
+
+
+def test_a_deploy_with_no_record_reads_what_the_stack_runs_from_its_history():
+    def history(phase: str, dual_write: str = "enabled") -> list[dict]:
+        return [{"version": 3, "kind": "update", "result": "succeeded", "endTime": NOW.isoformat(),
+                 "config": {"habit-tracker-db:phase": {"value": phase},
+                            "habit-tracker-db:dual_write": {"value": dual_write}}},
+                {"version": 4, "kind": "update", "result": "failed", "endTime": NOW.isoformat(), "config": {}}]
+
+    running = enforcement.running_from_history(NEXT, lambda stack: history("1"))
+    assert running is not None and gate_inputs.runs_phase1(running)
+    assert not gate_inputs.runs_phase1(enforcement.running_from_history(NEXT, lambda stack: history("1", "disabled")))
+    assert enforcement.running_from_history(NEXT, lambda stack: []) is None
