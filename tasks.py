@@ -214,8 +214,19 @@ def _enforce(stack: str, base: str | None, head: str | None, what: str, *, since
             "head": "The change's commit (default: the working tree)"})
 def promotion_check(c, stack="local", base="", head=""):
     """CI gate for a pull request that sets phase 1: the stack before must run phase 1 cleanly.
-    A rollback passes (one row says why); with --base, threshold changes are called out."""
-    _enforce(stack, base, head, "promotion gate")
+    With --base (CI): thresholds from there, changes called out, a rollback passes with one row.
+    Without: could the stack enter phase 1 now, by its working-tree values (a laptop's question)."""
+    if base:
+        _enforce(stack, base, head, "promotion gate")
+        return
+    from dualwrite import promotion, report, config as stack_config
+
+    try:
+        gate = promotion.phase_gate(stack)
+    except stack_config.ConfigError as error:
+        raise _fail(str(error)) from None
+    if not report.checks_table(f"promotion gate for '{stack}'", gate):
+        raise Exit(code=1)
 
 
 @task(help={"stack": STACK_HELP,
