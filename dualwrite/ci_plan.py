@@ -70,7 +70,7 @@ class StackPlan:
         if self.phase_after is None:
             return "removed"
         if self.phase_before is None:
-            return "new"
+            return f"phase {self.phase_after}, nothing recorded" if self.note else "new"
         return f"phase {self.phase_before} -> {self.phase_after}" if self.phase_change else f"phase {self.phase_after}"
 
 

@@ -201,6 +201,7 @@ def test_deploy_plan_starts_at_each_stacks_recorded_commit(repo: Path):
     outputs = dict(line.split("=", 1) for line in ci_plan.github_outputs(result).splitlines())
     assert json.loads(outputs["bases"]) == {FIRST: first_deployed, "ut-new": "", "ut-gone": ""}
     assert "touched since" in result.text() and "no deployed commit recorded" in result.text()
+    assert by_name["ut-new"].status == "phase 0, nothing recorded"
 
 
 def test_a_flip_missed_by_a_superseded_deploy_is_still_a_phase_change(repo: Path):
