@@ -84,8 +84,8 @@ def phase_gate(stack: str, *, now: datetime | None = None,
     """Every row of the gate for `stack` entering Phase 1 (ConfigError on a bad stack file).
 
     `config` (the target, with the gate's keys from the base branch) and `before` (the stack
-    before it, at the base branch) come from dualwrite/gate_inputs.py; without them, both are
-    read from the working tree."""
+    before it as declared, with the base branch's drift_threshold) come from
+    dualwrite/gate_inputs.py; without them, both are read from the working tree."""
     now = now or datetime.now(timezone.utc)
     if config is None:
         # The target's own password need not be at hand to plan its gate (the Edge Function row
