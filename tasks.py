@@ -262,7 +262,7 @@ def backfill(c, stack="local", batch_size=0):
         config, info = connection.conninfo(stack)
     result = bf.run(info, batch_size=int(batch_size) or config.backfill_batch_size,
                     lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout, show_progress=True)
-    print(f"backfilled {result.rows} rows")
+    print(f"backfill of stack '{stack}': {result.summary()}")
 
 
 @task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill"})
