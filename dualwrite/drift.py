@@ -117,6 +117,14 @@ class DriftSplit:
         return "; ".join(parts)
 
 
+def can_split(conn: psycopg.Connection) -> bool:
+    """Whether the functions the split reads are in the database (rollback option 3 drops them)."""
+    return bool(conn.execute(
+        "SELECT to_regprocedure('public.dual_write_diff()') IS NOT NULL AND "
+        "to_regprocedure('public.habit_tracker_row_error(jsonb, date)') IS NOT NULL AND "
+        "to_regclass('public.dual_write_errors') IS NOT NULL").fetchone()[0])
+
+
 def drift_split(conn: psycopg.Connection, covered: tuple[int, int] | None = None) -> DriftSplit:
     """The split; `covered` (after, last) also counts the malformed rows among those ids."""
     after, last = covered if covered is not None else (None, None)
