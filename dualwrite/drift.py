@@ -102,6 +102,11 @@ class DriftSplit:
     def drifted(self) -> int:
         return self.unsynced + self.malformed
 
+    @property
+    def backfill_work(self) -> int:
+        """Rows a backfill would change: the unsynced ones, and malformed ones it has yet to record."""
+        return self.unsynced + self.malformed - self.listed
+
     def advice(self, stack: str) -> str:
         """What the drift is made of and the command that fixes each part; '' when there is none."""
         parts = []

@@ -8,12 +8,13 @@ and re-entering it backfills again. Not one transaction: the
 runner (dualwrite/backfill.py) commits batch by batch.
 
 Its read (every refresh, so every `invoke up`) counts the habit_tracker rows a backfill would
-change (`unsynced`: out of sync and not malformed; dualwrite/drift.py). The program declares
+change (`unsynced`: out of sync and not malformed, or malformed and not yet recorded in
+dual_write_errors; dualwrite/drift.py). The program declares
 0, so rows written while the trigger did not sync (an emergency `rollback --level disable` or
 `drop-trigger`, a trigger disabled in the dashboard) make the diff run the backfill again,
 after the trigger is back (the resource depends on every object of the migration), whatever
-way the trigger comes back. Malformed rows are not counted: no backfill can project them
-(`invoke errors` lists them), so they never make every deploy re-run it.
+way the trigger comes back. Malformed rows already recorded are not counted: no backfill can
+project them (`invoke errors` lists them), so they never make every deploy re-run it.
 """
 
 from __future__ import annotations
@@ -92,6 +93,6 @@ class Backfill(ObjectKind):
         def work(conn) -> dict[str, Any] | None:
             # Without the functions that count it (rollback option 3 out of band), read as gone: the
             # next `up` creates it again after them, which backfills everything written meanwhile.
-            return {"unsynced": drift_split(conn).unsynced} if can_split(conn) else None
+            return {"unsynced": drift_split(conn).backfill_work} if can_split(conn) else None
 
         return session.change(work)

@@ -92,7 +92,7 @@ def test_new_sync_logic_runs_the_backfill_again_in_place(provider, conn):
 
 
 def test_the_backfill_reads_rows_out_of_sync_and_its_update_catches_up(provider, conn):
-    """Issue 17.1 without the engine: read counts what a backfill would fix (malformed rows aside)."""
+    """Issue 17.1 without the engine: read counts what a backfill would fix (recorded malformed rows aside)."""
     from dualwrite import migration
 
     migration.apply(conn, 1)
@@ -103,14 +103,15 @@ def test_the_backfill_reads_rows_out_of_sync_and_its_update_catches_up(provider,
     conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
                  "SELECT gen_random_uuid(), 'meanwhile ' || g, '2025-10-13', '[]' FROM generate_series(1, 20) g")
     conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
-                 "VALUES (gen_random_uuid(), 'malformed', '2025-10-14', '[]')")  # not a Monday: never counted
+                 "VALUES (gen_random_uuid(), 'malformed', '2025-10-14', '[]')")  # not a Monday, not recorded yet
     conn.execute("ALTER TABLE public.habit_tracker ENABLE TRIGGER trigger_habit_tracker_dual_write")
     read = provider.read("backfill", outs)
-    assert read.inputs["unsynced"] == 20
+    assert read.inputs["unsynced"] == 21
     assert provider.diff("backfill", read.outs, news).changes
     caught_up = provider.update("backfill", read.outs, news)
     assert (caught_up.outs["rows"], caught_up.outs["unsynced"]) == (21, 0)
-    again = provider.read("backfill", caught_up.outs)
+    assert conn.execute("SELECT count(*) FROM public.dual_write_errors").fetchone() == (1,)  # recorded now
+    again = provider.read("backfill", caught_up.outs)  # the recorded malformed row is no work: no change
     assert again.inputs["unsynced"] == 0 and not provider.diff("backfill", again.outs, news).changes
     # Rollback option 3 out of band: the counting functions are gone, the backfill reads as gone.
     migration.drop(conn)

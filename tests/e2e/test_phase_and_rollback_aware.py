@@ -82,6 +82,9 @@ def test_drift_smoke_and_monitor_follow_the_phase_and_the_rollback_in_effect(e2e
     drift = stack.invoke("drift", check=False)
     assert drift.returncode == 1
     assert f"1 malformed rows (1 listed in dual_write_errors): `invoke errors --stack {stack.name}`" in drift.stderr
+    backfill = stack.invoke("backfill")  # nothing to redo for a recorded malformed row
+    assert "projected 0 rows, malformed 1 (listed in dual_write_errors: 1" in backfill.stdout
+    assert backfill.stdout.rstrip().endswith("left 0")
     listed = flat(stack.invoke("errors").stdout)
     [(error_id,)] = stack.query("SELECT id FROM public.dual_write_errors")
     assert "1 open, 0 handled" in listed and "open: malformed" in listed and 'has no "times" array' in listed
