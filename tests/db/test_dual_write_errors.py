@@ -99,3 +99,20 @@ def test_a_row_fixed_through_the_trigger_is_handled_without_resolve(db):
 def test_resolving_an_unknown_id_is_refused(db):
     with pytest.raises(dwe.ResolveRefused, match="dual_write_errors has no row with id 999"):
         dwe.resolve(Session.on(db), "dev", 999)
+
+
+def test_monitor_shows_the_state_the_drift_split_and_the_rows_malformed_now(db):
+    from dualwrite import monitor
+
+    insert_sheet(db, child="bad", habits=BAD)
+    disable_trigger(db)
+    insert_sheet(db, child="late", habits=GOOD)
+    status = monitor.status(db, config(dual_write="disabled"))
+    assert status.dual_write.startswith("rollback Option 1: Disable Trigger")
+    assert status.drift.startswith("does not apply")
+    enable_trigger(db)
+    status = monitor.status(db, config())
+    assert status.dual_write.startswith("dual write runs as declared")
+    assert status.dual_write_errors == "1 recorded; 1 rows malformed now (`invoke errors --stack dev`)"
+    assert "ABOVE the threshold 0.1%" in status.drift and "1 unsynced rows" in status.drift
+    assert "1 malformed rows (1 listed in dual_write_errors)" in status.drift
