@@ -39,6 +39,7 @@ def test_a_declared_rollback_is_named_and_drift_does_not_apply(declared, in_data
 @pytest.mark.parametrize("in_database,level,keep", [
     ("disabled", "disable", "habit-tracker-db:dual_write: disabled"),
     ("absent", "drop-trigger", "habit-tracker-db:dual_write: absent"),
+    ("removed", "all", "habit-tracker-db:dual_write: removed"),
 ])
 def test_an_emergency_rollback_the_stack_file_does_not_declare(in_database, level, keep):
     current = state(in_database=in_database)
