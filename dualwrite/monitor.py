@@ -117,7 +117,7 @@ def drift_summary(conn: psycopg.Connection, config: StackConfig) -> str:
         return "-"
     result = stack_drift(conn, config)
     if result.report is None:
-        return f"does not apply ({(result.not_applicable or '').split(': ', 1)[-1]})"
+        return str(result.not_applicable)
     made_of = f": {result.split.advice(config.stack)}" if result.split is not None and result.split.drifted else ""
     verdict = "within" if result.ok else "ABOVE"
     return f"{result.report.drift_pct}% ({verdict} the threshold {config.drift_threshold}%){made_of}"

@@ -109,7 +109,7 @@ def test_monitor_shows_the_state_the_drift_split_and_the_rows_malformed_now(db):
     insert_sheet(db, child="late", habits=GOOD)
     status = monitor.status(db, config(dual_write="disabled"))
     assert status.dual_write.startswith("rollback Option 1: Disable Trigger")
-    assert status.drift.startswith("does not apply")
+    assert status.drift.startswith("drift does not apply to stack 'dev' while the trigger does not sync")
     enable_trigger(db)
     status = monitor.status(db, config())
     assert status.dual_write.startswith("dual write runs as declared")
