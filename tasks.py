@@ -274,7 +274,7 @@ def backfill(c, stack="local", batch_size=0):
 @task(help={"stack": STACK_HELP, "resolve": "dual_write_errors id whose row was fixed: re-sync it (it is then handled)",
             "handled": "Also list the records already handled"})
 def errors(c, stack="local", resolve=0, handled=False):
-    """The malformed rows recorded in dual_write_errors, open first; `--resolve ID` re-syncs a fixed row."""
+    """The open records of dual_write_errors (newest first; `--handled` adds the rest); `--resolve ID` re-syncs a fixed row."""
     from dualwrite import dual_write_errors as dwe, report
     from dualwrite.db import Session
 
