@@ -153,7 +153,10 @@ def smoke_test(c, stack="local"):
     from dualwrite import report, smoke
 
     config, checks = _on_database(stack, smoke.run_smoke_test)
-    if not report.checks_table(f"smoke test: stack {stack}, phase {config.phase}, dual_write {config.dual_write}", checks):
+    passed = report.checks_table(f"smoke test: stack {stack}, phase {config.phase}, dual_write {config.dual_write}", checks)
+    for paragraph in smoke.state_notes(checks):
+        print(f"dual write: {paragraph}")  # unwrapped: the rollback in effect and the way back
+    if not passed:
         raise Exit(code=1)
 
 
@@ -295,14 +298,17 @@ def cleanup(c, stack="local"):
 
 @task(help={"stack": STACK_HELP})
 def drift(c, stack="local"):
-    """Old vs new schema: exits non-zero when drift is above the stack's threshold."""
-    from dualwrite import drift as dr, report
+    """Old vs new schema where Phase 1 syncs: exits non-zero above the stack's threshold, saying how
+    much is unsynced rows and how much malformed ones; elsewhere (Phase 0, a rollback) says why it does not apply."""
+    from dualwrite import report, stack_drift
 
-    config, result = _on_database(stack, lambda conn, _: dr.drift_report(conn))
-    report.key_values(f"drift: stack {stack} (threshold {config.drift_threshold}%)",
-                      [(k.replace("_", " "), str(v)) for k, v in vars(result).items()])
-    if not result.within(config.drift_threshold):
-        raise _fail(f"drift {result.drift_pct}% is above the threshold {config.drift_threshold}% of stack '{stack}'")
+    config, result = _on_database(stack, stack_drift.stack_drift)
+    if result.not_applicable:
+        print(result.not_applicable)
+        return
+    report.key_values(f"drift: stack {stack} (threshold {config.drift_threshold}%)", result.rows())
+    if not result.ok:
+        raise _fail(result.failure())
 
 
 @task(help={"stack": STACK_HELP, "batch_size": "Rows per batch (default: the stack's backfill_batch_size)"})
@@ -315,7 +321,30 @@ def backfill(c, stack="local", batch_size=0):
         config, info = connection.conninfo(stack)
     result = bf.run(info, batch_size=int(batch_size) or config.backfill_batch_size,
                     lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout, show_progress=True)
-    print(f"backfilled {result.rows} rows")
+    print(f"backfill of stack '{stack}': {result.summary()}")
+
+
+@task(help={"stack": STACK_HELP, "resolve": "dual_write_errors id whose row was fixed: re-sync it (it is then handled)",
+            "handled": "Also list the records already handled"})
+def errors(c, stack="local", resolve=0, handled=False):
+    """The open records of dual_write_errors (newest first; `--handled` adds the rest); `--resolve ID` re-syncs a fixed row."""
+    from dualwrite import dual_write_errors as dwe, report
+    from dualwrite.db import Session
+
+    if resolve:
+        def work(conn, config):
+            return dwe.resolve(Session.on(conn, config.lock_timeout, config.statement_timeout), stack, int(resolve))
+
+        try:
+            _, done = _on_database(stack, work)
+        except dwe.ResolveRefused as error:
+            raise _fail(str(error)) from None
+        print(f"dual_write_errors id {done.error_id} (habit_tracker id {done.tracker_id}): "
+              f"{'re-synced' if done.row_exists else 'the row is gone; its week removed'}; handled "
+              "(the record stays in dual_write_errors as history).")
+        return
+    config, (rows, opened, closed) = _on_database(stack, lambda conn, _: dwe.open_errors(conn, include_handled=handled))
+    report.error_rows(f"dual_write_errors: stack {stack}: {opened} open, {closed} handled", rows, stack)
 
 
 @task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill"})

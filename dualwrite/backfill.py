@@ -12,6 +12,11 @@ the smallest id that `dual_write_diff()` reports (missing, mismatched or orphane
 a kill the rows already projected are skipped; the state is the projection itself, in the
 database. Safe while the app writes (see the SQL function). Progress shows rows/s.
 
+Malformed rows (habit_tracker_row_error) cannot be projected until their data is fixed: a
+batch records each in dual_write_errors, and a later run starts past those already recorded
+there, so one bad row never makes every run re-process the rows after it. The result says
+how many rows were projected, how many are malformed (and listed), and how many are left.
+
 Also a command: `python -m dualwrite.backfill postgresql://... [--batch-size N] [--pause S]`.
 """
 
@@ -19,7 +24,7 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import psycopg
@@ -29,6 +34,7 @@ from rich.console import Console
 from rich.text import Text
 
 from dualwrite import db
+from dualwrite.drift import drift_split
 
 DEFAULT_BATCH_SIZE = 5000
 # How long an app write may have to wait for a batch's row locks. Measured (bench, 100k rows,
@@ -47,11 +53,23 @@ class BackfillResult:
     batches: int
     started_after: int | None  # None: nothing to do, the projection already matched
     last_id: int | None
-    seconds: float
+    seconds: float  # the batches' time (what the rows/s is of), without the closing count
+    malformed_covered: int = 0  # of `rows`, those that are malformed (recorded, not projected)
+    malformed: int = 0  # malformed rows in the whole table after the run
+    listed: int = 0  # of those, the ones whose problem is in dual_write_errors
+    left: int = 0  # rows still out of sync after the run that a backfill could fix (0 unless the app raced it)
 
     @property
     def rows_per_second(self) -> float:
         return self.rows / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def projected(self) -> int:
+        return self.rows - self.malformed_covered
+
+    def summary(self) -> str:
+        return (f"projected {self.projected} rows, malformed {self.malformed} (listed in dual_write_errors: "
+                f"{self.listed}; `invoke errors` shows them), left {self.left}")
 
 
 class RowsPerSecond(ProgressColumn):
@@ -66,9 +84,10 @@ def _connect(conninfo: dict[str, Any] | str) -> psycopg.Connection:
 
 
 def resume_point(conn: psycopg.Connection) -> int | None:
-    """The id to start after: just before the first row or week that is not in sync; None if all is."""
-    row = conn.execute("SELECT min(d.legacy_id) - 1 FROM public.dual_write_diff() AS d").fetchone()
-    return None if row is None or row[0] is None else int(row[0])
+    """The id to start after: just before the first row or week that is not in sync, past the
+    malformed rows already recorded in dual_write_errors; None if nothing is left to do."""
+    first = drift_split(conn).first_to_backfill
+    return None if first is None else first - 1
 
 
 def rows_after(conn: psycopg.Connection, after_id: int) -> int:
@@ -122,7 +141,7 @@ def run(
     with _connect(conninfo) as conn:
         start = resume_point(conn)
         if start is None:
-            return BackfillResult(0, 0, None, None, time.monotonic() - started)
+            return _closing_count(conn, BackfillResult(0, 0, None, None, time.monotonic() - started))
         after, rows, batches = start, 0, 0
         with _progress(show_progress, console) as progress:
             task = progress.add_task("backfill", total=rows_after(conn, start))
@@ -143,7 +162,15 @@ def run(
                 progress.update(task, advance=covered)
                 if pause_seconds:
                     sleep(pause_seconds)
-    return BackfillResult(rows, batches, start, after, time.monotonic() - started)
+        return _closing_count(conn, BackfillResult(rows, batches, start, after, time.monotonic() - started))
+
+
+def _closing_count(conn: psycopg.Connection, result: BackfillResult) -> BackfillResult:
+    """The run's result with what is malformed and what is left, read once after the last batch."""
+    covered = (result.started_after, result.last_id) if result.started_after is not None else None
+    split = drift_split(conn, covered)
+    return replace(result, malformed_covered=split.malformed_in, malformed=split.malformed, listed=split.listed,
+                   left=split.unsynced)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -156,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     result = run(args.url, batch_size=args.batch_size, pause_seconds=args.pause, lock_timeout=args.lock_timeout,
                  statement_timeout=args.statement_timeout)
-    print(f"backfilled {result.rows} rows in {result.batches} batches ({result.rows_per_second:,.0f} rows/s)")
+    print(f"backfill: {result.summary()}; {result.batches} batches ({result.rows_per_second:,.0f} rows/s)")
 
 
 if __name__ == "__main__":

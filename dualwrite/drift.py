@@ -4,6 +4,8 @@
     report.drift_pct            # Decimal, (missing + mismatched + orphaned) / source_rows * 100
     report.within(Decimal("0.1"))
     check(report, threshold)    # raises DriftAboveThreshold
+    split = drift_split(conn)   # the same drift, by what fixes it: unsynced rows, malformed rows
+    split.advice("dev")         # the command that fixes each part
 """
 
 from __future__ import annotations
@@ -62,3 +64,75 @@ def check(report: DriftReport, threshold_pct: Decimal | float | str = DEFAULT_TH
     if not report.within(threshold_pct):
         raise DriftAboveThreshold(report, Decimal(str(threshold_pct)))
     return report
+
+
+# The drift of dual_write_diff(), by what fixes it. A malformed row cannot be projected until
+# its data is fixed (habit_tracker_row_error() says why, the same test the trigger and the
+# backfill use); every other difference (missing, mismatched, orphaned) a backfill repairs.
+# `listed`: malformed rows whose current problem is in dual_write_errors (the backfill moves
+# past those; a malformed row not listed yet is one the backfill still has to record).
+SPLIT = """
+SELECT count(*) FILTER (WHERE NOT m.malformed) AS unsynced,
+       count(*) FILTER (WHERE m.malformed) AS malformed,
+       count(*) FILTER (WHERE m.malformed AND m.listed) AS listed,
+       min(d.legacy_id) FILTER (WHERE NOT (m.malformed AND m.listed)) AS first_to_backfill,
+       count(*) FILTER (WHERE m.malformed AND d.legacy_id > %(after)s AND d.legacy_id <= %(last)s) AS malformed_in
+FROM public.dual_write_diff() AS d
+LEFT JOIN public.habit_tracker AS h ON h.id = d.legacy_id AND d.state <> 'orphaned'
+CROSS JOIN LATERAL (
+    SELECT CASE WHEN h.id IS NOT NULL THEN public.habit_tracker_row_error(h.habits, h.week_start_date) END AS problem
+) AS p
+CROSS JOIN LATERAL (
+    SELECT p.problem IS NOT NULL AS malformed,
+           EXISTS (SELECT FROM public.dual_write_errors AS e
+                   WHERE e.tracker_id = d.legacy_id AND e.error = p.problem) AS listed
+) AS m
+"""
+
+
+@dataclass(frozen=True)
+class DriftSplit:
+    unsynced: int  # rows and weeks a backfill brings in sync
+    malformed: int  # rows that cannot be projected until their data is fixed
+    listed: int  # of the malformed, those whose problem is in dual_write_errors
+    first_to_backfill: int | None  # the smallest id the backfill still has work for
+    malformed_in: int = 0  # malformed rows with after < id <= last (the ids a backfill run covered)
+
+    @property
+    def drifted(self) -> int:
+        return self.unsynced + self.malformed
+
+    @property
+    def backfill_work(self) -> int:
+        """Rows a backfill would change: the unsynced ones, and malformed ones it has yet to record."""
+        return self.unsynced + self.malformed - self.listed
+
+    def advice(self, stack: str) -> str:
+        """What the drift is made of and the command that fixes each part; '' when there is none."""
+        parts = []
+        if self.unsynced:
+            parts.append(f"{self.unsynced} unsynced rows (written while the trigger did not sync, or changed in "
+                         f"the new schema): `invoke backfill --stack {stack}` brings them in sync")
+        if self.malformed:
+            unlisted = self.malformed - self.listed
+            listed = f"{self.listed} listed in dual_write_errors" + (
+                f", {unlisted} not yet (`invoke backfill --stack {stack}` records them)" if unlisted else "")
+            parts.append(f"{self.malformed} malformed rows ({listed}): `invoke errors --stack {stack}` lists them; "
+                         f"fix each row's data, then `invoke errors --stack {stack} --resolve ID`")
+        return "; ".join(parts)
+
+
+def can_split(conn: psycopg.Connection) -> bool:
+    """Whether the functions the split reads are in the database (rollback option 3 drops them)."""
+    return bool(conn.execute(
+        "SELECT to_regprocedure('public.dual_write_diff()') IS NOT NULL AND "
+        "to_regprocedure('public.habit_tracker_row_error(jsonb, date)') IS NOT NULL AND "
+        "to_regclass('public.dual_write_errors') IS NOT NULL").fetchone()[0])
+
+
+def drift_split(conn: psycopg.Connection, covered: tuple[int, int] | None = None) -> DriftSplit:
+    """The split; `covered` (after, last) also counts the malformed rows among those ids."""
+    after, last = covered if covered is not None else (None, None)
+    row = conn.execute(SPLIT, {"after": after, "last": last}).fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns exactly one row
+    return DriftSplit(int(row[0]), int(row[1]), int(row[2]), None if row[3] is None else int(row[3]), int(row[4]))

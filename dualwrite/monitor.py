@@ -1,4 +1,9 @@
-"""`invoke monitor`: the guide's monitoring queries in one table."""
+"""`invoke monitor`: the guide's monitoring queries in one table.
+
+Beside them: which rollback is in effect (and whether the stack declares it), drift where
+Phase 1 syncs, split into unsynced rows (`invoke backfill`) and malformed ones (`invoke
+errors`), and how many recorded errors still have a malformed row.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from dualwrite.catalog import CLEANUP_JOB, by_name
 from dualwrite.objects import cron_job
 from dualwrite.objects.cron_job import ScheduledJob
 from dualwrite.config import StackConfig
+from dualwrite.drift import can_split
+from dualwrite.dual_write_state import read as read_state
 
 LOG_GROWTH = """
 SELECT
@@ -33,7 +40,9 @@ class Status:
     success_logs: int | None
     failed_logs: int | None
     cleanup_job: str
-    dual_write_errors: int | None
+    dual_write_errors: str
+    dual_write: str
+    drift: str
 
     def rows(self) -> list[tuple[str, str]]:
         return [(name.replace("_", " "), "-" if value is None else str(value)) for name, value in vars(self).items()]
@@ -67,7 +76,6 @@ def status(conn: psycopg.Connection, config: StackConfig) -> Status:
     counts = conn.execute(LOG_GROWTH).fetchone() if has_log else (None, None, None, None)
     job = cleanup_job(conn)
     has_errors = conn.execute("SELECT to_regclass('public.dual_write_errors') IS NOT NULL").fetchone()[0]
-    errors = conn.execute("SELECT count(*) FROM public.dual_write_errors").fetchone()[0] if has_errors else None
     return Status(
         declared_phase=config.phase,
         deployed_phase=deployed_phase(conn),
@@ -77,8 +85,42 @@ def status(conn: psycopg.Connection, config: StackConfig) -> Status:
         success_logs=counts[2],
         failed_logs=counts[3],
         cleanup_job="not scheduled" if job is None else f"'{job[0]}' ({'active' if job[1] else 'inactive'})",
-        dual_write_errors=errors,
+        dual_write_errors=errors_summary(conn, config) if has_errors else "-",
+        dual_write=read_state(conn, config).describe(),
+        drift=drift_summary(conn, config),
     )
+
+
+# Recorded errors, and how many of their rows are malformed still (cheap: no diff; the
+# malformed-row test runs once per recorded row).
+ERRORS = """
+SELECT count(*),
+       count(DISTINCT e.tracker_id) FILTER (
+           WHERE public.habit_tracker_row_error(h.habits, h.week_start_date) IS NOT NULL)
+FROM public.dual_write_errors AS e
+LEFT JOIN public.habit_tracker AS h ON h.id = e.tracker_id
+"""
+
+
+def errors_summary(conn: psycopg.Connection, config: StackConfig) -> str:
+    recorded, malformed = conn.execute(ERRORS).fetchone()
+    if not malformed:
+        return f"{recorded} recorded; no row malformed now"
+    return f"{recorded} recorded; {malformed} rows malformed now (`invoke errors --stack {config.stack}`)"
+
+
+def drift_summary(conn: psycopg.Connection, config: StackConfig) -> str:
+    """Drift where Phase 1 syncs, with what it is made of and each fix; elsewhere, why it does not apply."""
+    from dualwrite.stack_drift import stack_drift
+
+    if not can_split(conn):
+        return "-"
+    result = stack_drift(conn, config)
+    if result.report is None:
+        return str(result.not_applicable)
+    made_of = f": {result.split.advice(config.stack)}" if result.split is not None and result.split.drifted else ""
+    verdict = "within" if result.ok else "ABOVE"
+    return f"{result.report.drift_pct}% ({verdict} the threshold {config.drift_threshold}%){made_of}"
 
 
 def cleanup_now(conn: psycopg.Connection, config: StackConfig) -> int:

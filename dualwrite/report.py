@@ -35,3 +35,14 @@ def key_values(title: str, rows: Iterable[tuple[str, str]]) -> None:
     for key, value in rows:
         table.add_row(key, value)
     console.print(table)
+
+
+def error_rows(title: str, rows: Sequence, stack: str) -> None:
+    """dual_write_errors records (dualwrite/dual_write_errors.py), each with its status and next step."""
+    table = Table(title=title, title_justify="left")
+    for column in ("id", "habit_tracker id", "operation", "recorded", "error", "status", "next step"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(str(row.id), str(row.tracker_id), row.operation, f"{row.occurred_at:%Y-%m-%d %H:%M:%S}",
+                      row.error, row.status, row.next_step(stack))
+    console.print(table)

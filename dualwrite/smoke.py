@@ -1,5 +1,9 @@
 """`invoke smoke-test`: the deployment guide's verification steps 1-4, plus the security notes.
 
+It checks the state the stack declares, rollbacks included: its first row says which
+rollback is in effect in the database and whether the stack file declares it (if not: how
+to get back, and the line that keeps it); the drift row applies only where Phase 1 syncs.
+
 Read-only except step 4, which writes a test row inside a transaction that is always
 rolled back (psycopg's force_rollback), so it leaves no row behind even when a check
 fails half-way. NOTICEs are captured from the connection itself.
@@ -17,6 +21,7 @@ from psycopg import sql
 from dualwrite.catalog import FUNCTIONS, MIGRATION_013, SCHEMA
 from dualwrite.objects.privileges import API_ROLES, SERVICE_ROLE
 from dualwrite.config import StackConfig
+from dualwrite.dual_write_state import read as read_state
 
 COLUMNS = ["id", "key", "operation", "request_data", "response_data", "status", "created_at", "expires_at"]
 INDEXES = [
@@ -240,24 +245,47 @@ def security(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     return checks
 
 
+def dual_write_state(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    """Which rollback, if any, is in effect, and whether it is the one the stack declares."""
+    state = read_state(conn, config)
+    return [Check("state", f"dual write as declared (dual_write: {config.dual_write})", state.matches,
+                  state.describe())]
+
+
+def state_notes(checks: list[Check]) -> list[str]:
+    """The state row's paragraph when a rollback is in effect or the database differs from the stack."""
+    return [c.detail for c in checks if c.step == "state" and (not c.ok or "rollback" in c.detail)]
+
+
+def drift_check(conn: psycopg.Connection, config: StackConfig) -> Check:
+    """Drift within the threshold where Phase 1 syncs; where it does not, why drift does not apply.
+    Above it, what the drift is made of and the command that fixes each part."""
+    from dualwrite.drift import drift_report, drift_split
+
+    name = f"drift at most {config.drift_threshold}%"
+    reason = read_state(conn, config).drift_not_applicable()
+    if reason is not None:
+        return Check("phase 1", name, True, f"skipped: {reason}")
+    report = drift_report(conn)
+    if report.within(config.drift_threshold):
+        return Check("phase 1", name, True, f"drift={report.drift_pct}%")
+    return Check("phase 1", name, False, f"drift={report.drift_pct}%: {drift_split(conn).advice(config.stack)}")
+
+
 def phase_checks(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     from dualwrite.monitor import cleanup_job
 
     job = cleanup_job(conn)
     if config.phase == 1:
-        checks = [Check("phase 1", "pg_cron job cleanup_idempotency_log scheduled",
-                        job is not None and job[0] == config.cleanup_schedule and job[1] is True,
-                        "missing" if job is None else f"schedule={job[0]}, active={job[1]}")]
-        from dualwrite.drift import drift_report
-
-        report = drift_report(conn)
-        checks.append(Check("phase 1", f"drift at most {config.drift_threshold}%",
-                            report.within(config.drift_threshold), f"drift={report.drift_pct}%"))
-        return checks
+        return [Check("phase 1", "pg_cron job cleanup_idempotency_log scheduled",
+                      job is not None and job[0] == config.cleanup_schedule and job[1] is True,
+                      "missing" if job is None else f"schedule={job[0]}, active={job[1]}"),
+                drift_check(conn, config)]
     return [Check("phase 0", "no cleanup job scheduled", job is None, "none" if job is None else f"{job}")]
 
 
 STEPS: tuple[Callable[[psycopg.Connection, StackConfig], list[Check]], ...] = (
+    dual_write_state,
     step1_columns,
     step2_indexes,
     step3_trigger,

@@ -83,7 +83,9 @@ class PhaseOne(pulumi.ComponentResource):
             resources.Backfill(
                 "backfill",
                 {"kind": "backfill", "sync_checksum": objects["sync_old_to_new"].checksum,
-                 "batch_size": config.backfill_batch_size, "rows": None},
+                 "batch_size": config.backfill_batch_size, "rows": None,
+                 # Declared in sync: a refresh that reads rows out of sync makes `up` backfill them.
+                 "unsynced": 0},
                 pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(objects.values()))),
             )
         self.register_outputs({})

@@ -70,13 +70,36 @@ def test_malformed_rows_are_logged_once_and_skipped(db, db_url):
     good = insert_sheet(db, child="good", habits=[habit("A", "green")])
     bad = insert_sheet(db, child="bad", habits=[{"name": "A"}])
     migration.set_phase(db, 1)
-    backfill.run(db_url, show_progress=False)
-    backfill.run(db_url, show_progress=False)  # resumes at the bad row again: no duplicate error
+    first = backfill.run(db_url, show_progress=False)
+    assert (first.projected, first.malformed, first.listed, first.left) == (1, 1, 1, 0)
+    assert first.summary().startswith("projected 1 rows, malformed 1 (listed in dual_write_errors: 1")
+    again = backfill.run(db_url, show_progress=False)  # the bad row is recorded: nothing to redo
+    assert (again.rows, again.started_after, again.projected, again.malformed, again.left) == (0, None, 0, 1, 0)
     errors = db.execute("SELECT tracker_id, operation FROM public.dual_write_errors").fetchall()
     assert errors == [(bad, "BACKFILL")]
     assert_synced(db, good)
     report = drift_report(db)
     assert (report.missing, report.errors) == (1, 1)
+
+
+def test_one_malformed_row_does_not_make_every_run_redo_the_rows_after_it(db, db_url):
+    """Issue 17.2: the backfill moves past rows it recorded as malformed."""
+    bad = insert_sheet(db, child="bad", habits="not a list")
+    generate_sheets(db, 300)
+    migration.set_phase(db, 1)
+    first = backfill.run(db_url, batch_size=100, show_progress=False, max_batch_seconds=None)
+    assert (first.rows, first.projected, first.malformed, first.left) == (301, 300, 1, 0)
+    xmin = db.execute("SELECT max(xmin::text::bigint) FROM public.weeks").fetchone()
+    # Rows written later while the trigger does not sync: the next run starts at them, not at the bad row.
+    migration.set_phase(db, 0)
+    late = [insert_sheet(db, child=f"late{i}", habits=[habit("L", "red")]) for i in range(3)]
+    migration.set_phase(db, 1)
+    second = backfill.run(db_url, batch_size=100, show_progress=False, max_batch_seconds=None)
+    assert second.started_after == late[0] - 1 and (second.rows, second.projected, second.left) == (3, 3, 0)
+    assert second.malformed == 1 and second.listed == 1
+    assert db.execute("SELECT count(*) FROM public.weeks WHERE xmin::text::bigint > %s AND legacy_id < %s",
+                      (xmin[0], late[0])).fetchone() == (0,), "rows before the late ones were not touched again"
+    assert db.execute("SELECT count(*) FROM public.dual_write_errors WHERE tracker_id = %s", (bad,)).fetchone() == (1,)
 
 
 def test_interrupted_backfill_resumes_where_the_projection_stops(db, db_url):

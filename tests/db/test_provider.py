@@ -89,3 +89,34 @@ def test_new_sync_logic_runs_the_backfill_again_in_place(provider, conn):
     assert conn.execute("SELECT drift_pct FROM public.dual_write_drift()").fetchone()[0] == 0
     unchanged = provider.update("backfill", first.outs, {**news, "batch_size": 50})
     assert unchanged.outs["rows"] == 25  # a new batch size alone projects nothing again
+
+
+def test_the_backfill_reads_rows_out_of_sync_and_its_update_catches_up(provider, conn):
+    """Issue 17.1 without the engine: read counts what a backfill would fix (recorded malformed rows aside)."""
+    from dualwrite import migration
+
+    migration.apply(conn, 1)
+    news = {"kind": "backfill", "sync_checksum": "body", "batch_size": 10, "rows": None, "unsynced": 0,
+            "fingerprint": None}
+    outs = provider.create(news).outs
+    conn.execute("ALTER TABLE public.habit_tracker DISABLE TRIGGER trigger_habit_tracker_dual_write")
+    conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+                 "SELECT gen_random_uuid(), 'meanwhile ' || g, '2025-10-13', '[]' FROM generate_series(1, 20) g")
+    conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+                 "VALUES (gen_random_uuid(), 'malformed', '2025-10-14', '[]')")  # not a Monday, not recorded yet
+    conn.execute("ALTER TABLE public.habit_tracker ENABLE TRIGGER trigger_habit_tracker_dual_write")
+    read = provider.read("backfill", outs)
+    assert read.inputs["unsynced"] == 21
+    assert provider.diff("backfill", read.outs, news).changes
+    caught_up = provider.update("backfill", read.outs, news)
+    assert (caught_up.outs["rows"], caught_up.outs["unsynced"]) == (21, 0)
+    assert conn.execute("SELECT count(*) FROM public.dual_write_errors").fetchone() == (1,)  # recorded now
+    again = provider.read("backfill", caught_up.outs)  # the recorded malformed row is no work: no change
+    assert again.inputs["unsynced"] == 0 and not provider.diff("backfill", again.outs, news).changes
+    # The read is a whole-table scan with a bound of its own, not the stack's statement_timeout.
+    strict = SqlObjectProvider()
+    strict._session = Session(provider._session.conninfo, statement_timeout="1ms")
+    assert strict.read("backfill", again.outs).inputs["unsynced"] == 0
+    # Rollback option 3 out of band: the counting functions are gone, the backfill reads as gone.
+    migration.drop(conn)
+    assert provider.read("backfill", again.outs).id == ""

@@ -62,6 +62,17 @@ def test_backfill_runs_again_only_when_the_sync_logic_changes_and_is_never_repla
     assert isinstance(kind_of(olds), Backfill)
 
 
+def test_backfill_runs_again_when_its_read_saw_rows_out_of_sync():
+    """Issue 17.1: the read counts unsynced rows; the program declares 0, so `up` backfills them."""
+    news = {"kind": "backfill", "sync_checksum": "a", "batch_size": 5000, "rows": None, "unsynced": 0}
+    assert Backfill.diff({**news, "unsynced": 20}, news) == (["unsynced"], [])
+    assert Backfill.diff({**news, "unsynced": 0}, news) == ([], [])
+    # State from before the read existed holds no count: in sync, no change on upgrade.
+    assert Backfill.diff({k: v for k, v in news.items() if k != "unsynced"}, news) == ([], [])
+    planned = _planned(Backfill(news), "update", {**news, "unsynced": 20}, ["unsynced"])
+    assert planned[0].startswith("-- 20 rows out of sync") and "backfill_habit_tracker" in planned[0]
+
+
 def test_what_a_delete_never_drops():
     assert not Extension.drop_allowed and not Grants.drop_allowed and not Backfill.drop_allowed
     assert Table.drop_allowed  # but only while empty: see tests/db/test_provider.py
