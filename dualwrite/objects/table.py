@@ -18,12 +18,13 @@ Tables hold rows, so nothing here ever drops one to apply a change:
 
 from __future__ import annotations
 
-import re
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
+from pglast import ast
 from psycopg import sql
 
+from dualwrite import parsed_sql
 from dualwrite.objects import privileges
 from dualwrite.objects.base import ObjectKind, Props
 
@@ -37,14 +38,6 @@ class TableHoldsRows(RuntimeError):
 
 class IncompatibleTable(RuntimeError):
     pass
-
-
-def _statements(text: str) -> Iterator[str]:
-    """The top-level statements of a table's file (no dollar quotes there), comments removed."""
-    plain = re.sub(r"--[^\n]*", "", text)
-    for statement in plain.split(";"):
-        if statement.strip():
-            yield " ".join(statement.split())
 
 
 def _type(name: str) -> str:
@@ -63,21 +56,18 @@ class Table(ObjectKind):
 
     # --- what the file declares ----------------------------------------------------------
 
+    def _statements(self) -> list[parsed_sql.Statement]:
+        return parsed_sql.statements(self.props["sql"], f"table {self.name}'s file")
+
     def _create_table(self) -> str:
-        return next(s for s in _statements(self.props["sql"]) if s.upper().startswith("CREATE TABLE"))
+        return next(s.text for s in self._statements() if isinstance(s.node, ast.CreateStmt))
 
     def _declared_policies(self) -> dict[str, str]:
-        found = {}
-        for statement in _statements(self.props["sql"]):
-            match = re.match(r"CREATE POLICY (\w+) ON ", statement, re.I)
-            if match:
-                found[match.group(1)] = statement
-        return found
+        return {s.node.policy_name: s.text for s in self._statements() if isinstance(s.node, ast.CreatePolicyStmt)}
 
     def _other_statements(self) -> list[str]:
         """ALTER TABLE ... ENABLE ROW LEVEL SECURITY and the like: safe to run again."""
-        return [s for s in _statements(self.props["sql"])
-                if not s.upper().startswith(("CREATE TABLE", "CREATE POLICY"))]
+        return [s.text for s in self._statements() if not isinstance(s.node, (ast.CreateStmt, ast.CreatePolicyStmt))]
 
     def privileges_sql(self) -> list[sql.Composed]:
         return privileges.statements("TABLE", self.qualified, self.props.get("privileges", {}))
