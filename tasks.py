@@ -301,7 +301,7 @@ def pr_comment(c, stack="local", gate=None):
     import json as jsonlib
 
     from devenv import engine
-    from dualwrite import pr_comment as comment, promotion, config as stack_config
+    from dualwrite import backfill_estimate, pr_comment as comment, promotion, config as stack_config
 
     config = _config(stack)
     engine.ensure_stack(stack)
@@ -319,7 +319,11 @@ def pr_comment(c, stack="local", gate=None):
             rows = promotion.phase_gate(stack)
         except stack_config.ConfigError as error:
             raise _fail(str(error)) from None
-    sys.stdout.write(comment.render(config, preview, rows))
+    backfill = backfill_estimate.for_stack(stack) if comment.has_backfill(preview) else None
+    rendered = comment.build(config, preview, rows, backfill=backfill)
+    if rendered.truncated:  # the posted comment says the whole of it is in the job log: here it is
+        sys.stderr.write(rendered.full)
+    sys.stdout.write(rendered.text)
 
 
 @task(help={"stack": STACK_HELP, "file": "The markdown to post (from `invoke pr-comment`)"})

@@ -40,8 +40,9 @@ class Backfill(ObjectKind):
     def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
         if op == "delete" or (op == "update" and "sync_checksum" not in changed):
             return []  # nothing runs: the rows stay, a new batch size applies to the next backfill
-        return [sql.SQL("-- batches of at most {} rows, each its own bounded transaction, until none is left:\n"
-                        "SELECT public.backfill_habit_tracker(<last id>, <batch size>)").format(
+        return [sql.SQL("-- batches of at most {} rows, each its own bounded transaction, until none is left\n"
+                        "-- ($1: the last id of the batch before, $2: this batch's size):\n"
+                        "SELECT public.backfill_habit_tracker($1, $2)").format(
             sql.SQL(str(int(self.props["batch_size"]))))]
 
     def apply_create(self, session: Session) -> dict[str, Any]:
