@@ -43,7 +43,7 @@ def _config(stack: str):
 
 def _on_database(stack: str, work):
     """Run `work(conn, config)` on a stack's database; returns (config, result)."""
-    from dualwrite import connection, config as stack_config
+    from dualwrite import connection
 
     with _user_errors():
         config, conn = connection.connect(stack, autocommit=True)

@@ -79,7 +79,7 @@ class Table(ObjectKind):
 
     def differences(self, conn: psycopg.Connection) -> tuple[list[str], list[str]]:
         """(incompatible differences, columns added outside the declaration), each with what to do."""
-        have = dict(conn.execute(
+        have: dict[str, str] = dict(conn.execute(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
             "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             (f"{self.schema}.{self.name}",),
@@ -142,8 +142,8 @@ class Table(ObjectKind):
             conn.execute(sql.SQL("DROP POLICY {} ON {}").format(sql.Identifier(name), self.qualified))
         for statement in declared.values():
             conn.execute(sql.SQL(statement))  # type: ignore[arg-type]
-        for statement in self.privileges_sql():
-            conn.execute(statement)
+        for grant in self.privileges_sql():
+            conn.execute(grant)
 
     def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
         if op == "delete":

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -93,9 +94,10 @@ def test_every_row_is_evaluated_when_the_first_fails(tmp_path: Path, monkeypatch
     """The stack before is still in Phase 0 and its database cannot be reached: every row is still
     there, each failing with what it read, instead of the gate stopping after its first row."""
     from dualwrite import config as stack_config, promotion
-    from tests.conftest import free_port
 
-    port = str(free_port())  # nothing listens there: both databases are unreachable
+    with socket.socket() as probe:  # a port nothing listens on: both databases are unreachable
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
     for stack, extra in (("gate-prev", ""), ("gate-next", "  habit-tracker-db:promotes_from: gate-prev\n")):
         (tmp_path / f"Pulumi.{stack}.yaml").write_text(
             f"config:\n  habit-tracker-db:phase: \"{'0' if stack == 'gate-prev' else '1'}\"\n{extra}"
