@@ -113,6 +113,7 @@ class FunctionAttributes:
     security_definer: bool
     search_path: str | None  # the SET search_path value, None when not pinned
     body: str | None  # the dollar-quoted body, as written
+    language: str | None
 
     @property
     def security(self) -> str:
@@ -126,15 +127,17 @@ def function_attributes(text: str, where: str = "SQL") -> list[FunctionAttribute
         node = statement.node
         if not isinstance(node, ast.CreateFunctionStmt):
             continue
-        definer, search_path, body = False, None, None
+        definer, search_path, body, language = False, None, None, None
         for option in node.options or ():
-            if option.defname == "security":
+            if option.defname == "language":
+                language = option.arg.sval
+            elif option.defname == "security":
                 definer = bool(option.arg.boolval)
             elif option.defname == "set" and option.arg.name == "search_path":
                 search_path = ", ".join(_constant(a) for a in option.arg.args or ())
             elif option.defname == "as":
                 body = "".join(part.sval for part in option.arg)
-        found.append(FunctionAttributes(names(node.funcname), definer, search_path, body))
+        found.append(FunctionAttributes(names(node.funcname), definer, search_path, body, language))
     return found
 
 
