@@ -236,9 +236,16 @@ def sections(config: StackConfig, preview: dict[str, Any], gate: Sequence[Check]
 def _locks(config: StackConfig, found: Sequence[Change]) -> Section:
     bound = f"lock_timeout {config.lock_timeout}, {LOCK_RETRIES} retries"
     taken = [(c, lock) for c in found for lock in c.locks if not lock.new_table]
-    lines = [f"Each change runs its statements in one transaction (statement_timeout {config.statement_timeout}), "
-             "except a CONCURRENTLY statement: PostgreSQL runs it only outside any transaction, so it runs on its "
-             "own, bounded by the same timeouts, and says so below.", ""]
+    types = {c.type for c in found}
+    lines = [f"Each change runs its statements in one transaction (statement_timeout {config.statement_timeout})"
+             + (", except these:" if types & {"Index", "Backfill"} else ".")]
+    if "Index" in types:
+        lines.append("- an index: a leftover `<name>_new` is dropped in one transaction, then built CONCURRENTLY "
+                     "outside any transaction (PostgreSQL allows it nowhere else; same timeouts, marked below), "
+                     "then swapped in by a third transaction;")
+    if "Backfill" in types:
+        lines.append("- the backfill: one transaction per batch, each committed before the next.")
+    lines.append("")
     lines += [f"- `{lock.bounded(config.lock_timeout, LOCK_RETRIES)}` ({c.op} `{c.name}`: {lock.statement} ..."
               + (f"; on {lock.on}" if lock.on else "") + ")" for c, lock in taken] or [
         f"- none that the app's writers wait on (bound if any: {bound})"]

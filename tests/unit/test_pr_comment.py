@@ -109,6 +109,7 @@ def test_an_index_change_locks_its_table_and_says_what_runs_outside_a_transactio
             "(update `idx_idempotency_status`: CREATE INDEX CONCURRENTLY idx_idempotency_status_new") in text
     assert "`LOCK idempotency_log ACCESS EXCLUSIVE, lock_timeout 3s, 5 retries` (update" in text
     assert "each change: one transaction" not in text
+    assert "then built CONCURRENTLY outside any transaction" in text
 
 
 def test_every_gate_row_is_shown_with_its_evidence():
