@@ -37,6 +37,7 @@ import psycopg
 from psycopg import sql
 
 from dualwrite import drift as dr
+from dualwrite import parsed_sql
 from dualwrite.catalog import SCHEMA
 from dualwrite.config import PROJECT, ROOT, StackConfig
 from dualwrite.smoke import Check
@@ -161,12 +162,13 @@ def performance(conn: psycopg.Connection, before: StackConfig, config: StackConf
                     f"{row[0]} call(s) since the statistics were last reset; {bound}")
     has_statements = conn.execute("SELECT to_regclass('pg_stat_statements') IS NOT NULL").fetchone()[0]
     if has_statements:
-        found = conn.execute(
-            "SELECT sum(calls), sum(total_exec_time) / nullif(sum(calls), 0) FROM pg_stat_statements "
-            "WHERE query ~* '^\\s*(insert\\s+into|update|delete\\s+from)\\s+(public\\.)?\"?habit_tracker\\M'"
-        ).fetchone()
-        if found and found[0]:
-            mean = Decimal(str(found[1]))
+        # Which statements write habit_tracker: PostgreSQL's parser reads each one (dualwrite/parsed_sql.py).
+        writes = [(calls, total) for query, calls, total in conn.execute(
+            "SELECT query, calls, total_exec_time FROM pg_stat_statements WHERE calls > 0").fetchall()
+            if parsed_sql.writes_to(query, SCHEMA, "habit_tracker")]
+        found = (sum(c for c, _ in writes), sum(Decimal(str(t)) for _, t in writes))
+        if found[0]:
+            mean = found[1] / found[0]
             return _row(name, mean <= Decimal(str(config.perf_max_mean_ms)),
                         f"pg_stat_statements on '{before.stack}': writes to habit_tracker mean {mean:.3f} ms over "
                         f"{found[0]} call(s); {bound}")

@@ -149,6 +149,23 @@ def _constant(node: Any) -> str:
     return deparse(node)
 
 
+# --- what a statement writes ------------------------------------------------------------
+
+
+_WRITES = (ast.InsertStmt, ast.UpdateStmt, ast.DeleteStmt, ast.MergeStmt)
+
+
+def writes_to(text: str, schema: str, table: str) -> bool:
+    """Whether `text` (say, a query pg_stat_statements normalised) inserts into, updates or deletes
+    from `schema.table`; False for text the parser refuses."""
+    try:
+        found = statements(text)
+    except SqlSyntaxError:
+        return False
+    return any(isinstance(s.node, _WRITES) and s.node.relation.relname == table
+               and s.node.relation.schemaname in (None, schema) for s in found)
+
+
 # --- GRANT / REVOKE -----------------------------------------------------------------
 
 

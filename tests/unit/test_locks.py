@@ -114,3 +114,20 @@ def test_the_index_swap_an_update_runs():
         ("idempotency_log", "SHARE UPDATE EXCLUSIVE", False),  # ALTER INDEX ..._new RENAME
     ]
     assert found[3].on == "index idx_idempotency_status_new"
+
+
+@pytest.mark.parametrize(("query", "writes"), [
+    ("INSERT INTO public.habit_tracker (user_id, child_name) VALUES ($1, $2)", True),
+    ('update "habit_tracker" set habits = $1 where id = $2', True),
+    ("/* app */ DELETE FROM habit_tracker WHERE id = $1", True),
+    ("WITH x AS (SELECT $1 AS id) DELETE FROM public.habit_tracker USING x WHERE habit_tracker.id = x.id", True),
+    ("SELECT * FROM public.habit_tracker WHERE id = $1", False),
+    ("INSERT INTO public.habit_tracker_archive SELECT * FROM public.habit_tracker", False),
+    ("INSERT INTO other.habit_tracker VALUES ($1)", False),
+    ("not sql at all", False),
+])
+def test_which_statements_write_habit_tracker(query: str, writes: bool):
+    """The gate's performance row reads pg_stat_statements' writes to habit_tracker this way."""
+    from dualwrite.parsed_sql import writes_to
+
+    assert writes_to(query, "public", "habit_tracker") is writes
