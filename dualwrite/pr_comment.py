@@ -19,7 +19,7 @@ comment in place.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 from psycopg import sql as pgsql
@@ -158,7 +158,10 @@ def changes(preview: dict[str, Any]) -> tuple[list[Change], int]:
             analysis = lk.analyse(text, f"the SQL of {name}")
         except parsed_sql.SqlSyntaxError as error:  # shown, not hidden: the reviewer reads why
             analysis = lk.Analysis(unread=[str(error)])
-        found.append(Change(op, rtype.split(":")[-1], name, text, list(diff), analysis.locks, analysis.unread,
+        # A table an earlier change of this plan creates is new to it too: nobody waits on its locks.
+        created = {lock.table for change in found for lock in change.locks if lock.new_table}
+        taken = [replace(lock, new_table=True) if lock.table in created else lock for lock in analysis.locks]
+        found.append(Change(op, rtype.split(":")[-1], name, text, list(diff), taken, analysis.unread,
                             sql_diff, security))
     return found, same
 

@@ -57,6 +57,9 @@ def test_a_fresh_environment_fits_under_githubs_limit():
     assert len(rendered.text) < pr_comment.MAX_CHARS < pr_comment.GITHUB_LIMIT
     assert "**phase: none (nothing deployed yet) -> 1**" in rendered.text
     assert "<details><summary>create <code>sync_old_to_new</code>" in rendered.text
+    # idempotency_log is created by this plan: its indexes' locks keep nobody waiting.
+    assert "| create | `Index` | `idx_idempotency_key` | - | idempotency_log ACCESS EXCLUSIVE (new table);" in rendered.text
+    assert "`LOCK idempotency_log" not in rendered.text
 
 
 def test_past_the_cap_the_longest_blocks_are_cut_with_a_visible_note():
