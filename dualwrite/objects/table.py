@@ -148,9 +148,10 @@ class Table(ObjectKind):
     def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
         if op == "delete":
             return [sql.SQL("-- only while it is empty (a table that holds rows is kept):\n{}").format(self.drop_sql())]
-        if op in ("create", "adopt"):
+        if op == "create":
             return [self.file_sql(), *self.privileges_sql()]
-        # An update reconciles an existing table: its declared statements again, policies recreated.
+        # An update or an adoption reconciles an existing table (its rows stay): its declared
+        # statements again, policies recreated. No CREATE TABLE runs, so no lock is on a new table.
         return [*(sql.SQL(s) for s in self._other_statements()),  # type: ignore[arg-type]
                 sql.SQL("-- every policy on the table is dropped, then the declared ones created:"),
                 *(sql.SQL(s) for s in self._declared_policies().values()),  # type: ignore[arg-type]

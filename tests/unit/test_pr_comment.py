@@ -142,3 +142,12 @@ def test_the_backfill_shows_its_size_and_time_from_the_benchmark():
 def test_the_rate_is_the_run_nearest_the_targets_size(rows: int, rate: int):
     found = rate_for(rows)
     assert found is not None and round(found.rows_per_second) == rate
+
+
+def test_an_adopted_table_shows_what_runs_on_it_not_a_create_table():
+    typ = "pulumi-python:dynamic/migration013:Table"
+    props = {**by_name("idempotency_log").props(0), "adopt": "adopt the existing table public.idempotency_log"}
+    text = pr_comment.render(config("0"), {"steps": [step("create", "idempotency_log", typ, props, None)]}, None)
+    assert "| adopt | `Table` | `idempotency_log` |" in text
+    assert "CREATE TABLE" not in text and "(new table)" not in text
+    assert "`LOCK idempotency_log ACCESS EXCLUSIVE, lock_timeout 3s, 5 retries` (adopt `idempotency_log`: ALTER TABLE" in text
