@@ -339,7 +339,7 @@ def post_comment(c, stack, file="comment.md"):
 
 @task
 def lint(c):
-    """What the pull request lints: squawk on sql/, plpgsql_check, actionlint on .github/workflows (tests/lint)."""
+    """What the pull request lints: squawk on sql/, plpgsql_check, actionlint on .github/workflows, ruff and mypy (tests/lint)."""
     c.run(f"{sys.executable} -m pytest -q tests/lint", pty=False)
 
 
