@@ -43,7 +43,7 @@ def _config(stack: str):
 
 def _on_database(stack: str, work):
     """Run `work(conn, config)` on a stack's database; returns (config, result)."""
-    from dualwrite import connection, config as stack_config
+    from dualwrite import connection
 
     with _user_errors():
         config, conn = connection.connect(stack, autocommit=True)
@@ -392,7 +392,7 @@ def pr_comment(c, stack="local", gate=None, base=""):
     import json as jsonlib
 
     from devenv import engine
-    from dualwrite import enforcement, pr_comment as comment, promotion, config as stack_config
+    from dualwrite import backfill_estimate, enforcement, pr_comment as comment, promotion, config as stack_config
 
     config = _config(stack)
     engine.ensure_stack(stack)
@@ -414,7 +414,11 @@ def pr_comment(c, stack="local", gate=None, base=""):
         callouts = verdict.callouts if verdict is not None else callouts
     except stack_config.ConfigError as error:
         raise _fail(str(error)) from None
-    sys.stdout.write(comment.render(config, preview, rows, callouts=callouts))
+    backfill = backfill_estimate.for_stack(stack) if comment.has_backfill(preview) else None
+    rendered = comment.build(config, preview, rows, backfill=backfill, callouts=callouts)
+    if rendered.truncated:  # the posted comment says the whole of it is in the job log: here it is
+        sys.stderr.write(rendered.full)
+    sys.stdout.write(rendered.text)
 
 
 @task(help={"stack": STACK_HELP, "file": "The markdown to post (from `invoke pr-comment`)"})
@@ -430,7 +434,7 @@ def post_comment(c, stack, file="comment.md"):
 
 @task
 def lint(c):
-    """What the pull request lints: squawk on sql/, plpgsql_check, actionlint on .github/workflows (tests/lint)."""
+    """What the pull request lints: squawk on sql/, plpgsql_check, actionlint on .github/workflows, ruff and mypy (tests/lint)."""
     c.run(f"{sys.executable} -m pytest -q tests/lint", pty=False)
 
 

@@ -44,7 +44,7 @@ def markdown(rows: list["Row"], machine: dict) -> str:
         + (f"**Quick mode: {machine['sizes']['write_rounds']} rounds per write row, fewer than the 5 of the "
            "default mode; read its spreads accordingly.** " if machine["mode"] == "quick" else "") +
         f"Source: commit {machine['source']['commit']}"
-        + (f", with uncommitted SQL: {', '.join(l[3:] for l in machine['source']['uncommitted_sql'])}"
+        + (f", with uncommitted SQL: {', '.join(line[3:] for line in machine['source']['uncommitted_sql'])}"
            if machine["source"]["uncommitted_sql"] else ", SQL as committed") + ".",
         "",
         "| # | Measurement | Result | Floor | Ratio (median) | Spread (min-max) | Rounds | Target | Status |",

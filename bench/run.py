@@ -161,7 +161,7 @@ class Bench:
         self.conn = psycopg.connect(self.url, autocommit=True)
         self.conn.add_notice_handler(lambda _diag: None)
         workload.create_payloads(self.conn)
-        self.log_settings = dict(self.conn.execute(
+        self.log_settings: dict[str, str] = dict(self.conn.execute(
             "SELECT name, setting FROM pg_settings WHERE name IN "
             "('log_line_prefix', 'logging_collector', 'log_destination', 'log_min_messages')").fetchall())
 
@@ -181,7 +181,7 @@ class Bench:
         except (OSError, IndexError, ValueError):
             pass
         pg = self.conn.execute("SELECT version()").fetchone()[0]
-        settings = dict(self.conn.execute(
+        settings: dict[str, str] = dict(self.conn.execute(
             "SELECT name, setting FROM pg_settings WHERE name IN "
             "('shared_buffers', 'synchronous_commit', 'fsync', 'max_wal_size', 'work_mem')").fetchall())
         def git(*args: str) -> str:
@@ -289,7 +289,7 @@ class Bench:
         drift_after: dict[str, list[float]] = {"app_side": [], "phase1": []}
         for number in range(s.write_rounds):
             order = variants if number % 2 == 0 else variants[::-1]
-            for key, label, script, project in order:
+            for key, _label, script, project in order:
                 self._install(key)
                 self._seed_write(project)
                 rounds[key].append(self._write_run(script, self.PGOPTIONS.get(key)))

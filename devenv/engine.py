@@ -138,7 +138,8 @@ def recover(stack: str) -> list[str]:
     """
     env = environment(stack)
     done: list[str] = []
-    stale, alive = [], []
+    stale: list[tuple[Path, int, str, str]] = []
+    alive: list[tuple[Path, int, str, str]] = []
     for path in _lock_files(stack, env):
         try:
             lock = json.loads(path.read_text())

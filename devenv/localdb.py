@@ -336,13 +336,13 @@ ORDER BY step, statement
 
 def local_cluster() -> LocalCluster:
     """Stack local's cluster: port and database from Pulumi.local.yaml when it is readable."""
-    try:
-        from dualwrite import config as stack_config
+    from dualwrite import config as stack_config
 
+    try:
         config = stack_config.load("local")
-        return LocalCluster(port=config.db_port, dbname=config.db_name, pooler_port=config.db_port + 1)
-    except Exception:  # no stack file (e.g. a bare checkout): the documented defaults
+    except stack_config.ConfigError:  # no stack file (e.g. a bare checkout): the documented defaults
         return LocalCluster(pooler_port=DEFAULT_POOLER_PORT)
+    return LocalCluster(port=config.db_port, dbname=config.db_name, pooler_port=config.db_port + 1)
 
 
 def ensure_running() -> LocalCluster:

@@ -65,7 +65,7 @@ def run(user: ServerUser, args: list[str], *, check: bool = True) -> subprocess.
     env = {**os.environ, "LC_ALL": "C.UTF-8"}
     if not user.is_current:
         env["HOME"] = "/tmp"  # root's home is not readable by the server user
-    result = subprocess.run(args, capture_output=True, text=True, cwd="/", env=env, **switch)  # type: ignore[arg-type]
+    result = subprocess.run(args, capture_output=True, text=True, cwd="/", env=env, **switch)  # type: ignore[arg-type,call-overload]
     if check and result.returncode != 0:
         raise RuntimeError(
             f"{' '.join(args)} failed (exit {result.returncode}) as user {user.name}:\n{result.stdout}{result.stderr}"

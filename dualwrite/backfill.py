@@ -23,6 +23,7 @@ Also a command: `python -m dualwrite.backfill postgresql://... [--batch-size N] 
 from __future__ import annotations
 
 import argparse
+import functools
 import time
 from dataclasses import dataclass, replace
 from typing import Any, Callable
@@ -150,7 +151,7 @@ def run(
                 began = time.monotonic()
                 # Each batch is its own short, bounded transaction, retried on lock trouble.
                 last, covered = db.run_bounded(
-                    conn, lambda c: one_batch(c, after, size), lock_timeout=lock_timeout,
+                    conn, functools.partial(one_batch, after_id=after, batch_size=size), lock_timeout=lock_timeout,
                     statement_timeout=statement_timeout, retries=RETRIES, sleep=sleep, retry_on=RETRYABLE,
                 )
                 batches += 1

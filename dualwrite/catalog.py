@@ -92,7 +92,7 @@ class SqlObject:
         """The kind's operations on this object (create, diff, fingerprint, drop)."""
         return self.kind(self.props(phase, trigger_enabled=trigger_enabled, phase0_log=phase0_log))
 
-    def drop_sql(self) -> sql.Composable:
+    def drop_sql(self) -> sql.SQL | sql.Composed:
         return self.operations().drop_sql()
 
 

@@ -109,7 +109,7 @@ class Session:
         return change(self.conninfo, work, lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout,
                       retries=self.retries)
 
-    def outside_transaction(self, statement: sql.Composable) -> None:
+    def outside_transaction(self, statement: sql.SQL | sql.Composed) -> None:
         """One statement that cannot run in a transaction block (CREATE INDEX CONCURRENTLY), bounded
         by the same timeouts, retried on lock timeouts. On a connection of its own when this session
         opens them, so the session-level timeouts end with it."""

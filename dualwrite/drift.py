@@ -56,7 +56,9 @@ def drift_report(conn: psycopg.Connection) -> DriftReport:
         "SELECT source_rows, synced, missing, mismatched, orphaned, errors, drift_pct FROM public.dual_write_drift()"
     ).fetchone()
     assert row is not None  # the function always returns exactly one row
-    return DriftReport(*(int(v) for v in row[:6]), drift_pct=Decimal(row[6]))
+    source_rows, synced, missing, mismatched, orphaned, errors, drift_pct = row
+    return DriftReport(int(source_rows), int(synced), int(missing), int(mismatched), int(orphaned), int(errors),
+                       drift_pct=Decimal(drift_pct))
 
 
 def check(report: DriftReport, threshold_pct: Decimal | float | str = DEFAULT_THRESHOLD_PCT) -> DriftReport:

@@ -14,8 +14,9 @@ A stack S enters Phase 1 only when every row passes (dualwrite/promotion.py runs
 | Performance baseline           | the previous stack's `pg_stat_user_functions` mean time of              |
 |                                | `sync_old_to_new()` (track_functions = pl), else `pg_stat_statements`'s |
 |                                | mean time of writes to habit_tracker; at most S's `perf_max_mean_ms`    |
-| Team approval obtained         | `.github/CODEOWNERS`: owners named for S's stack file (branch protection |
-|                                | makes their review required; README)                                     |
+| Team approval required         | `.github/CODEOWNERS`: owners named for S's stack file, whose review     |
+|                                | branch protection then requires (README); the row checks that the owners |
+|                                | are named, not the review itself: GitHub holds the merge until they approve |
 
 Why the stack history for the soak: the engine writes it at every update, with the config
 the update ran (phase, dual_write) and its end time, in the team backend every runner and
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -37,12 +37,18 @@ import psycopg
 from psycopg import sql
 
 from dualwrite import drift as dr
+from dualwrite import parsed_sql
 from dualwrite.catalog import SCHEMA
 from dualwrite.config import PROJECT, ROOT, StackConfig
 from dualwrite.smoke import Check
 
 WINDOW = timedelta(hours=24)
 STEP = "checklist"
+# The rows read from the previous stack's database, by name (promotion.py fails them by these
+# names when that database cannot be reached or read).
+DRIFT_ROW = "Drift detection shows at most {threshold:g}% drift"
+PERFORMANCE_ROW = "Performance baseline acceptable"
+ERRORS_ROW = "Logs monitored: no dual-write errors"
 CODEOWNERS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 
 
@@ -131,7 +137,7 @@ def soak(previous: str, history: Sequence[dict[str, Any]] | None, config: StackC
 
 def drift(conn: psycopg.Connection, before: StackConfig) -> Check:
     report = dr.drift_report(conn)
-    return _row(f"Drift detection shows at most {before.drift_threshold:g}% drift", report.within(before.drift_threshold),
+    return _row(DRIFT_ROW.format(threshold=before.drift_threshold), report.within(before.drift_threshold),
                 f"dual_write_drift() on '{before.stack}': {report.drift_pct}% ({report.drifted} of "
                 f"{report.source_rows} rows drifted: {report.missing} missing, {report.mismatched} mismatched, "
                 f"{report.orphaned} orphaned), threshold {before.drift_threshold:g}% ({before.stack_file})")
@@ -142,14 +148,14 @@ def errors(conn: psycopg.Connection, before: StackConfig, config: StackConfig) -
         sql.SQL("SELECT count(*), max(occurred_at) FROM {} WHERE occurred_at > now() - {}")
         .format(sql.Identifier(SCHEMA, "dual_write_errors"), sql.Literal(WINDOW))
     ).fetchone()
-    return _row("Logs monitored: no dual-write errors", count <= config.max_dual_write_errors,
+    return _row(ERRORS_ROW, count <= config.max_dual_write_errors,
                 f"dual_write_errors on '{before.stack}': {count} row(s) in the last 24 h"
                 + (f", latest {last:%Y-%m-%d %H:%M:%S %Z}" if last else "")
                 + f"; {config.stack_file} allows {config.max_dual_write_errors} ({PROJECT}:max_dual_write_errors)")
 
 
 def performance(conn: psycopg.Connection, before: StackConfig, config: StackConfig) -> Check:
-    name = "Performance baseline acceptable"
+    name = PERFORMANCE_ROW
     bound = f"bound {config.perf_max_mean_ms:g} ms ({config.stack_file}, {PROJECT}:perf_max_mean_ms)"
     row = conn.execute(
         sql.SQL("SELECT calls, total_time, self_time FROM pg_stat_user_functions "
@@ -162,12 +168,13 @@ def performance(conn: psycopg.Connection, before: StackConfig, config: StackConf
                     f"{row[0]} call(s) since the statistics were last reset; {bound}")
     has_statements = conn.execute("SELECT to_regclass('pg_stat_statements') IS NOT NULL").fetchone()[0]
     if has_statements:
-        found = conn.execute(
-            "SELECT sum(calls), sum(total_exec_time) / nullif(sum(calls), 0) FROM pg_stat_statements "
-            "WHERE query ~* '^\\s*(insert\\s+into|update|delete\\s+from)\\s+(public\\.)?\"?habit_tracker\\M'"
-        ).fetchone()
-        if found and found[0]:
-            mean = Decimal(str(found[1]))
+        # Which statements write habit_tracker: PostgreSQL's parser reads each one (dualwrite/parsed_sql.py).
+        writes = [(calls, total) for query, calls, total in conn.execute(
+            "SELECT query, calls, total_exec_time FROM pg_stat_statements WHERE calls > 0").fetchall()
+            if parsed_sql.writes_to(query, SCHEMA, "habit_tracker")]
+        found = (sum(c for c, _ in writes), sum(Decimal(str(t)) for _, t in writes))
+        if found[0]:
+            mean = found[1] / found[0]
             return _row(name, mean <= Decimal(str(config.perf_max_mean_ms)),
                         f"pg_stat_statements on '{before.stack}': writes to habit_tracker mean {mean:.3f} ms over "
                         f"{found[0]} call(s); {bound}")
@@ -189,7 +196,7 @@ def _codeowners_match(pattern: str, path: str) -> bool:
 
 
 def approval(config: StackConfig, root: Path = ROOT) -> Check:
-    name = "Team approval obtained"
+    name = "Team approval required: CODEOWNERS names the stack file's reviewers"
     path = config.stack_file
     for candidate in CODEOWNERS:
         file = root / candidate
@@ -203,7 +210,9 @@ def approval(config: StackConfig, root: Path = ROOT) -> Check:
                 owners, line_no = parts[1:], number  # the last matching line wins, as on GitHub
         if owners:
             return _row(name, True, f"{candidate} line {line_no}: {path} needs a review by {' '.join(owners)}; "
-                                    "branch protection on main requires code-owner review (README)")
+                                    "branch protection on main requires code-owner review (README), so GitHub "
+                                    "holds the merge until one of them approves. This row reads the ownership "
+                                    "line; it does not see the review")
         return _row(name, False, f"{candidate} names no owner for {path}: add a line such as `/{path} @org/team`")
     return _row(name, False, f"no CODEOWNERS file ({', '.join(CODEOWNERS)}): nobody is required to approve {path}")
 

@@ -25,6 +25,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+import psycopg
+
 from dualwrite import connection, gate, stack_file, config as stack_config
 from dualwrite.ci_plan import EMBEDDED
 from dualwrite.smoke import Check, run_smoke_test
@@ -77,6 +79,15 @@ def first_stack_gate(config: stack_config.StackConfig, now: datetime,
     return checks
 
 
+def _read(name: str, row: Callable[[], Check]) -> Check:
+    """A row read from the previous stack's database; one it cannot read (013 not deployed there) fails."""
+    try:
+        return row()
+    except psycopg.Error as error:
+        return Check(gate.STEP, name, False, f"could not read it: {type(error).__name__}: "
+                                             f"{(str(error).strip().splitlines() or [''])[0]}")
+
+
 def phase_gate(stack: str, *, now: datetime | None = None,
                history: Callable[[str], list[dict[str, Any]]] = gate.read_history,
                config: stack_config.StackConfig | None = None,
@@ -113,24 +124,27 @@ def phase_gate(stack: str, *, now: datetime | None = None,
 
     checks += _reach(stack, lambda conn: [gate.edge_function(conn, config)],
                      lambda why: [gate.edge_function(None, config, why)])
-    if checks[0].ok:
-        soak = _history_soak(previous, history, config, now, "1")
+    # Every row, even when the first fails: a reviewer sees all that is missing at once.
+    soak = _history_soak(previous, history, config, now, "1")
 
-        def on_previous(conn: Any) -> list[Check]:
-            smoke = run_smoke_test(conn, before)
-            failed = [c for c in smoke if not c.ok]
-            return [
-                Check("gate", f"'{previous}' smoke test passes", not failed,
-                      f"{len(smoke) - len(failed)}/{len(smoke)} checks"
-                      + (f"; first failure: {failed[0].name}" if failed else "")),
-                soak,
-                gate.drift(conn, before),
-                gate.performance(conn, before, config),
-                gate.errors(conn, before, config),
-            ]
+    def on_previous(conn: Any) -> list[Check]:
+        smoke = run_smoke_test(conn, before)
+        failed = [c for c in smoke if not c.ok]
+        return [
+            Check("gate", f"'{previous}' smoke test passes", not failed,
+                  f"{len(smoke) - len(failed)}/{len(smoke)} checks"
+                  + (f"; first failure: {failed[0].name}" if failed else "")),
+            soak,
+            _read(drift_row, lambda: gate.drift(conn, before)),
+            _read(gate.PERFORMANCE_ROW, lambda: gate.performance(conn, before, config)),
+            _read(gate.ERRORS_ROW, lambda: gate.errors(conn, before, config)),
+        ]
 
-        checks += _reach(previous, on_previous, lambda why: [
-            Check("gate", f"'{previous}' smoke test passes", False, f"could not reach '{previous}': {why}"), soak])
+    drift_row = gate.DRIFT_ROW.format(threshold=before.drift_threshold)
+    checks += _reach(previous, on_previous, lambda why: [
+        Check("gate", f"'{previous}' smoke test passes", False, f"could not reach '{previous}': {why}"), soak,
+        *(Check(gate.STEP, name, False, f"could not reach '{previous}': {why}")
+          for name in (drift_row, gate.PERFORMANCE_ROW, gate.ERRORS_ROW))])
     checks.append(gate.approval(config))
     return checks
 

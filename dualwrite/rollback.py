@@ -16,8 +16,9 @@ import psycopg
 from psycopg import sql
 
 from dualwrite import db
-from dualwrite.catalog import CLEANUP_JOB, MIGRATION_013, TRIGGER
+from dualwrite.catalog import CLEANUP_JOB, MIGRATION_013, SCHEMA, TRIGGER
 from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
+from dualwrite.objects.trigger import set_enabled_sql
 from dualwrite.stack_file import config_line
 
 
@@ -45,11 +46,11 @@ def level(name: str) -> RollbackLevel:
     return LEVELS[name]
 
 
-def statements(name: str) -> list[sql.Composed]:
+def statements(name: str) -> list[sql.SQL | sql.Composed]:
     """What the rollback runs, in order; shown to the operator before it runs."""
     chosen = level(name)
     if chosen.name == "disable":
-        return [TRIGGER.operations().set_enabled_sql(False)]
+        return [set_enabled_sql(TRIGGER.name, TRIGGER.on_table, False, SCHEMA)]
     if chosen.name == "drop-trigger":
         return [TRIGGER.drop_sql()]
     # A scheduled cleanup would fail once its function is gone: unschedule it first.

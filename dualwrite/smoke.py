@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Callable
+from typing import Any, Callable
 
 import psycopg
 from psycopg import sql
+
 
 from dualwrite.catalog import FUNCTIONS, MIGRATION_013, SCHEMA
 from dualwrite.objects.privileges import API_ROLES, SERVICE_ROLE
@@ -65,7 +66,7 @@ def api_role_access(conn: psycopg.Connection) -> list[str]:
     return sorted(row[0] for row in conn.execute(API_ROLE_ACCESS, {"roles": list(API_ROLES), "names": names}))
 
 
-def _one(conn: psycopg.Connection, query: sql.Composable | str, *params: object) -> object:
+def _one(conn: psycopg.Connection, query: str | sql.SQL | sql.Composed, *params: object) -> Any:
     row = conn.execute(query, params or None).fetchone()
     return None if row is None else row[0]
 

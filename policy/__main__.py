@@ -14,46 +14,40 @@ workflow); a mandatory violation fails the preview with its message.
 
 from __future__ import annotations
 
-import re
-
 from pulumi_policy import (EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
 
+from dualwrite import parsed_sql
 from dualwrite.catalog import CLEANUP_JOB, by_name
 from dualwrite.objects.privileges import API_ROLES
 
 TABLE_TYPE = "pulumi-python:dynamic/migration013:Table"
 
 
-def _outside_bodies(text: str) -> str:
-    """The SQL without comments and dollar-quoted bodies: where a function's attributes are."""
-    return re.sub(r"--[^\n]*", "", re.sub(r"\$\$.*?\$\$", "$$ $$", text, flags=re.S)).upper()
-
-
 def security_definer_pins_search_path(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.props.get("kind") not in ("function", "procedure"):
         return
-    attributes = _outside_bodies(str(args.props.get("sql") or ""))
-    if "SECURITY DEFINER" in attributes and not re.search(r"SET\s+SEARCH_PATH", attributes):
-        report(f"{args.name}: a SECURITY DEFINER function must pin its search_path (SET search_path = ''), or "
-               "anyone who can create an object it names runs code with the owner's rights.")
+    for function in parsed_sql.function_attributes(str(args.props.get("sql") or ""), args.name):
+        if function.security_definer and function.search_path is None:
+            report(f"{args.name}: a SECURITY DEFINER function must pin its search_path (SET search_path = ''), or "
+                   "anyone who can create an object it names runs code with the owner's rights.", None)
 
 
 def no_grants_to_api_roles(args: ResourceValidationArgs, report: ReportViolation) -> None:
     granted = [role for role in (args.props.get("privileges") or {}) if role in API_ROLES]
     for declared in args.props.get("declared") or []:
         granted += [f"{declared['name']}: {role}" for role in declared.get("privileges", {}) if role in API_ROLES]
-    text = _outside_bodies(str(args.props.get("sql") or ""))
-    granted += re.findall(r"GRANT\b[^;]*\bTO\b[^;]*\b(ANON|AUTHENTICATED)\b", text)
+    # GRANT statements in the object's own SQL (function bodies are not statements of the file).
+    granted += [role for role in parsed_sql.grantees(str(args.props.get("sql") or ""), args.name) if role in API_ROLES]
     if granted:
         report(f"{args.name}: migration 013's tables and functions are never granted to {', '.join(API_ROLES)} "
-               f"(found: {', '.join(granted)}); the Edge Function uses service_role.")
+               f"(found: {', '.join(granted)}); the Edge Function uses service_role.", None)
 
 
 def tables_are_retained(args: ResourceValidationArgs, report: ReportViolation) -> None:
     if args.props.get("kind") == "table" and args.resource_type != TABLE_TYPE:
         report(f"{args.name}: a table of 013 must be a {TABLE_TYPE} (retained on delete, never dropped while it "
-               f"holds rows), not a {args.resource_type}.")
+               f"holds rows), not a {args.resource_type}.", None)
 
 
 def phase_1_schedules_the_cleanup(args: StackValidationArgs, report: ReportViolation) -> None:
@@ -64,7 +58,7 @@ def phase_1_schedules_the_cleanup(args: StackValidationArgs, report: ReportViola
     if phase_1 and trigger.get("enabled") and not any(
             p.get("kind") == "cron_job" and p.get("name") == CLEANUP_JOB for p in props.values()):
         report(f"the trigger runs the Phase 1 body but no pg_cron job '{CLEANUP_JOB}' is declared: the guide's "
-               "checklist schedules the cleanup in Phase 1.")
+               "checklist schedules the cleanup in Phase 1.", None)
 
 
 PolicyPack(

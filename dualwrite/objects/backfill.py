@@ -69,8 +69,9 @@ class Backfill(ObjectKind):
         why = (sql.SQL("-- {} rows out of sync (written while the trigger did not sync):\n").format(
             sql.SQL(str(int(olds.get("unsynced") or 0)))) if op == "update" and "sync_checksum" not in changed
             else sql.SQL(""))
-        return [sql.SQL("{}-- batches of at most {} rows, each its own bounded transaction, until none is left:\n"
-                        "SELECT public.backfill_habit_tracker(<last id>, <batch size>)").format(
+        return [sql.SQL("{}-- batches of at most {} rows, each its own bounded transaction, until none is left\n"
+                        "-- ($1: the last id of the batch before, $2: this batch's size):\n"
+                        "SELECT public.backfill_habit_tracker($1, $2)").format(
             why, sql.SQL(str(int(self.props["batch_size"]))))]
 
     def apply_create(self, session: Session) -> dict[str, Any]:

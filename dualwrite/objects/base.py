@@ -25,6 +25,8 @@ from psycopg import sql
 from dualwrite.db import Session
 
 Props = Mapping[str, Any]
+# What psycopg runs: a whole statement, literal or composed.
+Executable = sql.SQL | sql.Composed
 
 
 class ObjectKind:
@@ -86,7 +88,7 @@ class ObjectKind:
         (every kind whose file is CREATE OR REPLACE)."""
         conn.execute(self.file_sql())
 
-    def drop_sql(self) -> sql.Composable:
+    def drop_sql(self) -> Executable:
         raise NotImplementedError(f"{self.describe()}: no DROP for this kind")
 
     def drop(self, conn: psycopg.Connection) -> None:
@@ -104,7 +106,7 @@ class ObjectKind:
 
     # --- catalog -------------------------------------------------------------------------
 
-    def fingerprint_sql(self) -> sql.Composable:
+    def fingerprint_sql(self) -> Executable:
         raise NotImplementedError
 
     def fingerprint(self, conn: psycopg.Connection) -> str | None:

@@ -38,7 +38,7 @@ class Function(ObjectKind):
 
     def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
         statements = super().planned_sql(op, olds, changed)
-        return statements if op == "delete" else statements + self.privileges_sql()
+        return statements if op == "delete" else [*statements, *self.privileges_sql()]
 
     def oid(self) -> sql.Composed:
         return function_oid(self.schema, self.name, self.signature)

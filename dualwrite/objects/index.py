@@ -16,26 +16,32 @@ adopted as it is.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import psycopg
+from pglast import ast
 from psycopg import sql
 
+from dualwrite import parsed_sql
 from dualwrite.db import Session
 from dualwrite.objects.base import ObjectKind, Props
 
-_CREATE = re.compile(r"^\s*CREATE\s+(UNIQUE\s+)?INDEX\s+(\w+)\s+ON\s+(.+?);?\s*$", re.I | re.S)
+
+def _index_statement(text: str, where: str) -> Any:
+    """The one CREATE [UNIQUE] INDEX of `text` (an index file, or pg_get_indexdef's output), parsed."""
+    found = parsed_sql.statements(text, where)
+    if len(found) != 1 or not isinstance(found[0].node, ast.IndexStmt):
+        raise ValueError(f"{where}: an index file must hold exactly one `CREATE [UNIQUE] INDEX name ON ...`, "
+                         f"found: {'; '.join(s.head() for s in found) or 'no statement'}")
+    return found[0].node
 
 
 def _normalized(definition: str) -> str:
-    """An index definition without its name, comments, `USING btree` and spacing, for comparison."""
-    text = re.sub(r"--[^\n]*", "", definition)
-    text = re.sub(r"\s+USING\s+btree\s*", " ", text, flags=re.I)
-    match = _CREATE.match(" ".join(text.split()))
-    if not match:
-        return text.strip().lower()
-    return f"{'unique ' if match.group(1) else ''}on {match.group(3)}".replace(" (", "(").strip().lower()
+    """An index definition as PostgreSQL's grammar prints it, without its name, for comparison
+    (pg_get_indexdef's text against the file's: the printer drops the default `USING btree`)."""
+    node = _index_statement(definition, "index definition")
+    return parsed_sql.deparse(ast.IndexStmt(**{**{attr: getattr(node, attr) for attr in node},
+                                               "idxname": None, "concurrent": False, "if_not_exists": False}))
 
 
 class Index(ObjectKind):
@@ -46,18 +52,21 @@ class Index(ObjectKind):
     def temporary_name(self) -> str:
         return f"{self.name[:59]}_new"
 
-    def _parts(self) -> tuple[bool, str]:
-        match = _CREATE.match(" ".join(re.sub(r"--[^\n]*", "", self.props["sql"]).split()))
-        if not match or match.group(2) != self.name:
-            raise ValueError(f"index {self.name}: its file must hold one `CREATE [UNIQUE] INDEX {self.name} ON ...`")
-        return bool(match.group(1)), match.group(3)
+    def statement(self) -> Any:
+        """The file's CREATE [UNIQUE] INDEX, parsed (its name must be the declared one)."""
+        node = _index_statement(self.props["sql"], f"index {self.name}")
+        if node.idxname != self.name:
+            raise ValueError(f"index {self.name}: its file must hold one `CREATE [UNIQUE] INDEX {self.name} ON ...`, "
+                             f"not an index named {node.idxname}")
+        return node
 
-    def build_sql(self) -> sql.Composed:
-        unique, rest = self._parts()
-        # `rest` is the reviewed file's own text after ON (table and columns); it holds no parameters.
-        return sql.SQL("CREATE {}INDEX CONCURRENTLY {} ON {}").format(
-            sql.SQL("UNIQUE " if unique else ""), sql.Identifier(self.temporary_name), sql.SQL(rest)  # type: ignore[arg-type]
-        )
+    def build_sql(self) -> sql.SQL:
+        """The file's index, CONCURRENTLY and under the temporary name, printed back by the parser."""
+        node = self.statement()
+        build = ast.IndexStmt(**{**{attr: getattr(node, attr) for attr in node},
+                                 "idxname": self.temporary_name, "concurrent": True})
+        # Printed from the reviewed file's own parse tree (names quoted by the printer); no parameters.
+        return sql.SQL(parsed_sql.deparse(build))  # type: ignore[arg-type]
 
     def definition(self, conn: psycopg.Connection, name: str | None = None) -> tuple[str, bool] | None:
         """(pg_get_indexdef, valid) of the index (or of `name` in its schema); None if absent."""

@@ -48,6 +48,6 @@ class Removal(ObjectKind):
 
         return [] if op == "delete" else list(rollback.statements("all"))
 
-    def fingerprint_sql(self) -> sql.Composed:
+    def fingerprint_sql(self) -> sql.SQL:
         # Present while idempotency_log is gone: a table created again by hand shows on refresh.
         return sql.SQL("SELECT 'removed' WHERE to_regclass('public.idempotency_log') IS NULL")

@@ -18,12 +18,13 @@ Tables hold rows, so nothing here ever drops one to apply a change:
 
 from __future__ import annotations
 
-import re
-from typing import Any, Iterator
+from typing import Any
 
 import psycopg
+from pglast import ast
 from psycopg import sql
 
+from dualwrite import parsed_sql
 from dualwrite.objects import privileges
 from dualwrite.objects.base import ObjectKind, Props
 
@@ -37,14 +38,6 @@ class TableHoldsRows(RuntimeError):
 
 class IncompatibleTable(RuntimeError):
     pass
-
-
-def _statements(text: str) -> Iterator[str]:
-    """The top-level statements of a table's file (no dollar quotes there), comments removed."""
-    plain = re.sub(r"--[^\n]*", "", text)
-    for statement in plain.split(";"):
-        if statement.strip():
-            yield " ".join(statement.split())
 
 
 def _type(name: str) -> str:
@@ -63,21 +56,18 @@ class Table(ObjectKind):
 
     # --- what the file declares ----------------------------------------------------------
 
+    def _statements(self) -> list[parsed_sql.Statement]:
+        return parsed_sql.statements(self.props["sql"], f"table {self.name}'s file")
+
     def _create_table(self) -> str:
-        return next(s for s in _statements(self.props["sql"]) if s.upper().startswith("CREATE TABLE"))
+        return next(s.text for s in self._statements() if isinstance(s.node, ast.CreateStmt))
 
     def _declared_policies(self) -> dict[str, str]:
-        found = {}
-        for statement in _statements(self.props["sql"]):
-            match = re.match(r"CREATE POLICY (\w+) ON ", statement, re.I)
-            if match:
-                found[match.group(1)] = statement
-        return found
+        return {s.node.policy_name: s.text for s in self._statements() if isinstance(s.node, ast.CreatePolicyStmt)}
 
     def _other_statements(self) -> list[str]:
         """ALTER TABLE ... ENABLE ROW LEVEL SECURITY and the like: safe to run again."""
-        return [s for s in _statements(self.props["sql"])
-                if not s.upper().startswith(("CREATE TABLE", "CREATE POLICY"))]
+        return [s.text for s in self._statements() if not isinstance(s.node, (ast.CreateStmt, ast.CreatePolicyStmt))]
 
     def privileges_sql(self) -> list[sql.Composed]:
         return privileges.statements("TABLE", self.qualified, self.props.get("privileges", {}))
@@ -89,7 +79,7 @@ class Table(ObjectKind):
 
     def differences(self, conn: psycopg.Connection) -> tuple[list[str], list[str]]:
         """(incompatible differences, columns added outside the declaration), each with what to do."""
-        have = dict(conn.execute(
+        have: dict[str, str] = dict(conn.execute(
             "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
             "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
             (f"{self.schema}.{self.name}",),
@@ -152,15 +142,16 @@ class Table(ObjectKind):
             conn.execute(sql.SQL("DROP POLICY {} ON {}").format(sql.Identifier(name), self.qualified))
         for statement in declared.values():
             conn.execute(sql.SQL(statement))  # type: ignore[arg-type]
-        for statement in self.privileges_sql():
-            conn.execute(statement)
+        for grant in self.privileges_sql():
+            conn.execute(grant)
 
     def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
         if op == "delete":
             return [sql.SQL("-- only while it is empty (a table that holds rows is kept):\n{}").format(self.drop_sql())]
-        if op in ("create", "adopt"):
+        if op == "create":
             return [self.file_sql(), *self.privileges_sql()]
-        # An update reconciles an existing table: its declared statements again, policies recreated.
+        # An update or an adoption reconciles an existing table (its rows stay): its declared
+        # statements again, policies recreated. No CREATE TABLE runs, so no lock is on a new table.
         return [*(sql.SQL(s) for s in self._other_statements()),  # type: ignore[arg-type]
                 sql.SQL("-- every policy on the table is dropped, then the declared ones created:"),
                 *(sql.SQL(s) for s in self._declared_policies().values()),  # type: ignore[arg-type]

@@ -66,7 +66,7 @@ def projection(conn: psycopg.Connection, sheet_id: int) -> dict[str, Any] | None
     if week is None:
         return None
     week_id, user_id, child, start, period = week
-    habits = []
+    habits: list[dict[str, Any]] = []
     for habit_id, position, name in conn.execute(
         "SELECT id, position, name FROM public.habits WHERE week_id = %s ORDER BY position", (week_id,)
     ).fetchall():

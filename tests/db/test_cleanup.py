@@ -93,9 +93,11 @@ def test_procedure_commits_each_batch(db, db_url):
         holder.execute("SELECT 1 FROM public.idempotency_log WHERE key = 'k5' FOR UPDATE")  # row of batch 3
         import threading
         done = threading.Event()
-        worker = threading.Thread(
-            target=lambda: (cleaner.execute("CALL public.cleanup_idempotency_log_in_batches(2)"), done.set())
-        )
+        def clean() -> None:
+            cleaner.execute("CALL public.cleanup_idempotency_log_in_batches(2)")
+            done.set()
+
+        worker = threading.Thread(target=clean)
         worker.start()
         deadline = __import__("time").monotonic() + 10
         left = None

@@ -84,7 +84,7 @@ def writer(url: str, seed: int, stop: threading.Event, errors: list[BaseExceptio
             while not stop.is_set():
                 write_once(conn, rng)
                 writes.add()
-    except BaseException as error:  # any error reaching the app fails the test
+    except BaseException as error:  # noqa: BLE001 - any error reaching the app fails the test
         errors.append(error)
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from dualwrite import gate, migration
 from dualwrite.config import parse
-from tests.db.sheets import habit, insert_sheet
+from sheets import habit, insert_sheet
 
 pytestmark = pytest.mark.db
 

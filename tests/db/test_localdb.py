@@ -17,7 +17,7 @@ pytestmark = pytest.mark.db
 def test_cluster_settings(pg_cluster: LocalCluster, cron_db_url: str, cron_admin_url: str):
     # shared_preload_libraries is visible to superusers only: read the settings as the admin.
     with psycopg.connect(cron_admin_url, autocommit=True) as admin:
-        settings = dict(admin.execute(
+        settings: dict[str, str] = dict(admin.execute(
             "SELECT name, setting FROM pg_settings WHERE name IN "
             "('shared_preload_libraries', 'cron.database_name', 'listen_addresses', 'port', 'server_version_num')"
         ).fetchall())

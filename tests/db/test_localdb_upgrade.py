@@ -77,12 +77,12 @@ def test_legacy_cluster_is_converted_in_place_and_keeps_its_data(legacy_cluster:
         with pytest.raises(psycopg.errors.InsufficientPrivilege):
             conn.execute("ALTER ROLE postgres SUPERUSER")
         # the user's objects are postgres' now; the rows are where they were
-        owners = dict(conn.execute(
+        owners: dict[str, str] = dict(conn.execute(
             "SELECT relname, pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
             " AND relkind IN ('r', 'S')").fetchall())
         assert set(owners.values()) == {DEPLOY_ROLE}, owners
         assert {"habit_tracker", "habit_tracker_id_seq", "idempotency_log", "children"} <= set(owners)
-        routines = dict(conn.execute("SELECT proname, pg_get_userbyid(proowner) FROM pg_proc"
+        routines: dict[str, str] = dict(conn.execute("SELECT proname, pg_get_userbyid(proowner) FROM pg_proc"
                                      " WHERE pronamespace = 'public'::regnamespace").fetchall())
         assert routines and set(routines.values()) == {DEPLOY_ROLE}, routines
         assert conn.execute("SELECT pg_get_userbyid(typowner) FROM pg_type WHERE typname = 'mood'").fetchone()[0] \

@@ -3,7 +3,6 @@ drop or change seen by read, a hand change undone reading clean again, delete.""
 
 from __future__ import annotations
 
-import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 

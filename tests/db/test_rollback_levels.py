@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
@@ -12,7 +14,7 @@ from dualwrite.objects import Trigger
 from test_migration import present
 
 pytestmark = pytest.mark.db
-TIMEOUTS = {"lock_timeout": "2s", "statement_timeout": "10s"}
+TIMEOUTS: dict[str, Any] = {"lock_timeout": "2s", "statement_timeout": "10s"}
 
 
 @pytest.fixture

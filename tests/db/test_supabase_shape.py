@@ -67,7 +67,7 @@ def test_postgres_owns_public_and_the_app_tables(conn: psycopg.Connection):
         == DEPLOY_ROLE
     assert conn.execute("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()"
                         ).fetchone()[0] == ADMIN_ROLE
-    owners = dict(conn.execute(
+    owners: dict[str, str] = dict(conn.execute(
         "SELECT relname, pg_get_userbyid(relowner) FROM pg_class WHERE relnamespace = 'public'::regnamespace"
         " AND relname IN ('habit_tracker', 'children', 'weeks', 'habits', 'habit_records')").fetchall())
     assert owners == dict.fromkeys(("habit_tracker", "children", "weeks", "habits", "habit_records"), DEPLOY_ROLE)

@@ -127,7 +127,7 @@ def test_gate_enforced(world):
 
     # C: next flips to Phase 1 and lowers its soak in the same diff. The gate keeps the base's 24 h.
     write("next", 1, soak_hours="0", edge_function_waiver="next has no Edge Function: writes come from psql")
-    c = commit("C: next to phase 1, soak lowered")
+    commit("C: next to phase 1, soak lowered")
     refused = task("promotion-check", "--stack", nxt, "--base", b, check=False)
     out = flat(refused)
     assert refused.returncode != 0

@@ -98,6 +98,11 @@ def test_pull_request_flow(world):
     assert "SELECT cron.schedule('cleanup_idempotency_log'" in comment
     assert "| update | `Function` | `sync_old_to_new` | checksum, sql" in comment or "`sync_old_to_new`" in comment
     assert "### Phase 1 gate:" in comment and "**FAIL**" in comment
+    # The phase move from the state, the body's diff, the security change and the backfill's size.
+    assert "**phase: 0 -> 1**" in comment
+    assert "SQL (diff below)" in comment and "+++ b/sync_old_to_new (this change)" in comment
+    assert "`public.sync_old_to_new`: SECURITY INVOKER -> DEFINER" in comment
+    assert "0 rows in habit_tracker" in comment and "rows/s (bench/results/results.json" in comment
     assert support.PASSPHRASE not in comment
 
     # The gate refuses: soak not met, errors present, no Edge Function traffic on next.

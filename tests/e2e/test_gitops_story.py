@@ -139,6 +139,8 @@ def test_promotion_gate_refuses_until_the_stack_before_runs_phase_1(e2e_stack):
     refused = second.invoke("phase", "1", check=False)
     assert refused.returncode != 0
     assert f"'{first.name}' declares phase 1" in refused.stdout and "FAIL" in refused.stdout
+    # The rows after a failing first one are still read, each with its evidence.
+    assert f"'{first.name}' smoke test passes" in refused.stdout and "stability test" in refused.stdout
     assert second.stack_file.read_text() == original
     forced = second.invoke("phase", "1", "--force", "--reason", "e2e: the override leaves its line")
     assert "--force" in forced.stderr and '+  habit-tracker-db:phase: "1"' in forced.stdout

@@ -26,6 +26,7 @@ import pytest
 from dualwrite import migration
 from dualwrite.objects import Function
 from dualwrite.catalog import MIGRATION_013, SCHEMA
+from dualwrite.parsed_sql import function_attributes
 
 pytestmark = [pytest.mark.db, pytest.mark.lint]
 
@@ -34,7 +35,7 @@ PHASES = (0, 1)
 # bodies (dual_write_diff, dual_write_drift) are parsed and analysed by Postgres itself at
 # CREATE; plpgsql_check reads only PL/pgSQL.
 ROUTINES = [obj for obj in MIGRATION_013 if issubclass(obj.kind, Function)
-            and any(re.search(r"LANGUAGE\s+plpgsql", obj.source(p), re.I) for p in PHASES)]
+            and any(f.language == "plpgsql" for p in PHASES for f in function_attributes(obj.source(p), obj.file))]
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ def check_routine(conn: psycopg.Connection, name: str, signature: str, phase: in
         (oid,),
     ).fetchone()
     assert language == "plpgsql", f"{oid} is LANGUAGE {language} in phase {phase}"
-    relid = 0
+    relid: int | str = 0  # 0: no table (a function that is not a trigger's)
     if returns == "trigger":
         table = trigger_table(conn, oid)
         assert table, f"trigger function {oid} fires on no table in phase {phase}: nothing to check it with"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -79,3 +80,39 @@ def test_gate_key_defaults():
     parsed = config()
     assert (parsed.soak_hours, parsed.max_dual_write_errors, parsed.perf_max_mean_ms, parsed.edge_function_waiver) == (
         24.0, 0, 5.0, None)
+
+
+def test_approval_row_says_what_it_checks(tmp_path: Path):
+    (tmp_path / ".github").mkdir()
+    (tmp_path / ".github" / "CODEOWNERS").write_text("/Pulumi.*.yaml @org/db-owners\n")
+    row = gate.approval(config(), tmp_path)
+    assert row.name == "Team approval required: CODEOWNERS names the stack file's reviewers"
+    assert "it does not see the review" in row.detail
+
+
+def test_every_row_is_evaluated_when_the_first_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """The stack before is still in Phase 0 and its database cannot be reached: every row is still
+    there, each failing with what it read, instead of the gate stopping after its first row."""
+    from dualwrite import config as stack_config, promotion
+
+    with socket.socket() as probe:  # a port nothing listens on: both databases are unreachable
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    for stack, extra in (("gate-prev", ""), ("gate-next", "  habit-tracker-db:promotes_from: gate-prev\n")):
+        (tmp_path / f"Pulumi.{stack}.yaml").write_text(
+            f"config:\n  habit-tracker-db:phase: \"{'0' if stack == 'gate-prev' else '1'}\"\n{extra}"
+            f"  habit-tracker-db:db_host: 127.0.0.1\n  habit-tracker-db:db_port: \"{port}\"\n"
+            "  habit-tracker-db:db_sslmode: disable\n")
+    read, load = stack_config.read_stack_file, stack_config.load
+    monkeypatch.setattr(stack_config, "read_stack_file", lambda stack, root=tmp_path: read(stack, tmp_path))
+    monkeypatch.setattr(stack_config, "load", lambda stack, root=tmp_path: load(stack, tmp_path))
+
+    rows = promotion.phase_gate("gate-next", now=NOW, history=lambda stack: [update(1, 30, "0")])
+    names = [row.name for row in rows]
+    assert names == ["'gate-prev' declares phase 1", "Edge Function deployed and tested", "'gate-prev' smoke test passes",
+                     "24-hour stability test passed", "Drift detection shows at most 0.1% drift",
+                     "Performance baseline acceptable", "Logs monitored: no dual-write errors",
+                     "Team approval required: CODEOWNERS names the stack file's reviewers"]
+    assert not any(row.ok for row in rows[:7])
+    assert "phase=0" in rows[0].detail and "no successful Phase 1 update" in rows[3].detail
+    assert all("could not reach 'gate-prev'" in row.detail for row in rows[4:7])
