@@ -406,3 +406,14 @@ def state_reader_role(c, role="pulumi_state_reader", table="pulumi_state"):
     with psycopg.connect(libpq, autocommit=True) as conn:
         readonly_roles.ensure_state_reader(conn, role, password, table)
     print(f"role {role}: SELECT on {table} only, default_transaction_read_only = on")
+
+
+@task(help={"results": "`name=result` pairs of the jobs the summary job needs (success, failure, skipped, cancelled)"})
+def ci_summary(c, results):
+    """The workflow's one required check: exits non-zero unless every needed job succeeded or was not needed."""
+    from dualwrite import ci_summary as summary
+
+    failed = summary.failures(results)
+    if failed:
+        raise _fail("jobs that did not pass: " + "; ".join(failed))
+    print(f"every job passed or was not needed: {results}")
