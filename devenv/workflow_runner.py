@@ -35,6 +35,7 @@ import os
 import re
 import shutil
 import subprocess
+import time
 import venv
 from dataclasses import dataclass, field
 from itertools import product
@@ -282,6 +283,7 @@ class StepRun:
     command: str = ""
     output: str = ""
     env_keys: frozenset[str] = frozenset()
+    seconds: float = 0.0
 
 
 @dataclass
@@ -481,10 +483,12 @@ class WorkflowRunner:
             env["PATH"] = os.pathsep.join([*prepend, env.get("PATH", "")])
             if "run" in step:
                 command = self.stand_in(render(step["run"], context, workspace))
+                started = time.monotonic()
                 completed = subprocess.run([*SHELL, "-c", command], cwd=workspace, env=env, text=True,
                                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=self.timeout)
                 outcome = "success" if completed.returncode == 0 else "failure"
-                run.steps.append(StepRun(step_name, outcome, command, completed.stdout, frozenset(env)))
+                run.steps.append(StepRun(step_name, outcome, command, completed.stdout, frozenset(env),
+                                         time.monotonic() - started))
                 for key, value in _parse_kv_file(env_file).items():
                     job_env[key] = value
                 added = [line for line in path_file.read_text().splitlines() if line][path_lines_read:]

@@ -201,7 +201,7 @@ def test_deploy_then_pull_request_as_written(world, capsys):
                                   "api_url": api_url},
                           secrets=secrets, action_path=[engine_bin], base_env=runner_env(tmp), stand_in=stand_ins)
     (tmp / "push").mkdir()
-    run = push.run(WORKFLOWS / "deploy.yml")
+    run = push_run = push.run(WORKFLOWS / "deploy.yml")
     results = {name: run.result(name) for name in run.jobs}
     assert results == {"plan": "success", "dev": "success", "staging": "skipped", "prod": "skipped",
                        "deploy": "success"}, failures(run)
@@ -282,3 +282,6 @@ def test_deploy_then_pull_request_as_written(world, capsys):
 
     with capsys.disabled():
         print(f"\n[test_workflows] stood in for (missing on this branch): {sorted(stand_ins.used) or 'nothing'}")
+        for workflow in (push_run, run):
+            print("[test_workflows] " + ", ".join(f"{job.name}/{step.name[:24]} {step.seconds:.0f}s"
+                                                  for job in workflow.all_jobs() for step in job.steps if step.seconds))
