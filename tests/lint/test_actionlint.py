@@ -68,3 +68,28 @@ def test_one_summary_job_needs_every_other_job(workflow: Path):
     assert summary is not None, f"{workflow.name}: no job named {document['name']!r} (the status check)"
     assert summary["if"] == "always()"
     assert set(summary["needs"]) == set(jobs) - {document["name"]}
+
+
+def _workflow(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+
+
+def test_deploys_are_never_cancelled_and_plan_from_what_each_stack_deployed():
+    """A newer pending run replaces an older pending one (GitHub keeps one per group); that loses nothing
+    only because the plan starts from each stack's last deployed commit, not from the push's `before`."""
+    deploy = _workflow("deploy.yml")
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+    plan = " ".join(step.get("run", "") for step in deploy["jobs"]["plan"]["steps"])
+    assert "ci-plan --since-deployed" in plan and "github.event.before" not in plan
+    stack = " ".join(step.get("run", "") for step in _workflow("deploy-stack.yml")["jobs"]["deploy"]["steps"])
+    assert stack.index("gate-recheck") < stack.index("invoke up") < stack.index("record-deployed")
+
+
+def test_no_pull_request_job_is_handed_a_deploy_secret():
+    """The PR's own code runs in these jobs: no stack passphrase, no read-write backend URL (tests/e2e/test_workflows.py
+    checks the environment each step ran with)."""
+    text = (ROOT / ".github" / "workflows" / "pull-request.yml").read_text()
+    for secret in ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_BACKEND_URL", "inherit"):
+        assert secret not in text, secret
