@@ -3,10 +3,9 @@
     ensure_preview_role(conn, "dev_preview", password)   in the stack's database, as the deploy role
     ensure_state_reader(conn, "pulumi_state_reader", password, "pulumi_state")   in the team backend
 
-Both are LOGIN roles with no write privilege at all: they own nothing, belong to no role but
-pg_read_all_data (the preview role) and are
-granted nothing that writes; `default_transaction_read_only = on` is a second fence, not the first
-(a session may turn it off, and still has no privilege to write). Each runs in one transaction;
+Both are LOGIN roles with no write privilege at all: they own nothing, are granted nothing that
+writes, and belong to no role but pg_read_all_data (the preview role); `default_transaction_read_only
+= on` is a second fence, not the first (a session may turn it off, and still has no privilege to write). Each runs in one transaction;
 the password is composed as a literal, never printed.
 """
 
