@@ -88,9 +88,19 @@ def db_url(c, stack="local"):
 def _engine(stack: str, args: list[str]) -> None:
     """Checks first (config, passphrase, the database), then what a cut-off deploy left, then the engine."""
     from devenv import engine
-    from dualwrite import config as stack_config, connection
+    from dualwrite import config as stack_config, connection, readonly
 
     config = _config(stack)  # bad config stops here, before the engine or a connection
+    if readonly.active():  # a pull request's job: preview a throwaway copy as the preview role
+        if args[0] != "preview":
+            raise _fail(readonly.refusal(stack, f"pulumi {args[0]}"))
+        with _user_errors():
+            connection.check_reachable(stack)
+            with readonly.ThrowawayStack(stack) as copy:
+                result = copy.run(args)
+        if result.returncode != 0:
+            raise _fail(f"pulumi {args[0]} failed for stack '{stack}' (phase {config.phase}, read-only)")
+        return
     problem = engine.passphrase_problem(stack) or (config.deploy_refusal() if args[0] == "up" else None)
     if problem:
         raise _fail(problem)
@@ -392,11 +402,15 @@ def pr_comment(c, stack="local", gate=None, base=""):
     import json as jsonlib
 
     from devenv import engine
-    from dualwrite import backfill_estimate, enforcement, pr_comment as comment, promotion, config as stack_config
+    from dualwrite import backfill_estimate, enforcement, pr_comment as comment, promotion, readonly, config as stack_config
 
     config = _config(stack)
-    engine.ensure_stack(stack)
-    result = engine.run(stack, ["preview", "--json"], capture=True, check=False)
+    if readonly.active():  # a pull request's job: the throwaway copy, as the preview role
+        with _user_errors(), readonly.ThrowawayStack(stack) as copy:
+            result = copy.run(["preview", "--json"], capture=True)
+    else:
+        engine.ensure_stack(stack)
+        result = engine.run(stack, ["preview", "--json"], capture=True, check=False)
     try:
         preview = jsonlib.loads(result.stdout)
     except ValueError:
@@ -444,3 +458,61 @@ def policy(c, stack="local"):
     from devenv import engine
 
     _engine(stack, ["preview", "--policy-pack", str(engine.ROOT / "policy")])
+
+
+# --- least privilege: the read-only roles a pull request's preview uses (issue 16) -----------
+
+
+def _password_from_stdin(what: str) -> str:
+    import getpass
+
+    password = getpass.getpass(f"{what}: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
+    if len(password) < 16:
+        raise _fail(f"{what}: give a password of at least 16 characters on standard input "
+                    "(`printf %s \"$PASSWORD\" | invoke ...`), never as an argument; nothing was changed.")
+    return password
+
+
+@task(help={"stack": STACK_HELP})
+def preview_role(c, stack="local"):
+    """Create or update the stack's read-only preview role (`<stack>_preview`); its password from standard input.
+    Store the same password as PREVIEW_DB_PASSWORD in the GitHub environment `preview-<stack>`."""
+    from dualwrite import readonly, readonly_roles
+
+    if readonly.active():
+        raise _fail(readonly.refusal(stack, "invoke preview-role"))
+    password = _password_from_stdin(f"password of {readonly.role(stack)}")
+    _, name = _on_database(stack, lambda conn, _: readonly_roles.ensure_preview_role(conn, readonly.role(stack), password))
+    print(f"role {name}: LOGIN, no write privilege, default_transaction_read_only = on")
+
+
+@task(help={"role": "Name of the role (default pulumi_state_reader)", "table": "The backend's state table"})
+def state_reader_role(c, role="pulumi_state_reader", table="pulumi_state"):
+    """In the team backend (PULUMI_BACKEND_URL, as its owner): a role that can only SELECT the state table.
+    Its URL is PULUMI_STATE_READONLY_URL of the preview environments; password from standard input."""
+    import os
+
+    import psycopg
+
+    from dualwrite import readonly, readonly_roles
+
+    url = os.environ.get("PULUMI_BACKEND_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise _fail("state-reader-role: PULUMI_BACKEND_URL must be the team's postgres:// backend, as the role that "
+                    "owns its state table; nothing was changed.")
+    password = _password_from_stdin(f"password of {role}")
+    libpq, _, _ = readonly.backend_location(url)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        readonly_roles.ensure_state_reader(conn, role, password, table)
+    print(f"role {role}: SELECT on {table} only, default_transaction_read_only = on")
+
+
+@task(help={"results": "`name=result` pairs of the jobs the summary job needs (success, failure, skipped, cancelled)"})
+def ci_summary(c, results):
+    """The workflow's one required check: exits non-zero unless every needed job succeeded or was not needed."""
+    from dualwrite import ci_summary as summary
+
+    failed = summary.failures(results)
+    if failed:
+        raise _fail("jobs that did not pass: " + "; ".join(failed))
+    print(f"every job passed or was not needed: {results}")

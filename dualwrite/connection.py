@@ -14,7 +14,7 @@ from urllib.parse import quote
 import psycopg
 
 from dualwrite import config as stack_config
-from dualwrite import db
+from dualwrite import db, readonly
 from dualwrite.config import StackConfig
 
 
@@ -40,6 +40,8 @@ def conninfo(stack: str) -> tuple[StackConfig, dict[str, Any]]:
         from devenv import localdb
 
         localdb.ensure_running()
+    if readonly.active():  # a read-only job: the preview role, never the stack's secret
+        return config, readonly.conninfo(config.conninfo(), stack)
     return config, config.conninfo(stack_password(config))
 
 

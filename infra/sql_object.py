@@ -20,6 +20,7 @@ import psycopg
 from pulumi.dynamic import (CheckFailure, CheckResult, ConfigureRequest, CreateResult, DiffResult, ReadResult,
                             ResourceProvider, UpdateResult)
 
+from dualwrite import readonly
 from dualwrite.config import parse
 from dualwrite.connection import unreachable
 from dualwrite.db import Session
@@ -45,7 +46,9 @@ class SqlObjectProvider(ResourceProvider):
             has_password=password is not None,
         )
         self._settings = settings
-        self._session = Session(settings.conninfo(password), settings.lock_timeout, settings.statement_timeout)
+        # In a read-only job (a pull request's preview) the provider connects as the stack's preview role.
+        info = readonly.conninfo(settings.conninfo(password), settings.stack)
+        self._session = Session(info, settings.lock_timeout, settings.statement_timeout)
 
     @staticmethod
     def _object(props: dict[str, Any]) -> ObjectKind:
