@@ -335,9 +335,9 @@ def backfill(c, stack="local", batch_size=0):
 
 
 @task(help={"stack": STACK_HELP, "resolve": "dual_write_errors id whose row was fixed: re-sync it (it is then handled)",
-            "handled": "Also list the records already handled"})
-def errors(c, stack="local", resolve=0, handled=False):
-    """The open records of dual_write_errors (newest first; `--handled` adds the rest); `--resolve ID` re-syncs a fixed row."""
+            "include_handled": "Also list the records already handled"})
+def errors(c, stack="local", resolve=0, include_handled=False):
+    """The open records of dual_write_errors (newest first; `--include-handled` adds the rest); `--resolve ID` re-syncs a fixed row."""
     from dualwrite import dual_write_errors as dwe, report
     from dualwrite.db import Session
 
@@ -353,7 +353,7 @@ def errors(c, stack="local", resolve=0, handled=False):
               f"{'re-synced' if done.row_exists else 'the row is gone; its week removed'}; handled "
               "(the record stays in dual_write_errors as history).")
         return
-    config, (rows, opened, closed) = _on_database(stack, lambda conn, _: dwe.open_errors(conn, include_handled=handled))
+    config, (rows, opened, closed) = _on_database(stack, lambda conn, _: dwe.open_errors(conn, include_handled=include_handled))
     report.error_rows(f"dual_write_errors: stack {stack}: {opened} open, {closed} handled", rows, stack)
 
 
