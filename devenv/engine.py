@@ -35,7 +35,7 @@ BACKEND_CALL_TIMEOUT = 120.0
 # What Pulumi accepts as a project stack's name, and what Pulumi.<stack>.yaml can be named.
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 PR_SET_PDEATHSIG = 1
-_LIBC = ctypes.CDLL(None, use_errno=True)
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 class EngineError(RuntimeError):
@@ -126,21 +126,37 @@ def call(
     timeout: float | None = None,
     what: str = "",
 ) -> subprocess.CompletedProcess[str]:
-    """The CLI, `pulumi <args>`, in the project directory: it gets SIGINT if this process dies;
-    after a run cut off by a signal, or one over `timeout` seconds (then stopped), the plugins it
-    left are stopped. A timeout is an EngineError paragraph."""
+    """The CLI, `pulumi <args>`, in the project directory.
+
+    - It gets SIGINT if this process dies (Linux), and cancels as on Ctrl-C.
+    - Ctrl-C reaches it and this process alike: this process waits for the engine's own
+      cancel (a second Ctrl-C stops it at once), where `subprocess.run` would SIGKILL it after
+      0.25 s and leave its lock and its plugins behind.
+    - Over `timeout` seconds it is stopped, with an EngineError paragraph.
+    - Cut off by a signal (SIGKILL, SIGPIPE), the plugins it left are stopped.
+    """
     parent = os.getpid()
     command = [str(pulumi_binary()), *args]
-    try:
-        result = subprocess.run(command, cwd=ROOT, env=dict(env), text=True, capture_output=capture, timeout=timeout,
-                                preexec_fn=lambda: _die_with_parent(parent))
-    except subprocess.TimeoutExpired:
-        engine_processes.reap_orphans(ROOT)
-        raise EngineError(
-            f"`pulumi {' '.join(args)}`{what} did not finish in {timeout:.0f} s and was stopped. It only reads or "
-            f"writes the state backend ({backend_shown(env)}), so that backend did not answer: check that it is "
-            "reachable and not overloaded, then run the task again; the deploy itself was not started."
-        ) from None
+    pipe = subprocess.PIPE if capture else None
+    preexec = (lambda: _die_with_parent(parent)) if _LIBC is not None else None
+    with subprocess.Popen(command, cwd=ROOT, env=dict(env), text=True, stdout=pipe, stderr=pipe,
+                          preexec_fn=preexec) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            engine_processes.reap_orphans(ROOT)
+            raise EngineError(
+                f"`pulumi {' '.join(args)}`{what} did not finish in {timeout:.0f} s and was stopped. It only reads "
+                f"or writes the state backend ({backend_shown(env)}), so that backend did not answer: check that it "
+                "is reachable and not overloaded, then run the task again; the deploy itself was not started."
+            ) from None
+        except KeyboardInterrupt:
+            print("note: waiting for the engine to cancel (Ctrl-C again stops it now)", file=sys.stderr)
+            process.communicate()
+            raise
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     if result.returncode < 0:  # killed (SIGKILL, SIGPIPE): its plugins were left to pid 1
         note = engine_processes.reap_orphans(ROOT)
         if note:

@@ -64,7 +64,9 @@ def _read(pid: int) -> EngineProcess | None:
 
 
 def processes() -> list[EngineProcess]:
-    found = []
+    found: list[EngineProcess] = []
+    if not Path("/proc").is_dir():  # not Linux: nothing is found, nothing is stopped
+        return found
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit() and int(entry.name) != os.getpid():
             process = _read(int(entry.name))

@@ -101,3 +101,27 @@ def test_a_killed_task_cancels_its_deploy_which_unlocks_the_stack(e2e_stack):
     assert "cancel" in output.lower(), output
     stack.invoke("up")  # no lock, nothing left: the next deploy just runs
     stack.invoke("preview", "--expect-no-changes")
+
+
+def test_ctrl_c_lets_the_engine_cancel_and_unlock(e2e_stack):
+    """Ctrl-C reaches the task and its CLI (one process group): the task waits for the engine's cancel."""
+    stack = e2e_stack()
+    app = psycopg.connect(stack.cluster.db_url())
+    try:
+        app.execute("LOCK TABLE public.habit_tracker IN ACCESS EXCLUSIVE MODE")
+        deploy, engine = start_blocked_up(stack, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                          start_new_session=True)
+        os.killpg(deploy.pid, signal.SIGINT)  # what the terminal sends to its foreground group
+        time.sleep(1)
+        assert locks(stack), "the CLI was stopped at once, not cancelled"
+    finally:
+        app.rollback()
+        app.close()
+    output, _ = deploy.communicate(timeout=300)
+    time.sleep(0.5)
+    assert still_running(engine) == [], output
+    assert locks(stack) == [], output
+    assert json.loads(stack.pulumi("stack", "history", "--json").stdout)[0]["result"] == "failed", output
+    again = stack.invoke("up")
+    assert "removed the lock" not in again.stdout and "stopped" not in again.stdout
+    stack.invoke("preview", "--expect-no-changes")
