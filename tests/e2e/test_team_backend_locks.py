@@ -78,6 +78,7 @@ def deploy_processes(url: str) -> list[engine_processes.EngineProcess]:
 def test_a_live_deploys_lock_is_kept_and_a_killed_ones_is_removed_by_the_next_up(team):
     state, target, url, stack, env = team
     blocker = psycopg.connect(target.db_url())  # an app transaction that the deploy's trigger waits for
+    deploy = None
     try:
         blocker.execute("LOCK TABLE public.habit_tracker IN ACCESS EXCLUSIVE MODE")
         deploy = subprocess.Popen([str(support.ROOT / ".venv" / "bin" / "invoke"), "up", "--stack", stack],
@@ -112,6 +113,9 @@ def test_a_live_deploys_lock_is_kept_and_a_killed_ones_is_removed_by_the_next_up
         print(f"left running by the killed deploy: {len(left)} processes, {megabytes:.0f} MB")
         assert [p for p in left if p.ppid == 1], "the killed deploy left no plugin running: nothing to reap"
     finally:
+        if deploy is not None and deploy.poll() is None:  # an assertion failed before the kill
+            os.killpg(deploy.pid, signal.SIGKILL)
+            deploy.wait()
         blocker.rollback()
         blocker.close()
 
