@@ -5,6 +5,11 @@ from a `pulumi` already on PATH on a normal workstation. State lives in a local 
 backend inside the project unless PULUMI_BACKEND_URL says otherwise; secrets use the
 passphrase provider; update checks and plugin downloads are off, so no command of
 this project ever tries the internet.
+
+Process hygiene: the CLI gets SIGINT when the task that started it dies, Ctrl-C lets the
+engine cancel on its own, and plugins left by a CLI that was killed anyway are stopped
+(devenv/engine_processes.py). Locks are read where the backend keeps them, file or
+`postgres://` (devenv/deploy_lock.py). Calls that only touch the backend have a timeout.
 """
 
 from __future__ import annotations
@@ -291,7 +296,7 @@ def cancel(stack: str, *, force: bool = False) -> str:
 
 def attention(stack: str) -> list[str]:
     """What the last `up` left for a person (a column added by hand, ...), from the stack's outputs."""
-    exported = run(stack, ["stack", "export"], capture=True, check=False)
+    exported = run(stack, ["stack", "export"], capture=True, check=False, timeout=BACKEND_CALL_TIMEOUT)
     if exported.returncode != 0 or not exported.stdout.strip():
         return []
     notes = []
