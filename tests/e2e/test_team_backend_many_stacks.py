@@ -95,6 +95,9 @@ def test_every_task_works_with_ten_stacks_in_a_postgres_backend(backend):
     smoke = run_task("smoke-test", "--stack", stack, url=url, home=home)
     assert "FAIL" not in smoke.stdout
     run_task("refresh", "--stack", stack, url=url, home=home)
+    assert "no changes" in run_task("pr-comment", "--stack", stack, url=url, home=home).stdout
+    for name in ("monitor", "drift", "backfill"):
+        run_task(name, "--stack", stack, url=url, home=home)
     assert "no lock" in run_task("cancel", "--stack", stack, url=url, home=home).stdout
     run_task("destroy", "--stack", stack, url=url, home=home)
 
