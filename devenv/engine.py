@@ -319,6 +319,9 @@ def link_program_virtualenv() -> None:
 def stack_exists(stack: str, env: Mapping[str, str]) -> bool:
     """That one stack's own state, read (`stack export`, which reads and selects nothing else):
     no listing of every stack in the backend."""
+    folder = _backend_dir(env)
+    if folder is not None and not folder.is_dir():
+        return False  # a file backend nothing was ever written to
     result = call(["stack", "export", "--stack", stack, "--non-interactive"], env, capture=True,
                   timeout=BACKEND_CALL_TIMEOUT, what=f" for stack '{stack}'")
     if result.returncode == 0:
