@@ -139,13 +139,13 @@ def refresh(c, stack="local"):
     _engine(stack, ["refresh", "--yes", "--diff"])
 
 
-@task(help={"stack": STACK_HELP})
-def cancel(c, stack="local"):
-    """Remove a stack's deploy lock (`pulumi cancel`): only once the deploy holding it is known to be gone."""
+@task(help={"stack": STACK_HELP, "force": "Remove the lock even if its process still runs on this host"})
+def cancel(c, stack="local", force=False):
+    """Remove a stack's deploy lock, once the deploy holding it is known to be gone (says "no lock" if none)."""
     from devenv import engine
 
-    engine.run(stack, ["cancel", "--yes"])
-    print(f"stack '{stack}': lock removed")
+    with _user_errors():
+        print(engine.cancel(stack, force=force))
 
 
 @task(help={"stack": STACK_HELP})

@@ -5,25 +5,42 @@ from a `pulumi` already on PATH on a normal workstation. State lives in a local 
 backend inside the project unless PULUMI_BACKEND_URL says otherwise; secrets use the
 passphrase provider; update checks and plugin downloads are off, so no command of
 this project ever tries the internet.
+
+Process hygiene: the CLI gets SIGINT when the task that started it dies, Ctrl-C lets the
+engine cancel on its own, and plugins left by a CLI that was killed anyway are stopped
+(devenv/engine_processes.py). Locks are read where the backend keeps them, file or
+`postgres://` (devenv/deploy_lock.py). Calls that only touch the backend have a timeout.
 """
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
+import re
 import shutil
-import socket
+import signal
 import subprocess
+import sys
 from pathlib import Path
 from typing import Mapping, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
-from dualwrite.config import PROJECT, ROOT
+from devenv import deploy_lock, engine_processes
+from dualwrite.config import ROOT
 
 TOOLS_BIN = ROOT / ".tools" / "bin"
 STATE = ROOT / ".state"
 # Only the embedded local stack gets a built-in passphrase: it holds no secrets. Every
 # real stack needs the team's PULUMI_CONFIG_PASSPHRASE (or _FILE).
 LOCAL_PASSPHRASE = "local-stack-holds-no-secrets"
+# Commands that only read or write the backend (stack export, stack init, cancel) take seconds;
+# one that hangs (a backend that stops answering) ends with a paragraph, not a wait for ever.
+BACKEND_CALL_TIMEOUT = 120.0
+# What Pulumi accepts as a project stack's name, and what Pulumi.<stack>.yaml can be named.
+STACK_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
+PR_SET_PDEATHSIG = 1
+_LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
 
 
 class EngineError(RuntimeError):
@@ -66,12 +83,90 @@ def environment(stack: str, base: Mapping[str, str] | None = None) -> dict[str, 
     if stack == "local" and "PULUMI_CONFIG_PASSPHRASE" not in env and "PULUMI_CONFIG_PASSPHRASE_FILE" not in env:
         env["PULUMI_CONFIG_PASSPHRASE"] = LOCAL_PASSPHRASE
     env["PULUMI_STACK"] = stack
+    # Every engine process (the CLI, its plugins, the Python they run) inherits this: what a
+    # cut-off deploy of this checkout left running is found by it (devenv/engine_processes.py).
+    env[engine_processes.CHECKOUT_VARIABLE] = str(ROOT)
+    if deploy_lock.is_postgres(env["PULUMI_BACKEND_URL"]):
+        # The postgres:// backend reads each stack's state with 10 workers by default, and each
+        # holds a pooled connection with a listing's rows open while it asks for a second one;
+        # the pool has 2 x GOMAXPROCS connections, so from 4 stacks on (2 cores) every worker
+        # waits for ever and `pulumi stack ls` never returns. One worker needs 2 of them.
+        env["PULUMI_DIY_BACKEND_PARALLEL"] = "1"
     return env
+
+
+def check_stack_name(stack: str) -> None:
+    if not STACK_NAME.match(stack) or stack in (".", ".."):
+        raise EngineError(
+            f"'{stack}' is not a stack name: a stack is named with letters, digits, '-', '_' and '.' "
+            "(at most 100), as its file Pulumi.<stack>.yaml is; nothing was changed."
+        )
+
+
+def backend_shown(env: Mapping[str, str]) -> str:
+    """The backend's URL without a user, password or query, for messages."""
+    parts = urlsplit(env.get("PULUMI_BACKEND_URL", ""))
+    return urlunsplit(parts._replace(netloc=parts.hostname or "", query="")) if parts.netloc else parts.geturl()
 
 
 def _backend_dir(env: Mapping[str, str]) -> Path | None:
     url = env.get("PULUMI_BACKEND_URL", "")
     return Path(url[len("file://") :]) if url.startswith("file://") else None
+
+
+def _die_with_parent(parent: int) -> None:
+    """In the CLI's process, before it starts: SIGINT when the task that started it dies, so the
+    deploy of a killed task cancels as Ctrl-C would (the engine finishes what is in flight,
+    unlocks the stack and closes its plugins) instead of running on unowned."""
+    _LIBC.prctl(PR_SET_PDEATHSIG, signal.SIGINT)
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os.kill(os.getpid(), signal.SIGINT)
+
+
+def call(
+    args: Sequence[str],
+    env: Mapping[str, str],
+    *,
+    capture: bool = False,
+    timeout: float | None = None,
+    what: str = "",
+) -> subprocess.CompletedProcess[str]:
+    """The CLI, `pulumi <args>`, in the project directory.
+
+    - It gets SIGINT if this process dies (Linux), and cancels as on Ctrl-C.
+    - Ctrl-C reaches it and this process alike: this process waits for the engine's own
+      cancel (a second Ctrl-C stops it at once), where `subprocess.run` would SIGKILL it after
+      0.25 s and leave its lock and its plugins behind.
+    - Over `timeout` seconds it is stopped, with an EngineError paragraph.
+    - Cut off by a signal (SIGKILL, SIGPIPE), the plugins it left are stopped.
+    """
+    parent = os.getpid()
+    command = [str(pulumi_binary()), *args]
+    pipe = subprocess.PIPE if capture else None
+    preexec = (lambda: _die_with_parent(parent)) if _LIBC is not None else None
+    with subprocess.Popen(command, cwd=ROOT, env=dict(env), text=True, stdout=pipe, stderr=pipe,
+                          preexec_fn=preexec) as process:
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.communicate()
+            engine_processes.reap_orphans(ROOT)
+            raise EngineError(
+                f"`pulumi {' '.join(args)}`{what} did not finish in {timeout:.0f} s and was stopped. It only reads "
+                f"or writes the state backend ({backend_shown(env)}), so that backend did not answer: check that it "
+                "is reachable and not overloaded, then run the task again; the deploy itself was not started."
+            ) from None
+        except KeyboardInterrupt:
+            print("note: waiting for the engine to cancel (Ctrl-C again stops it now)", file=sys.stderr)
+            process.communicate()
+            raise
+    result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
+    if result.returncode < 0:  # killed (SIGKILL, SIGPIPE): its plugins were left to pid 1
+        note = engine_processes.reap_orphans(ROOT)
+        if note:
+            print(f"note: {note}", file=sys.stderr)
+    return result
 
 
 def run(
@@ -81,6 +176,7 @@ def run(
     capture: bool = False,
     check: bool = True,
     extra_env: Mapping[str, str] | None = None,
+    timeout: float | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`pulumi <args> --stack <stack>` in the project directory with the project's environment."""
     env = environment(stack)
@@ -89,8 +185,8 @@ def run(
     backend = _backend_dir(env)
     if backend is not None:
         backend.mkdir(parents=True, exist_ok=True)
-    command = [str(pulumi_binary()), *args, "--stack", stack, "--non-interactive"]
-    result = subprocess.run(command, cwd=ROOT, env=env, text=True, capture_output=capture)
+    result = call([*args, "--stack", stack, "--non-interactive"], env, capture=capture, timeout=timeout,
+                  what=f" for stack '{stack}'")
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout or "").strip()[-2000:] if capture else "see the output above"
         raise EngineError(f"`pulumi {' '.join(args)}` failed for stack '{stack}' (exit {result.returncode}): {detail}")
@@ -107,58 +203,49 @@ def passphrase_problem(stack: str, env: Mapping[str, str] | None = None) -> str 
             "secrets; only stack 'local' has a built-in one. Nothing was changed.")
 
 
-def _alive(pid: int) -> bool:
-    """A process that runs (a zombie, killed and not yet reaped by its parent, does not)."""
+def _locks(stack: str, env: Mapping[str, str]) -> list[deploy_lock.DeployLock]:
     try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return False
-    return state != "Z"
+        return deploy_lock.stack_locks(stack, env)
+    except deploy_lock.LockError as error:
+        raise EngineError(f"Stack '{stack}': {error}") from None
 
 
-def _lock_files(stack: str, env: Mapping[str, str]) -> list[Path]:
-    backend = _backend_dir(env)
-    locks = backend / ".pulumi" / "locks" if backend else None
-    if locks is None or not locks.is_dir():
-        return []
-    return [p for p in locks.rglob("*.json") if p.parent.name == stack and p.parent.parent.name == PROJECT]
+def _remove(lock: deploy_lock.DeployLock, stack: str, env: Mapping[str, str]) -> bool:
+    try:
+        return deploy_lock.remove(lock, env)
+    except deploy_lock.LockError as error:
+        raise EngineError(f"Stack '{stack}': {error}") from None
 
 
 def recover(stack: str) -> list[str]:
     """Undo what a deploy that was cut off (a cancelled CI job) leaves behind, and say what was done.
 
-    - A lock of this stack whose process is gone, on this host, is removed (`pulumi cancel`).
-      A lock of a live process or of another host is never touched: one paragraph names the
-      exact command, for a person to run once that deploy is known to be dead.
+    - Engine plugins an earlier cut-off run of this checkout left running are stopped.
+    - A lock of this stack whose process is gone, on this host, is removed, that lock alone
+      (file and postgres:// backends, devenv/deploy_lock.py). A lock of a live process or of
+      another host is never touched: one paragraph names the exact command, for a person to
+      run once that deploy is known to be dead.
     - Pending creates (objects whose create was cut off) are cleared from the state; the next
       `up` creates them again, and adopts whatever of them did commit.
-
-    File backends only for locks (the default); other backends report their lock in the
-    engine's own message.
     """
     env = environment(stack)
     done: list[str] = []
-    stale: list[tuple[Path, int, str, str]] = []
-    alive: list[tuple[Path, int, str, str]] = []
-    for path in _lock_files(stack, env):
-        try:
-            lock = json.loads(path.read_text())
-        except (OSError, ValueError):
-            continue
-        pid, host = int(lock.get("pid") or 0), str(lock.get("hostname") or "")
-        dead = host == socket.gethostname() and pid > 0 and not _alive(pid)
-        (stale if dead else alive).append((path, pid, host, lock.get("timestamp", "?")))
+    stopped = engine_processes.reap_orphans(ROOT)
+    if stopped:
+        done.append(stopped)
+    locks = _locks(stack, env)
+    alive = [lock for lock in locks if lock.process_alive]
     if alive:
-        path, pid, host, when = alive[0]
+        lock = alive[0]
         raise EngineError(
-            f"Stack '{stack}' is locked by a deploy that may still run: pid {pid} on {host}, since {when} "
-            f"({path}). If that process is gone (a cancelled CI job on another runner), remove the lock with "
-            f"`.venv/bin/invoke cancel --stack {stack}` and deploy again; nothing was changed."
+            f"Stack '{stack}' is locked by a deploy that may still run: pid {lock.pid} on {lock.hostname}, since "
+            f"{lock.timestamp} ({lock.key}). If that process is gone (a cancelled CI job on another runner), remove "
+            f"the lock with `.venv/bin/invoke cancel --stack {stack}` and deploy again; nothing was changed."
         )
-    if stale:
-        run(stack, ["cancel", "--yes"], capture=True)
-        done.append(f"removed the lock of a cut-off deploy of stack '{stack}' (pid {stale[0][1]} is gone)")
-    exported = run(stack, ["stack", "export"], capture=True, check=False)
+    for lock in locks:
+        if _remove(lock, stack, env):
+            done.append(f"removed the lock of a cut-off deploy of stack '{stack}' (pid {lock.pid} is gone)")
+    exported = run(stack, ["stack", "export"], capture=True, check=False, timeout=BACKEND_CALL_TIMEOUT)
     if exported.returncode == 0 and exported.stdout.strip():
         pending = (json.loads(exported.stdout).get("deployment") or {}).get("pending_operations") or []
         creates = [op for op in pending if op.get("type") == "creating"]
@@ -170,9 +257,46 @@ def recover(stack: str) -> list[str]:
     return done
 
 
+def cancel(stack: str, *, force: bool = False) -> str:
+    """Remove a stack's deploy locks, saying what was removed; a lock of a process that still runs
+    on this host only with `force`."""
+    check_stack_name(stack)
+    env = environment(stack)
+    if not deploy_lock.supported(env):
+        if not force:
+            raise EngineError(
+                f"Stack '{stack}': the state backend {backend_shown(env)} is neither file:// nor postgres://, so "
+                "its locks cannot be read here to tell a live deploy's from a dead one. Make sure no deploy of "
+                f"the stack runs, then `invoke cancel --stack {stack} --force` (`pulumi cancel`); nothing was changed."
+            )
+        run(stack, ["cancel", "--yes"], capture=True, timeout=BACKEND_CALL_TIMEOUT)
+        return f"stack '{stack}': every lock removed (`pulumi cancel`)"
+    if not stack_exists(stack, env):
+        raise EngineError(
+            f"Stack '{stack}' does not exist in the state backend {backend_shown(env)}: no stack there has that "
+            "name, so it has no lock. Check the name (`pulumi stack ls`) and PULUMI_BACKEND_URL; nothing was changed."
+        )
+    locks = _locks(stack, env)
+    if not locks:
+        return f"stack '{stack}': no lock; nothing was changed"
+    running = [lock for lock in locks if lock.here and deploy_lock.alive(lock.pid)]
+    if running and not force:
+        lock = running[0]
+        raise EngineError(
+            f"Stack '{stack}' is locked by a deploy that is still running on this host: {lock.describe()}. Let "
+            f"it finish, or stop it (Ctrl-C in its terminal, or `kill -INT {lock.pid}`: the engine then unlocks "
+            f"the stack itself). Only if that process is not a deploy, `invoke cancel --stack {stack} --force` "
+            "removes the lock anyway; nothing was changed."
+        )
+    removed = [lock for lock in locks if _remove(lock, stack, env)]
+    if not removed:
+        return f"stack '{stack}': no lock (its deploy ended meanwhile); nothing was changed"
+    return f"stack '{stack}': lock removed ({'; '.join(lock.describe() for lock in removed)})"
+
+
 def attention(stack: str) -> list[str]:
     """What the last `up` left for a person (a column added by hand, ...), from the stack's outputs."""
-    exported = run(stack, ["stack", "export"], capture=True, check=False)
+    exported = run(stack, ["stack", "export"], capture=True, check=False, timeout=BACKEND_CALL_TIMEOUT)
     if exported.returncode != 0 or not exported.stdout.strip():
         return []
     notes = []
@@ -192,24 +316,34 @@ def link_program_virtualenv() -> None:
         link.symlink_to(Path("..") / ".venv")
 
 
+def stack_exists(stack: str, env: Mapping[str, str]) -> bool:
+    """That one stack's own state, read (`stack export`, which reads and selects nothing else):
+    no listing of every stack in the backend."""
+    folder = _backend_dir(env)
+    if folder is not None and not folder.is_dir():
+        return False  # a file backend nothing was ever written to
+    result = call(["stack", "export", "--stack", stack, "--non-interactive"], env, capture=True,
+                  timeout=BACKEND_CALL_TIMEOUT, what=f" for stack '{stack}'")
+    if result.returncode == 0:
+        return True
+    if f"no stack named '{stack}' found" in result.stderr:
+        return False
+    raise EngineError(f"could not read stack '{stack}' in the state backend {backend_shown(env)}: "
+                      f"{result.stderr.strip()[-1000:]}")
+
+
 def ensure_stack(stack: str) -> None:
-    """Create the stack in the backend on first use (a fresh clone has none)."""
+    """Create the stack in the backend on first use (a fresh clone has none), leaving the
+    workspace's selected stack as it was."""
+    check_stack_name(stack)
     link_program_virtualenv()
     env = environment(stack)
     backend = _backend_dir(env)
     if backend is not None:
         backend.mkdir(parents=True, exist_ok=True)
-    listed = subprocess.run(
-        [str(pulumi_binary()), "stack", "ls", "--json"], cwd=ROOT, env=env, text=True, capture_output=True
-    )
-    if listed.returncode == 0 and any(entry.get("name") == stack for entry in json.loads(listed.stdout or "[]")):
+    if stack_exists(stack, env):
         return
-    created = subprocess.run(
-        [str(pulumi_binary()), "stack", "init", stack, "--secrets-provider", "passphrase", "--non-interactive"],
-        cwd=ROOT,
-        env=env,
-        text=True,
-        capture_output=True,
-    )
+    created = call(["stack", "init", stack, "--secrets-provider", "passphrase", "--no-select", "--non-interactive"],
+                   env, capture=True, timeout=BACKEND_CALL_TIMEOUT, what=f" for stack '{stack}'")
     if created.returncode != 0 and "already exists" not in created.stderr:
         raise EngineError(f"could not create stack '{stack}': {created.stderr.strip()[-1000:]}")

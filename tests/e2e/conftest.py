@@ -8,6 +8,10 @@ Every engine or task call of a test goes through its `E2EStack` (`.invoke`, `.pu
 points PULUMI_BACKEND_URL at the test's backend and sets a passphrase, so the user's
 `.state/backend` is never read or written. Clusters and stack files left by a killed run are
 swept at the next start (their pid is gone).
+
+No engine process outlives the session: every process the session starts inherits
+SESSION_VARIABLE, and at the end any CLI or plugin still carrying it fails the run (and is
+stopped), so a test that cuts a deploy off must leave it to the next task to clean up.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -25,7 +30,7 @@ from typing import Callable, Iterator
 import psycopg
 import pytest
 
-from devenv import engine
+from devenv import engine, engine_processes
 from devenv.localdb import STATE_DIR, LocalCluster
 from dualwrite.catalog import MIGRATION_013
 from tests.conftest import TEST_SETTINGS, free_port
@@ -34,6 +39,24 @@ ROOT = Path(__file__).resolve().parents[2]
 PASSPHRASE = "e2e-tests-passphrase"
 CLUSTER_SETTINGS = {key: value for key, value in TEST_SETTINGS.items() if key != "max_connections"}
 _numbers = itertools.count(1)
+SESSION_VARIABLE = "HABIT_TRACKER_DB_TEST_SESSION"
+os.environ[SESSION_VARIABLE] = str(os.getpid())  # inherited by every task, CLI and plugin the tests start
+LINGER = 15.0  # seconds a CLI that just exited may take to close its plugins
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_engine_process_outlives_the_session() -> Iterator[None]:
+    yield
+    deadline = time.monotonic() + LINGER
+    left = engine_processes.marked(SESSION_VARIABLE, os.environ[SESSION_VARIABLE])
+    while left and time.monotonic() < deadline:
+        time.sleep(0.2)
+        left = engine_processes.marked(SESSION_VARIABLE, os.environ[SESSION_VARIABLE])
+    if left:
+        engine_processes.stop(left)
+        pytest.fail(f"{len(left)} engine process(es) started by this test session still ran at its end "
+                    f"({sum(p.rss_kb for p in left) // 1024} MB; now stopped): "
+                    + "; ".join(p.describe() for p in left), pytrace=False)
 
 
 def _sweep_stale() -> None:
