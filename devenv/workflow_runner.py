@@ -107,6 +107,9 @@ class _Parser:
         self.context = context
         self.functions = functions
         self.text = text
+        # > 0 while parsing the operand of a short-circuited && or ||: GitHub does not evaluate it,
+        # so its function calls (fromJSON of a skipped job's empty output) must not run either.
+        self.skipping = 0
 
     def parse(self) -> Any:
         value = self._or()
@@ -130,16 +133,22 @@ class _Parser:
         value = self._and()
         while self._peek() == "||":
             self._take()
+            short = _truthy(value)
+            self.skipping += short
             right = self._and()
-            value = value if _truthy(value) else right
+            self.skipping -= short
+            value = value if short else right
         return value
 
     def _and(self) -> Any:
         value = self._unary()
         while self._peek() == "&&":
             self._take()
+            short = not _truthy(value)
+            self.skipping += short
             right = self._unary()
-            value = right if _truthy(value) else value
+            self.skipping -= short
+            value = value if short else right
         return value
 
     def _unary(self) -> Any:
@@ -183,7 +192,7 @@ class _Parser:
             function = self.functions.get(value.lower())
             if function is None:
                 raise WorkflowError(f"function {value}() is not one this runner evaluates (expression {self.text!r})")
-            return self._access(function(*args))
+            return self._access(None if self.skipping else function(*args))
         if value not in self.context:
             raise WorkflowError(f"unknown context {value!r} in expression {self.text!r}")
         return self._access(self.context[value])

@@ -12,9 +12,11 @@ update. The app's database is never written.
 from __future__ import annotations
 
 import json
+import os
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
+from dualwrite import readonly
 from dualwrite.config import PROJECT, ConfigError
 
 TAG = f"{PROJECT}:deployed-commit"
@@ -44,9 +46,17 @@ def write(stack: str, commit: str, run: Callable[..., Any] | None = None) -> str
     return value
 
 
-def read(stack: str, run: Callable[..., Any] | None = None) -> str | None:
+def read(stack: str, run: Callable[..., Any] | None = None, env: Mapping[str, str] | None = None) -> str | None:
     """The commit recorded for `stack`, or None when none is (a stack the pipeline never deployed,
-    or one not yet in the backend)."""
+    or one not yet in the backend).
+
+    A job that holds only the SELECT-only state URL (the deploy workflow's plan job: no read-write
+    backend URL) reads the tags with one SELECT: the engine cannot open a postgres:// backend
+    read-only (it creates its table first)."""
+    env = os.environ if env is None else env
+    if run is None and not env.get("PULUMI_BACKEND_URL") and env.get(readonly.STATE_URL):
+        value = str(readonly.read_tags(env[readonly.STATE_URL], stack).get(TAG, "")).strip()
+        return value if _SHA.match(value) else None
     result = (run or _engine_run())(stack, ["stack", "tag", "ls", "--json"], capture=True, check=False)
     if result.returncode != 0:
         if "no stack named" in (result.stderr or ""):

@@ -85,30 +85,48 @@ def backend_location(url: str) -> tuple[str, str, str]:
     return libpq, table, (prefix + "/" if prefix else "")
 
 
-def read_checkpoint(url: str, stack: str) -> dict[str, Any]:
-    """The stack's last checkpoint in the team backend, read with one SELECT (nothing written)."""
+def _read_objects(url: str, stack: str, keys: Sequence[str]) -> list[tuple[str, bytes]]:
+    """(key, bytes) of the backend objects at `keys` that exist, read with one SELECT (nothing written)."""
     import psycopg
     from psycopg import sql
 
-    libpq, table, prefix = backend_location(url)
-    key = f"{prefix}.pulumi/stacks/{PROJECT}/{stack}.json"
+    libpq, table, _ = backend_location(url)
     try:
         with psycopg.connect(libpq, connect_timeout=10) as conn:
             conn.read_only = True
-            rows = conn.execute(sql.SQL("SELECT key, data::text FROM {} WHERE key IN (%s, %s)").format(
-                sql.Identifier(table)), (key, key + ".gz")).fetchall()
+            rows = conn.execute(sql.SQL("SELECT key, data::text FROM {} WHERE key = ANY(%s)").format(
+                sql.Identifier(table)), (list(keys),)).fetchall()
     except psycopg.Error as error:
         first = (str(error).strip().splitlines() or [type(error).__name__])[0]
         raise ConfigError(f"Stack '{stack}': cannot read its state through {STATE_URL} ({first}). It must be the "
                           "team backend's URL as a role with SELECT on the state table. Nothing was changed.") from None
+    found = []
+    for key, data in sorted(rows):
+        raw = base64.b64decode(json.loads(data)["data"])
+        found.append((key, gzip.decompress(raw) if key.endswith(".gz") else raw))
+    return found
+
+
+def _stack_key(url: str, stack: str, suffix: str) -> str:
+    prefix = backend_location(url)[2]
+    return f"{prefix}.pulumi/stacks/{PROJECT}/{stack}{suffix}"
+
+
+def read_checkpoint(url: str, stack: str) -> dict[str, Any]:
+    """The stack's last checkpoint in the team backend, read with one SELECT (nothing written)."""
+    key = _stack_key(url, stack, ".json")
+    rows = _read_objects(url, stack, [key, key + ".gz"])
     if not rows:
         raise ConfigError(f"Stack '{stack}': the team backend has no state for it (no row {key!r}); deploy it once "
                           "before a pull request can preview it. Nothing was changed.")
-    stored_key, data = sorted(rows)[0]
-    raw = base64.b64decode(json.loads(data)["data"])
-    if stored_key.endswith(".gz"):
-        raw = gzip.decompress(raw)
-    return json.loads(raw)
+    return json.loads(rows[0][1])
+
+
+def read_tags(url: str, stack: str) -> dict[str, str]:
+    """The stack's tags (`pulumi stack tag`), which the DIY backend keeps beside its state as
+    `<stack>.pulumi-tags`; empty when it has none."""
+    rows = _read_objects(url, stack, [_stack_key(url, stack, ".pulumi-tags")])
+    return dict((json.loads(rows[0][1]) or {}).get("tags") or {}) if rows else {}
 
 
 def deployment_for_import(checkpoint: Mapping[str, Any]) -> dict[str, Any]:

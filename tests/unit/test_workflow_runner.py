@@ -113,3 +113,14 @@ def test_a_workflow_runs_in_a_fresh_clone_and_a_broken_run_line_fails_its_job(tm
     assert run.result("third") == "skipped"
     # Each job cloned afresh: nothing of one job's workspace is in another's.
     assert len(list((tmp_path / "work").glob("*-first"))) == 1
+
+
+def test_a_skipped_jobs_empty_output_is_never_parsed():
+    """GitHub short-circuits && and ||: a job whose `needs` failed is skipped without reading
+    `fromJSON` of that job's empty output (which would be an error)."""
+    context = {"needs": {"plan": {"outputs": {"deploy": ""}}}}
+    failed = {"success": False, "failure": True, "cancelled": False}
+    assert condition("contains(fromJSON(needs.plan.outputs.deploy), 'dev')", context, failed) is False
+    assert evaluate("true || fromJSON(needs.plan.outputs.deploy)", context) is True
+    with pytest.raises(ValueError):  # evaluated when not short-circuited
+        evaluate("false || fromJSON(needs.plan.outputs.deploy)", context)
