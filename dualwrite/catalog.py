@@ -49,7 +49,7 @@ class SqlObject:
     name: str  # unqualified name in SCHEMA
     file: str  # path below sql/, may contain "{phase}"
     signature: str = ""  # functions and procedures: argument types, e.g. "()" or "(bigint, integer)"
-    on_table: str = ""  # triggers: the table they sit on
+    on_table: str = ""  # triggers and indexes: the table they sit on
     phase_specific: bool = False  # True when the file differs per phase
     # Tables: the columns an existing table must have to be adopted, (name, format_type()).
     columns: tuple[tuple[str, str], ...] = ()
@@ -79,9 +79,13 @@ class SqlObject:
         }
         if self.signature:
             props["signature"] = self.signature
-        if self.on_table:
+        if self.on_table and self.kind is Trigger:
             props["on_table"] = self.on_table
             props["enabled"] = trigger_enabled
+        if self.kind is Table:
+            # A new table is created with its indexes in one transaction (objects/table.py).
+            props["indexes"] = [obj.source(phase, phase0_log) for obj in MIGRATION_013
+                                if obj.kind is Index and obj.on_table == self.name]
         if self.columns:
             props["columns"] = [list(c) for c in self.columns]
         if self.kind in (Table, Function, Procedure):
@@ -110,10 +114,10 @@ def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
 MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject(Table, "idempotency_log", "013/idempotency_log.sql", columns=IDEMPOTENCY_LOG_COLUMNS,
               privileges=SERVICE_ROLE_TABLE),
-    SqlObject(Index, "idx_idempotency_key", "013/idx_idempotency_key.sql"),
-    SqlObject(Index, "idx_idempotency_expires", "013/idx_idempotency_expires.sql"),
-    SqlObject(Index, "idx_idempotency_status", "013/idx_idempotency_status.sql"),
-    SqlObject(Index, "idx_idempotency_created", "013/idx_idempotency_created.sql"),
+    SqlObject(Index, "idx_idempotency_key", "013/idx_idempotency_key.sql", on_table="idempotency_log"),
+    SqlObject(Index, "idx_idempotency_expires", "013/idx_idempotency_expires.sql", on_table="idempotency_log"),
+    SqlObject(Index, "idx_idempotency_status", "013/idx_idempotency_status.sql", on_table="idempotency_log"),
+    SqlObject(Index, "idx_idempotency_created", "013/idx_idempotency_created.sql", on_table="idempotency_log"),
     SqlObject(Function, "cleanup_idempotency_log", "013/cleanup_idempotency_log.sql", signature="()",
               privileges=SERVICE_ROLE_EXECUTE),
     # The scheduled cleanup: the same deletes, committed batch by batch (pg_cron CALLs it).
