@@ -25,9 +25,12 @@ SQL_DIR = ROOT / "sql"
 SCHEMA = "public"
 # The pg_cron job of Phase 1; fixed, because monitoring, smoke tests and rollback look it up by name.
 CLEANUP_JOB = "cleanup_idempotency_log"
-# The procedure commits batch by batch (row locks released as it goes); the function
-# cleanup_idempotency_log() stays for manual use. See sql/013/cleanup_idempotency_log_in_batches.sql.
-CLEANUP_COMMAND = "CALL public.cleanup_idempotency_log_in_batches()"
+# A DO block that calls cleanup_idempotency_log_batch() and commits after each batch (row locks
+# released as it goes); the function cleanup_idempotency_log() stays for manual use
+# (`invoke cleanup --one-transaction`). See sql/013/cleanup_idempotency_log_job.sql.
+CLEANUP_COMMAND = (SQL_DIR / "013" / "cleanup_idempotency_log_job.sql").read_text(encoding="utf-8")
+# The batch the job and `invoke cleanup` call in a loop, committing after each call.
+CLEANUP_BATCH = "cleanup_idempotency_log_batch"
 # The Edge Function uses idempotency_log as service_role; monitoring calls the drift function.
 SERVICE_ROLE_TABLE = (("service_role", ("SELECT", "INSERT", "UPDATE", "DELETE")),)
 SERVICE_ROLE_EXECUTE = (("service_role", ("EXECUTE",)),)
@@ -97,7 +100,9 @@ class SqlObject:
         return self.kind(self.props(phase, trigger_enabled=trigger_enabled, phase0_log=phase0_log))
 
     def drop_sql(self) -> sql.Composable:
-        return self.operations().drop_sql()
+        # What names the object is enough; a retired object (RETIRED) has no file any more.
+        return self.kind({"kind": self.kind.kind, "name": self.name, "schema": SCHEMA, "signature": self.signature,
+                          "on_table": self.on_table}).drop_sql()
 
 
 def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
@@ -120,9 +125,10 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject(Index, "idx_idempotency_created", "013/idx_idempotency_created.sql", on_table="idempotency_log"),
     SqlObject(Function, "cleanup_idempotency_log", "013/cleanup_idempotency_log.sql", signature="()",
               privileges=SERVICE_ROLE_EXECUTE),
-    # The scheduled cleanup: the same deletes, committed batch by batch (pg_cron CALLs it).
-    SqlObject(Procedure, "cleanup_idempotency_log_in_batches", "013/cleanup_idempotency_log_in_batches.sql",
-              signature="(integer)"),
+    # The scheduled cleanup's batch: the same deletes, one batch per call; its callers commit
+    # after each (the pg_cron job's DO block, `invoke cleanup`).
+    SqlObject(Function, CLEANUP_BATCH, "013/cleanup_idempotency_log_batch.sql",
+              signature="(timestamp with time zone, timestamp with time zone, integer)"),
     # Error texts quote user data: the owner, and service_role (BYPASSRLS) for monitoring, read them.
     SqlObject(Table, "dual_write_errors", "013/dual_write_errors.sql", columns=DUAL_WRITE_ERRORS_COLUMNS,
               privileges=(("service_role", ("SELECT",)),)),
@@ -138,6 +144,15 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject(Function, "dual_write_drift", "013/dual_write_drift.sql", signature="()",
               privileges=SERVICE_ROLE_EXECUTE),
     SqlObject(Function, "backfill_habit_tracker", "013/backfill_habit_tracker.sql", signature="(bigint, integer)"),
+)
+
+# Objects earlier releases created that this one no longer declares (they hold no data):
+# `pulumi up` drops them as their resources leave the program, and the rollback's option 3
+# drops them too, for a database an earlier release deployed. The procedure committed per
+# batch, so it could carry no `SET search_path` (Supabase lint 0011): replaced by
+# cleanup_idempotency_log_batch() and the job's DO block.
+RETIRED: tuple[SqlObject, ...] = (
+    SqlObject(Procedure, "cleanup_idempotency_log_in_batches", "", signature="(integer)"),
 )
 
 TRIGGER = next(obj for obj in MIGRATION_013 if obj.kind is Trigger)

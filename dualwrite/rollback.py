@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 
 from dualwrite import db
-from dualwrite.catalog import CLEANUP_JOB, MIGRATION_013, TRIGGER
+from dualwrite.catalog import CLEANUP_JOB, MIGRATION_013, RETIRED, TRIGGER
 from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
 from dualwrite.stack_file import config_line
 
@@ -53,7 +53,9 @@ def statements(name: str) -> list[sql.Composed]:
     if chosen.name == "drop-trigger":
         return [TRIGGER.drop_sql()]
     # A scheduled cleanup would fail once its function is gone: unschedule it first.
-    return [unschedule_sql(CLEANUP_JOB), *(obj.drop_sql() for obj in reversed(MIGRATION_013))]
+    # Objects an earlier release created and this one no longer declares go too.
+    return [unschedule_sql(CLEANUP_JOB), *(obj.drop_sql() for obj in reversed(MIGRATION_013)),
+            *(obj.drop_sql() for obj in RETIRED)]
 
 
 def render(conn: psycopg.Connection, name: str) -> list[str]:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pulumi
 
-from dualwrite.catalog import CLEANUP_COMMAND, CLEANUP_JOB, MIGRATION_013, SCHEMA, grants_props
+from dualwrite.catalog import CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, MIGRATION_013, SCHEMA, grants_props
 from dualwrite.config import StackConfig
 from dualwrite.objects import Trigger
 from infra import resources
@@ -78,7 +78,7 @@ class PhaseOne(pulumi.ComponentResource):
         job: dict[str, Any] = {"kind": "cron_job", "name": CLEANUP_JOB, "schema": SCHEMA,
                                "schedule": config.cleanup_schedule, "command": CLEANUP_COMMAND, "checksum": ""}
         resources.CronJob("cleanup-job", job, pulumi.ResourceOptions.merge(
-            child, pulumi.ResourceOptions(depends_on=[cron, objects["cleanup_idempotency_log"]])))
+            child, pulumi.ResourceOptions(depends_on=[cron, objects[CLEANUP_BATCH]])))
         if "sync_old_to_new" in objects and config.trigger_enabled:
             resources.Backfill(
                 "backfill",

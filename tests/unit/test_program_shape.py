@@ -64,7 +64,8 @@ def test_every_resource_is_typed_and_sits_in_a_component_of_the_guide():
     assert not any(t == "pulumi-python:dynamic:Resource" for t in types.values())
     assert types["idempotency_log"] == TYPED + "Table"
     assert types["idx_idempotency_key"] == TYPED + "Index"
-    assert types["cleanup_idempotency_log_in_batches"] == TYPED + "Procedure"
+    assert types["cleanup_idempotency_log_batch"] == TYPED + "Function"
+    assert "cleanup_idempotency_log_in_batches" not in types  # retired: a procedure cannot pin search_path
     assert types["trigger_habit_tracker_dual_write"] == TYPED + "Trigger"
     assert (types["cleanup-job"], types["pg-cron"], types["backfill"]) == (
         TYPED + "CronJob", TYPED + "Extension", TYPED + "Backfill")
@@ -74,7 +75,7 @@ def test_every_resource_is_typed_and_sits_in_a_component_of_the_guide():
                           "phase-1": "habit-tracker-db:migration013:PhaseOne"}
     # Each kind's inputs name the kind class the provider hands it to.
     assert {props["kind"] for props in sql_objects(mocks).values()} == {
-        "table", "index", "function", "procedure", "trigger", "grants", "extension", "cron_job", "backfill"}
+        "table", "index", "function", "trigger", "grants", "extension", "cron_job", "backfill"}
 
 
 def test_phase0_declares_every_catalog_object_with_phase0_body():
