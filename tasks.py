@@ -198,7 +198,7 @@ def promotion_check(c, stack="local"):
 @task(help={"stack": STACK_HELP, "level": "disable | drop-trigger | all", "yes": "Do not ask for confirmation"})
 def rollback(c, level, stack="local", yes=False):
     """Emergency rollback (the guide's options 1-3) in one bounded transaction."""
-    from dualwrite import connection, rollback as rb
+    from dualwrite import connection, lock_waits, rollback as rb
 
     config = _config(stack)
     try:
@@ -217,7 +217,10 @@ def rollback(c, level, stack="local", yes=False):
     if not yes:
         if not sys.stdin.isatty() or input("Type the stack name to proceed: ").strip() != stack:
             raise _fail("not confirmed; nothing changed (pass --yes to skip the prompt)")
-    rb.execute(info, level, lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout)
+    try:
+        rb.execute(info, level, lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout)
+    except lock_waits.LockWaitExhausted as error:
+        raise _fail(f"rollback of stack '{stack}' did not run: {error}") from None
     print("Done. So that the next `pulumi up` keeps this rollback, commit this line in "
           f"{config.stack_file}:\n  {rb.follow_up_line(level)}")
 
@@ -231,12 +234,19 @@ def monitor(c, stack="local"):
     report.key_values(f"monitor: stack {stack}", status.rows())
 
 
-@task(help={"stack": STACK_HELP})
-def cleanup(c, stack="local"):
-    """Run cleanup_idempotency_log() now (bounded and retried like every change); print how many it deleted."""
-    from dualwrite import monitor as mon
+@task(help={"stack": STACK_HELP,
+            "one_transaction": "Run the guide's cleanup_idempotency_log() instead: one transaction, "
+                               "every row lock held until it ends"})
+def cleanup(c, stack="local", one_transaction=False):
+    """Delete expired idempotency logs now, as the scheduled job does: batch by batch, each batch
+    committed (bounded and retried like every change); print how many it deleted."""
+    from dualwrite import lock_waits, monitor as mon
 
-    _, deleted = _on_database(stack, mon.cleanup_now)
+    try:
+        _, deleted = _on_database(stack, lambda conn, config: mon.cleanup_now(conn, config,
+                                                                               one_transaction=one_transaction))
+    except lock_waits.LockWaitExhausted as error:
+        raise _fail(f"cleanup of stack '{stack}': {error}") from None
     print(f"deleted_count: {deleted}")
 
 
