@@ -225,6 +225,29 @@ def rollback(c, level, stack="local", yes=False):
           f"{config.stack_file}:\n  {rb.follow_up_line(level)}")
 
 
+@task(help={"stack": STACK_HELP, "from": "The stack that owns migration 013 in this database now"})
+def take_ownership(c, stack="local", from_=""):
+    """Move migration 013 in a stack's database from another stack to this one (the only way it moves);
+    the next `invoke up --stack STACK` adopts its objects, and the other stack may no longer change or drop them."""
+    from dualwrite import connection, db
+    from dualwrite.config import PROJECT
+    from dualwrite.objects.ownership import Owner, OwnedElsewhere, take_over
+
+    if not from_:
+        raise _fail("take-ownership needs --from STACK: the stack that owns migration 013 in this database now")
+    with _user_errors():
+        config, info = connection.conninfo(stack)
+        connection.check_reachable(stack)
+    try:
+        previous = db.change(info, lambda conn: take_over(conn, Owner(PROJECT, stack), from_),
+                             lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout)
+    except OwnedElsewhere as error:
+        raise _fail(str(error)) from None
+    print(f"Migration 013 in the database of stack '{stack}' now belongs to '{stack}' (it was '{previous.stack}'). "
+          f"Next: `invoke up --stack {stack}` adopts its objects; `pulumi stack rm --force --stack {from_}` forgets "
+          f"the old stack's resources without dropping them (its deletes are refused from now on).")
+
+
 @task(help={"stack": STACK_HELP})
 def monitor(c, stack="local"):
     """Idempotency-log growth, trigger state and phase, as one table."""

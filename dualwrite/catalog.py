@@ -105,6 +105,13 @@ class SqlObject:
                           "on_table": self.on_table}).drop_sql()
 
 
+def ownership_props(project: str, stack: str) -> dict[str, Any]:
+    """The record of which project and stack own migration 013 in the database (objects/ownership.py)."""
+    source = (SQL_DIR / "013" / "migration_owner.sql").read_text(encoding="utf-8")
+    return {"kind": "ownership", "name": "migration_013", "schema": "habit_tracker_db", "project": project,
+            "stack": stack, "sql": source, "checksum": sha256(source.encode("utf-8")).hexdigest()}
+
+
 def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
     """The Security component's watch over the privileges of `objects` (default: every table,
     function and procedure): each one's REVOKE/GRANT, applied again, and their ACLs read back."""
