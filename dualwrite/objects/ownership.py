@@ -153,7 +153,7 @@ class Ownership(ObjectKind):
         if op == "delete":
             return [self.drop_sql()]
         return [self.file_sql(), sql.SQL("-- claim migration 013 for {} (refused if another stack owns it)").format(
-            sql.SQL(str(self.claimant)))]  # type: ignore[arg-type]
+            sql.Literal(str(self.claimant)))]
 
     def drop(self, conn: psycopg.Connection) -> None:
         """Release the claim (only this stack's own); the record's table and schema go once nothing is in them."""
