@@ -199,6 +199,8 @@ def promotion_check(c, stack="local"):
 def rollback(c, level, stack="local", yes=False):
     """Emergency rollback (the guide's options 1-3) in one bounded transaction."""
     from dualwrite import connection, lock_waits, rollback as rb
+    from dualwrite.config import PROJECT
+    from dualwrite.objects.ownership import OwnedElsewhere
 
     config = _config(stack)
     try:
@@ -218,8 +220,9 @@ def rollback(c, level, stack="local", yes=False):
         if not sys.stdin.isatty() or input("Type the stack name to proceed: ").strip() != stack:
             raise _fail("not confirmed; nothing changed (pass --yes to skip the prompt)")
     try:
-        rb.execute(info, level, lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout)
-    except lock_waits.LockWaitExhausted as error:
+        rb.execute(info, level, lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout,
+                   owner=f"{PROJECT}/{stack}")
+    except (lock_waits.LockWaitExhausted, OwnedElsewhere) as error:
         raise _fail(f"rollback of stack '{stack}' did not run: {error}") from None
     print("Done. So that the next `pulumi up` keeps this rollback, commit this line in "
           f"{config.stack_file}:\n  {rb.follow_up_line(level)}")

@@ -66,19 +66,20 @@ def refusal(conn: psycopg.Connection, claimant: Owner, owner: Owner, since: Any)
             f"to this stack on purpose, run `invoke take-ownership --stack {claimant.stack} --from {owner.stack}`.")
 
 
-def refuse_unless_owner(conn: psycopg.Connection, owner: str | None, what: str) -> None:
-    """Before a delete: raise OwnedElsewhere when the database names an owner other than `owner`
+def refuse_unless_owner(conn: psycopg.Connection, owner: str | None, what: str, hint: str | None = None) -> None:
+    """Before a drop: raise OwnedElsewhere when the database names an owner other than `owner`
     (state written before owners were recorded names none: nothing to compare)."""
     if not owner:
         return
     found = recorded(conn)
     if found is not None and found[0] != Owner.parse(owner):
-        current = found[0]
+        current, stack = found[0], Owner.parse(owner).stack
+        hint = hint or (f"To forget this stack's resources without dropping them, run "
+                        f"`pulumi stack rm --force --stack {stack}`.")
         raise OwnedElsewhere(
-            f"Stack '{Owner.parse(owner).stack}' does not drop {what} in {_database(conn)}: stack '{current.stack}' of "
+            f"Stack '{stack}' does not drop {what} in {_database(conn)}: stack '{current.stack}' of "
             f"project '{current.project}' owns migration 013 there now (since {found[1]:%Y-%m-%d %H:%M} UTC). "
-            f"Nothing was changed. To forget this stack's resources without dropping them, run "
-            f"`pulumi stack rm --force --stack {Owner.parse(owner).stack}`.")
+            f"Nothing was changed. {hint}")
 
 
 def take_over(conn: psycopg.Connection, claimant: Owner, from_stack: str) -> Owner:

@@ -87,3 +87,19 @@ def test_two_claims_at_once_serialize(conn, db_url):
         first.commit()
     with pytest.raises(OwnedElsewhere, match="stack 'a' of project"):
         record("b").apply_create(session)
+
+
+def test_a_rollback_from_a_stack_that_does_not_own_the_database_is_refused(conn, db_url):
+    from psycopg.conninfo import conninfo_to_dict
+
+    from dualwrite import migration, rollback
+
+    migration.apply(conn, 0)
+    record("prod").apply_create(Session.on(conn))
+    info = conninfo_to_dict(db_url)
+    with pytest.raises(OwnedElsewhere, match="Stack 'prod-copy' does not drop migration 013 \\(rollback all\\)"):
+        rollback.execute(info, "all", lock_timeout="2s", statement_timeout="10s", owner="habit-tracker-db/prod-copy")
+    assert conn.execute("SELECT to_regclass('public.idempotency_log') IS NOT NULL").fetchone()[0]  # nothing dropped
+    rollback.execute(info, "disable", lock_timeout="2s", statement_timeout="10s", owner="habit-tracker-db/prod")
+    assert conn.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = 'trigger_habit_tracker_dual_write'"
+                        ).fetchone()[0] == "D"
