@@ -264,7 +264,9 @@ def record_deployed(c, stack, commit):
 @task(help={"stack": STACK_HELP, "level": "disable | drop-trigger | all", "yes": "Do not ask for confirmation"})
 def rollback(c, level, stack="local", yes=False):
     """Emergency rollback (the guide's options 1-3) in one bounded transaction."""
-    from dualwrite import connection, rollback as rb
+    from dualwrite import connection, lock_waits, rollback as rb
+    from dualwrite.config import PROJECT
+    from dualwrite.objects.ownership import OwnedElsewhere
 
     config = _config(stack)
     try:
@@ -283,9 +285,36 @@ def rollback(c, level, stack="local", yes=False):
     if not yes:
         if not sys.stdin.isatty() or input("Type the stack name to proceed: ").strip() != stack:
             raise _fail("not confirmed; nothing changed (pass --yes to skip the prompt)")
-    rb.execute(info, level, lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout)
+    try:
+        rb.execute(info, level, lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout,
+                   owner=f"{PROJECT}/{stack}")
+    except (lock_waits.LockWaitExhausted, OwnedElsewhere) as error:
+        raise _fail(f"rollback of stack '{stack}' did not run: {error}") from None
     print("Done. So that the next `pulumi up` keeps this rollback, commit this line in "
           f"{config.stack_file}:\n  {rb.follow_up_line(level)}")
+
+
+@task(help={"stack": STACK_HELP, "from": "The stack that owns migration 013 in this database now"})
+def take_ownership(c, stack="local", from_=""):
+    """Move migration 013 in a stack's database from another stack to this one (the only way it moves);
+    the next `invoke up --stack STACK` adopts its objects, and the other stack may no longer change or drop them."""
+    from dualwrite import connection, db
+    from dualwrite.config import PROJECT
+    from dualwrite.objects.ownership import Owner, OwnedElsewhere, take_over
+
+    if not from_:
+        raise _fail("take-ownership needs --from STACK: the stack that owns migration 013 in this database now")
+    with _user_errors():
+        config, info = connection.conninfo(stack)
+        connection.check_reachable(stack)
+    try:
+        previous = db.change(info, lambda conn: take_over(conn, Owner(PROJECT, stack), from_),
+                             lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout)
+    except OwnedElsewhere as error:
+        raise _fail(str(error)) from None
+    print(f"Migration 013 in the database of stack '{stack}' now belongs to '{stack}' (it was '{previous.stack}'). "
+          f"Next: `invoke up --stack {stack}` adopts its objects; `pulumi stack rm --force --stack {from_}` forgets "
+          f"the old stack's resources without dropping them (its deletes are refused from now on).")
 
 
 @task(help={"stack": STACK_HELP})
@@ -297,12 +326,19 @@ def monitor(c, stack="local"):
     report.key_values(f"monitor: stack {stack}", status.rows())
 
 
-@task(help={"stack": STACK_HELP})
-def cleanup(c, stack="local"):
-    """Run cleanup_idempotency_log() now (bounded and retried like every change); print how many it deleted."""
-    from dualwrite import monitor as mon
+@task(help={"stack": STACK_HELP,
+            "one_transaction": "Run the guide's cleanup_idempotency_log() instead: one transaction, "
+                               "every row lock held until it ends"})
+def cleanup(c, stack="local", one_transaction=False):
+    """Delete expired idempotency logs now, as the scheduled job does: batch by batch, each batch
+    committed (bounded and retried like every change); print how many it deleted."""
+    from dualwrite import lock_waits, monitor as mon
 
-    _, deleted = _on_database(stack, mon.cleanup_now)
+    try:
+        _, deleted = _on_database(stack, lambda conn, config: mon.cleanup_now(conn, config,
+                                                                               one_transaction=one_transaction))
+    except lock_waits.LockWaitExhausted as error:
+        raise _fail(f"cleanup of stack '{stack}': {error}") from None
     print(f"deleted_count: {deleted}")
 
 

@@ -79,7 +79,8 @@ def _with_descendants(roots: Iterable[EngineProcess], everything: list[EnginePro
     children: dict[int, list[EngineProcess]] = {}
     for process in everything:
         children.setdefault(process.ppid, []).append(process)
-    result, todo = [], list(roots)
+    result: list[EngineProcess] = []
+    todo = list(roots)
     while todo:
         process = todo.pop()
         if process.pid not in {p.pid for p in result}:

@@ -25,9 +25,12 @@ SQL_DIR = ROOT / "sql"
 SCHEMA = "public"
 # The pg_cron job of Phase 1; fixed, because monitoring, smoke tests and rollback look it up by name.
 CLEANUP_JOB = "cleanup_idempotency_log"
-# The procedure commits batch by batch (row locks released as it goes); the function
-# cleanup_idempotency_log() stays for manual use. See sql/013/cleanup_idempotency_log_in_batches.sql.
-CLEANUP_COMMAND = "CALL public.cleanup_idempotency_log_in_batches()"
+# A DO block that calls cleanup_idempotency_log_batch() and commits after each batch (row locks
+# released as it goes); the function cleanup_idempotency_log() stays for manual use
+# (`invoke cleanup --one-transaction`). See sql/013/cleanup_idempotency_log_job.sql.
+CLEANUP_COMMAND = (SQL_DIR / "013" / "cleanup_idempotency_log_job.sql").read_text(encoding="utf-8")
+# The batch the job and `invoke cleanup` call in a loop, committing after each call.
+CLEANUP_BATCH = "cleanup_idempotency_log_batch"
 # The Edge Function uses idempotency_log as service_role; monitoring calls the drift function.
 SERVICE_ROLE_TABLE = (("service_role", ("SELECT", "INSERT", "UPDATE", "DELETE")),)
 SERVICE_ROLE_EXECUTE = (("service_role", ("EXECUTE",)),)
@@ -49,7 +52,7 @@ class SqlObject:
     name: str  # unqualified name in SCHEMA
     file: str  # path below sql/, may contain "{phase}"
     signature: str = ""  # functions and procedures: argument types, e.g. "()" or "(bigint, integer)"
-    on_table: str = ""  # triggers: the table they sit on
+    on_table: str = ""  # triggers and indexes: the table they sit on
     phase_specific: bool = False  # True when the file differs per phase
     # Tables: the columns an existing table must have to be adopted, (name, format_type()).
     columns: tuple[tuple[str, str], ...] = ()
@@ -79,9 +82,13 @@ class SqlObject:
         }
         if self.signature:
             props["signature"] = self.signature
-        if self.on_table:
+        if self.on_table and self.kind is Trigger:
             props["on_table"] = self.on_table
             props["enabled"] = trigger_enabled
+        if self.kind is Table:
+            # A new table is created with its indexes in one transaction (objects/table.py).
+            props["indexes"] = [obj.source(phase, phase0_log) for obj in MIGRATION_013
+                                if obj.kind is Index and obj.on_table == self.name]
         if self.columns:
             props["columns"] = [list(c) for c in self.columns]
         if self.kind in (Table, Function, Procedure):
@@ -93,7 +100,16 @@ class SqlObject:
         return self.kind(self.props(phase, trigger_enabled=trigger_enabled, phase0_log=phase0_log))
 
     def drop_sql(self) -> sql.SQL | sql.Composed:
-        return self.operations().drop_sql()
+        # What names the object is enough; a retired object (RETIRED) has no file any more.
+        return self.kind({"kind": self.kind.kind, "name": self.name, "schema": SCHEMA, "signature": self.signature,
+                          "on_table": self.on_table}).drop_sql()
+
+
+def ownership_props(project: str, stack: str) -> dict[str, Any]:
+    """The record of which project and stack own migration 013 in the database (objects/ownership.py)."""
+    source = (SQL_DIR / "013" / "migration_owner.sql").read_text(encoding="utf-8")
+    return {"kind": "ownership", "name": "migration_013", "schema": "habit_tracker_db", "project": project,
+            "stack": stack, "sql": source, "checksum": sha256(source.encode("utf-8")).hexdigest()}
 
 
 def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
@@ -110,15 +126,16 @@ def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
 MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject(Table, "idempotency_log", "013/idempotency_log.sql", columns=IDEMPOTENCY_LOG_COLUMNS,
               privileges=SERVICE_ROLE_TABLE),
-    SqlObject(Index, "idx_idempotency_key", "013/idx_idempotency_key.sql"),
-    SqlObject(Index, "idx_idempotency_expires", "013/idx_idempotency_expires.sql"),
-    SqlObject(Index, "idx_idempotency_status", "013/idx_idempotency_status.sql"),
-    SqlObject(Index, "idx_idempotency_created", "013/idx_idempotency_created.sql"),
+    SqlObject(Index, "idx_idempotency_key", "013/idx_idempotency_key.sql", on_table="idempotency_log"),
+    SqlObject(Index, "idx_idempotency_expires", "013/idx_idempotency_expires.sql", on_table="idempotency_log"),
+    SqlObject(Index, "idx_idempotency_status", "013/idx_idempotency_status.sql", on_table="idempotency_log"),
+    SqlObject(Index, "idx_idempotency_created", "013/idx_idempotency_created.sql", on_table="idempotency_log"),
     SqlObject(Function, "cleanup_idempotency_log", "013/cleanup_idempotency_log.sql", signature="()",
               privileges=SERVICE_ROLE_EXECUTE),
-    # The scheduled cleanup: the same deletes, committed batch by batch (pg_cron CALLs it).
-    SqlObject(Procedure, "cleanup_idempotency_log_in_batches", "013/cleanup_idempotency_log_in_batches.sql",
-              signature="(integer)"),
+    # The scheduled cleanup's batch: the same deletes, one batch per call; its callers commit
+    # after each (the pg_cron job's DO block, `invoke cleanup`).
+    SqlObject(Function, CLEANUP_BATCH, "013/cleanup_idempotency_log_batch.sql",
+              signature="(timestamp with time zone, timestamp with time zone, integer)"),
     # Error texts quote user data: the owner, and service_role (BYPASSRLS) for monitoring, read them.
     SqlObject(Table, "dual_write_errors", "013/dual_write_errors.sql", columns=DUAL_WRITE_ERRORS_COLUMNS,
               privileges=(("service_role", ("SELECT",)),)),
@@ -134,6 +151,15 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject(Function, "dual_write_drift", "013/dual_write_drift.sql", signature="()",
               privileges=SERVICE_ROLE_EXECUTE),
     SqlObject(Function, "backfill_habit_tracker", "013/backfill_habit_tracker.sql", signature="(bigint, integer)"),
+)
+
+# Objects earlier releases created that this one no longer declares (they hold no data):
+# `pulumi up` drops them as their resources leave the program, and the rollback's option 3
+# drops them too, for a database an earlier release deployed. The procedure committed per
+# batch, so it could carry no `SET search_path` (Supabase lint 0011): replaced by
+# cleanup_idempotency_log_batch() and the job's DO block.
+RETIRED: tuple[SqlObject, ...] = (
+    SqlObject(Procedure, "cleanup_idempotency_log_in_batches", "", signature="(integer)"),
 )
 
 TRIGGER = next(obj for obj in MIGRATION_013 if obj.kind is Trigger)

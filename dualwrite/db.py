@@ -17,6 +17,8 @@ from typing import Any, Callable, Iterator, TypeVar
 import psycopg
 from psycopg import sql
 
+from dualwrite import lock_waits
+
 T = TypeVar("T")
 
 LOCK_RETRIES = 5
@@ -34,16 +36,25 @@ def connect(conninfo: dict[str, Any], **kwargs: Any) -> psycopg.Connection:
 
 @contextmanager
 def bounded_transaction(
-    conn: psycopg.Connection, lock_timeout: str, statement_timeout: str
+    conn: psycopg.Connection, lock_timeout: str, statement_timeout: str,
+    blockers: dict[int, lock_waits.Blocker] | None = None,
 ) -> Iterator[psycopg.Connection]:
-    """A transaction whose locks and statements are bounded; SET LOCAL ends with it."""
+    """A transaction whose locks and statements are bounded; SET LOCAL ends with it. The sessions
+    it waits for meanwhile are added to `blockers` (lock_waits.py). The backend pid is read inside
+    the transaction: through a transaction pooler that is the server connection of this
+    transaction, not the one the client first met."""
     with conn.transaction():
-        conn.execute(
-            sql.SQL("SELECT set_config('lock_timeout', {}, true), set_config('statement_timeout', {}, true)").format(
-                sql.Literal(lock_timeout), sql.Literal(statement_timeout)
-            )
-        )
-        yield conn
+        pid = conn.execute(
+            sql.SQL("SELECT set_config('lock_timeout', {}, true), set_config('statement_timeout', {}, true), "
+                    "pg_backend_pid()").format(sql.Literal(lock_timeout), sql.Literal(statement_timeout))
+        ).fetchone()[2]  # type: ignore[index]
+        watch = lock_waits.BlockerWatch(lock_waits.conninfo_of(conn), pid if blockers is not None else None)
+        try:
+            with watch:
+                yield conn
+        finally:
+            if blockers is not None:  # after the watch has stopped: no sample is being added
+                blockers.update(watch.seen)
 
 
 def backoff(attempt: int) -> float:
@@ -62,15 +73,19 @@ def run_bounded(
     retry_on: tuple[type[Exception], ...] = (psycopg.errors.LockNotAvailable,),
 ) -> T:
     """Run `work` in one bounded transaction on `conn`; retry the whole of it on lock timeouts
-    (or on whatever `retry_on` names)."""
+    (or on whatever `retry_on` names). Out of retries on a lock timeout, it raises
+    `LockWaitExhausted`, naming the sessions the attempts waited for."""
     attempt = 0
+    blockers: dict[int, lock_waits.Blocker] = {}
     while True:
         try:
-            with bounded_transaction(conn, lock_timeout, statement_timeout):
+            with bounded_transaction(conn, lock_timeout, statement_timeout, blockers):
                 return work(conn)
-        except retry_on:
+        except retry_on as error:
             attempt += 1
             if attempt > retries:
+                if isinstance(error, psycopg.errors.LockNotAvailable):
+                    raise lock_waits.exhausted(error, attempt, lock_timeout, blockers) from error
                 raise
             sleep(backoff(attempt))
 
@@ -109,31 +124,45 @@ class Session:
         return change(self.conninfo, work, lock_timeout=self.lock_timeout, statement_timeout=self.statement_timeout,
                       retries=self.retries)
 
-    def outside_transaction(self, statement: sql.SQL | sql.Composed) -> None:
+    def outside_transaction(self, statement: sql.SQL | sql.Composed,
+                            before_each: Callable[[], None] | None = None) -> None:
         """One statement that cannot run in a transaction block (CREATE INDEX CONCURRENTLY), bounded
-        by the same timeouts, retried on lock timeouts. On a connection of its own when this session
-        opens them, so the session-level timeouts end with it."""
-        settings = sql.SQL("SELECT set_config('lock_timeout', {}, false), set_config('statement_timeout', {}, false)"
-                           ).format(sql.Literal(self.lock_timeout), sql.Literal(self.statement_timeout))
+        by the same timeouts, retried on lock timeouts, `before_each` run before every attempt (a
+        timed-out CONCURRENTLY build leaves an invalid index the next attempt must drop first). On a
+        connection of its own when this session opens them, so the session-level timeouts end with it.
+        Out of retries, `LockWaitExhausted` names the sessions it waited for."""
+        settings = sql.SQL("SELECT set_config('lock_timeout', {}, false), set_config('statement_timeout', {}, false), "
+                           "pg_backend_pid()").format(sql.Literal(self.lock_timeout), sql.Literal(self.statement_timeout))
         reset = sql.SQL("RESET lock_timeout; RESET statement_timeout")
         attempt = 0
+        blockers: dict[int, lock_waits.Blocker] = {}
+
+        def run(conn: psycopg.Connection) -> None:
+            pid = conn.execute(settings).fetchone()[2]  # type: ignore[index]
+            watch = lock_waits.BlockerWatch(lock_waits.conninfo_of(conn), pid)
+            try:
+                with watch:
+                    conn.execute(statement)
+            finally:
+                blockers.update(watch.seen)
+
         while True:
+            if before_each is not None:
+                before_each()
             try:
                 if self.conn is not None:
-                    self.conn.execute(settings)
                     try:
-                        self.conn.execute(statement)
+                        run(self.conn)
                     finally:
                         self.conn.execute(reset)
                 else:
                     with connect(self.conninfo, autocommit=True) as conn:
-                        conn.execute(settings)
-                        conn.execute(statement)
+                        run(conn)
                 return
-            except psycopg.errors.LockNotAvailable:
+            except psycopg.errors.LockNotAvailable as error:
                 attempt += 1
                 if attempt > self.retries:
-                    raise
+                    raise lock_waits.exhausted(error, attempt, self.lock_timeout, blockers) from error
                 time.sleep(backoff(attempt))
 
     @staticmethod

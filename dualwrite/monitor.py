@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from typing import Any
+
 import psycopg
 
 from dualwrite.db import Session
@@ -123,7 +125,28 @@ def drift_summary(conn: psycopg.Connection, config: StackConfig) -> str:
     return f"{result.report.drift_pct}% ({verdict} the threshold {config.drift_threshold}%){made_of}"
 
 
-def cleanup_now(conn: psycopg.Connection, config: StackConfig) -> int:
-    """The guide's `SELECT cleanup_idempotency_log()`, in one bounded transaction, retried on lock timeouts."""
+BATCH = ("SELECT b.deleted, b.next_after FROM public.cleanup_idempotency_log_batch("
+         "%s, coalesce(%s::timestamptz, '-infinity')) AS b")
+
+
+def cleanup_now(conn: psycopg.Connection, config: StackConfig, *, one_transaction: bool = False) -> int:
+    """`invoke cleanup`: what the scheduled job does, batch by batch, each batch one bounded transaction
+    committed before the next (the app's writers wait for one batch's row locks at most), retried
+    on lock timeouts; with `one_transaction`, the guide's `SELECT cleanup_idempotency_log()`, which
+    holds every row lock until it ends. Returns how many rows it deleted."""
     session = Session.on(conn, config.lock_timeout, config.statement_timeout)
-    return int(session.change(lambda c: c.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0]))
+    if one_transaction:
+        return int(session.change(lambda c: c.execute("SELECT public.cleanup_idempotency_log()").fetchone()[0]))
+    # One cutoff for the whole run, as the job's DO block takes it: rows expiring meanwhile wait.
+    cutoff = session.change(lambda c: c.execute("SELECT now()").fetchone()[0])
+    done_until = None
+    total = 0
+    while True:
+        def batch(c: psycopg.Connection, after: Any = done_until) -> Any:
+            return c.execute(BATCH, (cutoff, after)).fetchone()
+
+        deleted, next_after = session.change(batch)
+        total += deleted
+        if next_after is None:
+            return total
+        done_until = next_after

@@ -16,8 +16,9 @@ import psycopg
 from psycopg import sql
 
 from dualwrite import db
-from dualwrite.catalog import CLEANUP_JOB, MIGRATION_013, SCHEMA, TRIGGER
+from dualwrite.catalog import CLEANUP_JOB, MIGRATION_013, RETIRED, SCHEMA, TRIGGER
 from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
+from dualwrite.objects.ownership import refuse_unless_owner
 from dualwrite.objects.trigger import set_enabled_sql
 from dualwrite.stack_file import config_line
 
@@ -54,7 +55,9 @@ def statements(name: str) -> list[sql.SQL | sql.Composed]:
     if chosen.name == "drop-trigger":
         return [TRIGGER.drop_sql()]
     # A scheduled cleanup would fail once its function is gone: unschedule it first.
-    return [unschedule_sql(CLEANUP_JOB), *(obj.drop_sql() for obj in reversed(MIGRATION_013))]
+    # Objects an earlier release created and this one no longer declares go too.
+    return [unschedule_sql(CLEANUP_JOB), *(obj.drop_sql() for obj in reversed(MIGRATION_013)),
+            *(obj.drop_sql() for obj in RETIRED)]
 
 
 def render(conn: psycopg.Connection, name: str) -> list[str]:
@@ -76,10 +79,19 @@ def drop_everything(conn: psycopg.Connection) -> None:
 
 
 def execute(
-    conninfo: dict[str, Any], name: str, *, lock_timeout: str, statement_timeout: str, retries: int = db.LOCK_RETRIES
+    conninfo: dict[str, Any], name: str, *, lock_timeout: str, statement_timeout: str, retries: int = db.LOCK_RETRIES,
+    owner: str | None = None,
 ) -> None:
-    db.change(conninfo, lambda conn: run(conn, name), lock_timeout=lock_timeout, statement_timeout=statement_timeout,
-              retries=retries)
+    """The level's statements in one bounded transaction; with `owner` ("project/stack"), refused
+    (OwnedElsewhere, nothing changed) when the database records another stack as 013's owner."""
+
+    def work(conn: psycopg.Connection) -> None:
+        refuse_unless_owner(conn, owner, f"migration 013 (rollback {name})",
+                            hint="Run the rollback with the owning stack (--stack), or move ownership first "
+                                 "(`invoke take-ownership`).")
+        run(conn, name)
+
+    db.change(conninfo, work, lock_timeout=lock_timeout, statement_timeout=statement_timeout, retries=retries)
 
 
 def follow_up_line(name: str) -> str:

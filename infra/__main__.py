@@ -13,27 +13,31 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import pulumi  # noqa: E402
 
-from infra.components import Migration013, PhaseOne, Removed, Security  # noqa: E402
+from infra.components import Migration013, Owner, PhaseOne, Removed, Security  # noqa: E402
 from infra.stack import stack_config  # noqa: E402
 
 # Config is parsed once; a bad value stops the preview here, before any connection.
 config = stack_config()
 
+# Which project and stack own migration 013 in this database: a second stack pointing at the
+# same database is refused at preview; `invoke take-ownership` moves it on purpose.
+owner = Owner(pulumi.get_project(), pulumi.get_stack()).record
+
 if config.migration_present:
     # What This Migration Creates: idempotency_log and its 4 indexes, the cleanup function,
     # the sync trigger function (body chosen by phase), the trigger on habit_tracker.
-    migration = Migration013(config)
+    migration = Migration013(config, owner)
 
     # Security: idempotency_log for service_role only; no EXECUTE for PUBLIC, anon, authenticated.
     Security(migration)
 
     # Phase 1 Activation Checklist: the pg_cron cleanup job, existing rows brought over.
     if config.phase == 1:
-        PhaseOne(config, migration)
+        PhaseOne(config, migration, owner)
     objects = sorted(migration.objects)
 else:
     # Rollback Plan, option 3, declared: drop everything (the idempotency logs too).
-    Removed()
+    Removed(owner)
     objects = []
 
 pulumi.export("phase", config.phase)

@@ -6,6 +6,7 @@
     Security       "Security": idempotency_log for service_role only, no EXECUTE for the API roles
     PhaseOne       "Phase 1 Activation Checklist": the pg_cron cleanup job, existing rows brought over
     Removed        the rollback plan's option 3, when a stack declares `dual_write: removed`
+    Owner          which project and stack own migration 013 in the database (first of all)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import pulumi
 
-from dualwrite.catalog import CLEANUP_COMMAND, CLEANUP_JOB, MIGRATION_013, SCHEMA, grants_props
+from dualwrite.catalog import CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, MIGRATION_013, SCHEMA, grants_props, ownership_props
 from dualwrite.config import StackConfig
 from dualwrite.objects import Trigger
 from infra import resources
@@ -22,15 +23,30 @@ from infra import resources
 TYPE = "habit-tracker-db:migration013"
 
 
+class Owner(pulumi.ComponentResource):
+    """Which project and stack own migration 013 in this database (dualwrite/objects/ownership.py):
+    claimed before anything else, refused at preview when another stack holds it."""
+
+    record: resources.Ownership
+
+    def __init__(self, project: str, stack: str, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(f"{TYPE}:Owner", "database-owner", None, opts)
+        self.record = resources.Ownership("migration-013-owner", ownership_props(project, stack),
+                                          pulumi.ResourceOptions(parent=self))
+        self.register_outputs({})
+
+
 class Migration013(pulumi.ComponentResource):
     """Every object of the catalog, each depending on the one before it (creation order)."""
 
     objects: dict[str, resources.SqlObjectResource]
 
-    def __init__(self, config: StackConfig, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, config: StackConfig, owner: resources.Ownership,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE}:Migration", "migration-013", None, opts)
         self.objects = {}
-        previous: resources.SqlObjectResource | None = None
+        # The owner record first: nothing is created or adopted in a database another stack owns.
+        previous: resources.SqlObjectResource | None = owner
         for obj in MIGRATION_013:
             if obj.kind is Trigger and not config.trigger_present:
                 continue  # rollback option 2, declared: the trigger stays dropped
@@ -67,10 +83,11 @@ class Security(pulumi.ComponentResource):
 class PhaseOne(pulumi.ComponentResource):
     """Phase 1 checklist: schedule the cleanup with pg_cron; bring existing rows over."""
 
-    def __init__(self, config: StackConfig, migration: Migration013, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, config: StackConfig, migration: Migration013, owner: resources.Ownership,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE}:PhaseOne", "phase-1", None, opts)
         objects = migration.objects
-        child = pulumi.ResourceOptions(parent=self)
+        child = pulumi.ResourceOptions(parent=self, depends_on=[owner])
         # pg_cron is shared by the whole database: leaving phase 1 unschedules our job but
         # keeps the extension (other jobs may use it).
         cron = resources.Extension("pg-cron", {"kind": "extension", "name": "pg_cron", "schema": "pg_catalog",
@@ -78,7 +95,7 @@ class PhaseOne(pulumi.ComponentResource):
         job: dict[str, Any] = {"kind": "cron_job", "name": CLEANUP_JOB, "schema": SCHEMA,
                                "schedule": config.cleanup_schedule, "command": CLEANUP_COMMAND, "checksum": ""}
         resources.CronJob("cleanup-job", job, pulumi.ResourceOptions.merge(
-            child, pulumi.ResourceOptions(depends_on=[cron, objects["cleanup_idempotency_log"]])))
+            child, pulumi.ResourceOptions(depends_on=[cron, objects[CLEANUP_BATCH]])))
         if "sync_old_to_new" in objects and config.trigger_enabled:
             resources.Backfill(
                 "backfill",
@@ -94,7 +111,8 @@ class PhaseOne(pulumi.ComponentResource):
 class Removed(pulumi.ComponentResource):
     """`dual_write: removed`: the guide's option 3, declared (tables are retained otherwise)."""
 
-    def __init__(self, opts: pulumi.ResourceOptions | None = None) -> None:
+    def __init__(self, owner: resources.Ownership, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE}:Removed", "removed", None, opts)
-        resources.Removal("drop-everything", {"kind": "removal", "checksum": ""}, pulumi.ResourceOptions(parent=self))
+        resources.Removal("drop-everything", {"kind": "removal", "checksum": ""},
+                          pulumi.ResourceOptions(parent=self, depends_on=[owner]))
         self.register_outputs({})

@@ -29,7 +29,10 @@ class SqlObjectResource(Resource):
     def __init__(self, resource_name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
         previous = pulumi.Alias(type_=UNTYPED, parent=pulumi.ROOT_STACK_RESOURCE)
         opts = pulumi.ResourceOptions.merge(pulumi.ResourceOptions(aliases=[previous]), opts)
-        super().__init__(SqlObjectProvider(), resource_name, {**props, "fingerprint": None}, opts)
+        # Who deploys it ("project/stack"): a delete is refused while the database names another
+        # owner (dualwrite/objects/ownership.py). Not compared by any kind, so it is no change.
+        owner = f"{pulumi.get_project()}/{pulumi.get_stack()}"
+        super().__init__(SqlObjectProvider(), resource_name, {**props, "owner": owner, "fingerprint": None}, opts)
 
 
 class Table(SqlObjectResource, module=MODULE, name="Table"):
@@ -63,6 +66,10 @@ class Extension(SqlObjectResource, module=MODULE, name="Extension"):
     pass
 
 
+class Ownership(SqlObjectResource, module=MODULE, name="Ownership"):
+    """Which project and stack own migration 013 in the database: first, everything depends on it."""
+
+
 class Grants(SqlObjectResource, module=MODULE, name="Grants"):
     pass
 
@@ -79,5 +86,5 @@ class Removal(SqlObjectResource, module=MODULE, name="Removal"):
 FOR_KIND: dict[type[objects.ObjectKind], type[SqlObjectResource]] = {
     objects.Table: Table, objects.Index: Index, objects.Function: Function, objects.Procedure: Procedure,
     objects.Trigger: Trigger, objects.CronJob: CronJob, objects.Extension: Extension, objects.Grants: Grants,
-    objects.Backfill: Backfill, objects.Removal: Removal,
+    objects.Backfill: Backfill, objects.Removal: Removal, objects.Ownership: Ownership,
 }

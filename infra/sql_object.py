@@ -24,7 +24,8 @@ from dualwrite import readonly
 from dualwrite.config import parse
 from dualwrite.connection import unreachable
 from dualwrite.db import Session
-from dualwrite.objects import ObjectKind, kind_of
+from dualwrite.objects import ObjectKind, Ownership, kind_of
+from dualwrite.objects.ownership import refuse_unless_owner
 
 OUT_OF_BAND = "changed outside Pulumi: "
 CONNECTION_KEYS = "phase db_host db_port db_name db_user db_sslmode lock_timeout statement_timeout".split()
@@ -86,7 +87,16 @@ class SqlObjectProvider(ResourceProvider):
         return UpdateResult({**news, **outs, "declared_checksum": news.get("checksum")})
 
     def delete(self, _id: str, props: dict[str, Any]) -> None:
-        self._object(props).apply_delete(self._session)
+        obj = self._object(props)
+        if obj.kind != Ownership.kind and obj.drop_allowed:
+            # Never drop what another stack owns now (the database was handed over), in the drop's transaction.
+            def drop(conn: Any) -> None:
+                refuse_unless_owner(conn, props.get("owner"), obj.describe())
+                obj.drop(conn)
+
+            self._session.change(drop)
+            return
+        obj.apply_delete(self._session)
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         obj = self._object(props)

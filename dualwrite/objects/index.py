@@ -11,11 +11,14 @@ idempotency keys unique). So create and update both:
 
 The old index serves until the instant the new one takes its name. An index that already
 exists with the declared definition (pasted from the guide, left by a cut-off deploy) is
-adopted as it is.
+adopted as it is. That includes the indexes of a table the same deploy created: its table
+builds them without CONCURRENTLY in the transaction that creates it (objects/table.py), where
+no one else can see the table yet, so no older transaction of the app can hold the build up.
 """
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import psycopg
@@ -110,12 +113,19 @@ class Index(ObjectKind):
 
     def _build(self, session: Session) -> dict[str, Any]:
         temporary = sql.Identifier(self.schema, self.temporary_name)
-        session.change(lambda conn: conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(temporary)))
-        try:
-            session.outside_transaction(self.build_sql())
-        except psycopg.Error:
-            # A failed CONCURRENTLY build leaves an invalid index behind: never leave it there.
+
+        def drop_leftover() -> None:
             session.change(lambda conn: conn.execute(sql.SQL("DROP INDEX IF EXISTS {}").format(temporary)))
+
+        try:
+            # Before every attempt: an attempt that timed out waiting for an older transaction
+            # left an invalid `<name>_new`, and the next CREATE would fail on its name.
+            session.outside_transaction(self.build_sql(), before_each=drop_leftover)
+        except psycopg.Error:
+            # A failed CONCURRENTLY build leaves an invalid index behind: never leave it there
+            # (and never hide why the build failed behind a failure of this drop).
+            with contextlib.suppress(psycopg.Error):
+                drop_leftover()
             raise
 
         def swap(conn: psycopg.Connection) -> dict[str, Any]:

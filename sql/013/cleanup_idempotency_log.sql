@@ -9,8 +9,8 @@
 -- Locks: row locks on expired rows only; live rows and the app's writes never wait for
 -- it. A function runs inside its caller's transaction and cannot commit between steps, so
 -- it holds every row lock until that transaction ends: this is the guide's function, for
--- manual use (`invoke cleanup`, the Edge Function). The scheduled job runs the procedure
--- cleanup_idempotency_log_in_batches() instead, which commits per batch.
+-- manual use (`invoke cleanup --one-transaction`, the Edge Function). The scheduled job and
+-- `invoke cleanup` call cleanup_idempotency_log_batch() instead, committing after each batch.
 CREATE OR REPLACE FUNCTION public.cleanup_idempotency_log()
 RETURNS integer
 LANGUAGE plpgsql

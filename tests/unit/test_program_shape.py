@@ -64,23 +64,25 @@ def test_every_resource_is_typed_and_sits_in_a_component_of_the_guide():
     assert not any(t == "pulumi-python:dynamic:Resource" for t in types.values())
     assert types["idempotency_log"] == TYPED + "Table"
     assert types["idx_idempotency_key"] == TYPED + "Index"
-    assert types["cleanup_idempotency_log_in_batches"] == TYPED + "Procedure"
+    assert types["cleanup_idempotency_log_batch"] == TYPED + "Function"
+    assert "cleanup_idempotency_log_in_batches" not in types  # retired: a procedure cannot pin search_path
     assert types["trigger_habit_tracker_dual_write"] == TYPED + "Trigger"
     assert (types["cleanup-job"], types["pg-cron"], types["backfill"]) == (
         TYPED + "CronJob", TYPED + "Extension", TYPED + "Backfill")
     components = {name: typ for name, typ in types.items() if typ.startswith("habit-tracker-db:")}
-    assert components == {"migration-013": "habit-tracker-db:migration013:Migration",
+    assert components == {"database-owner": "habit-tracker-db:migration013:Owner",
+                          "migration-013": "habit-tracker-db:migration013:Migration",
                           "security": "habit-tracker-db:migration013:Security",
                           "phase-1": "habit-tracker-db:migration013:PhaseOne"}
     # Each kind's inputs name the kind class the provider hands it to.
     assert {props["kind"] for props in sql_objects(mocks).values()} == {
-        "table", "index", "function", "procedure", "trigger", "grants", "extension", "cron_job", "backfill"}
+        "table", "index", "function", "trigger", "grants", "extension", "cron_job", "backfill", "ownership"}
 
 
 def test_phase0_declares_every_catalog_object_with_phase0_body():
     mocks = run_program(phase="0")
     objects = sql_objects(mocks)
-    assert [n for n in objects if n != "privileges"] == [o.name for o in MIGRATION_013]
+    assert [n for n in objects if n not in ("privileges", "migration-013-owner")] == [o.name for o in MIGRATION_013]
     assert objects["privileges"]["kind"] == "grants"
     assert objects["sync_old_to_new"]["checksum"] == next(
         o for o in MIGRATION_013 if o.name == "sync_old_to_new"
@@ -136,3 +138,18 @@ def test_phase0_log_server_selects_the_raise_log_body():
     # Phase 1's body is the same whatever Phase 0 logs to.
     assert (sql_objects(run_program(phase="1", phase0_log="server"))["sync_old_to_new"]["checksum"]
             == sql_objects(run_program(phase="1"))["sync_old_to_new"]["checksum"])
+
+
+@pytest.mark.parametrize("config", ({"phase": "0"}, {"phase": "1"}, {"phase": "1", "dual_write": "removed"}))
+def test_the_owner_record_comes_first_and_every_object_names_its_owner(config):
+    """Issue 17, item 4: the database's owner record is declared first (the first object of each
+    component depends on it: tests/e2e/test_ownership.py shows nothing is created when it is
+    refused), and every resource carries "project/stack"."""
+    mocks = run_program(stack="dev", **config)
+    owner = by_type(mocks, "Ownership")
+    assert list(owner) == ["migration-013-owner"]
+    assert (owner["migration-013-owner"]["project"], owner["migration-013-owner"]["stack"]) == ("habit-tracker-db", "dev")
+    objects = sql_objects(mocks)
+    assert {props["owner"] for props in objects.values()} == {"habit-tracker-db/dev"}
+    assert mocks.resources.index(next(r for r in mocks.resources if r.name == "migration-013-owner")) < min(
+        i for i, r in enumerate(mocks.resources) if r.typ.startswith(TYPED) and r.name != "migration-013-owner")
