@@ -47,7 +47,7 @@ def _statement(op: str, inputs: dict[str, Any], olds: dict[str, Any], diff: Sequ
     statements = obj.planned_sql(op, olds, list(diff))
     lines = [_text(statement).strip() for statement in statements]
     text = "\n".join(line if line.endswith(";") or line.startswith("--") else line + ";" for line in lines)
-    if inputs.get("adopt"):
+    if op == "adopt" and inputs.get("adopt"):
         text = f"-- {inputs['adopt']}\n{text}"
     return text.strip() or f"-- {obj.kind}: no SQL runs"
 
