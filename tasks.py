@@ -6,11 +6,13 @@ and prints the result. `invoke --list` and `invoke --help TASK` explain them.
 
 from __future__ import annotations
 
+import functools
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
-from invoke import Exit, task
+from invoke import Exit
+from invoke import task as invoke_task
 
 STACK_HELP = "Stack name (Pulumi.<stack>.yaml); default: local"
 
@@ -24,12 +26,31 @@ def _user_errors() -> Iterator[None]:
     """What a user can cause (bad config, an unreachable database, a missing passphrase, an engine
     failure) ends the task with its one paragraph, never a traceback."""
     from devenv.engine import EngineError
+    from dualwrite.ci_plan import PlanError
     from dualwrite.config import ConfigError
+    from dualwrite.github import GitHubError
 
     try:
         yield
-    except (ConfigError, EngineError) as error:
+    except (ConfigError, EngineError, PlanError, GitHubError) as error:
         raise _fail(str(error)) from None
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """invoke's @task, with every task's body inside the one error boundary (_user_errors): what a
+    user can cause ends any task with its paragraph, never a traceback."""
+
+    def bounded(body: Callable[..., Any]) -> Any:
+        @functools.wraps(body)
+        def run(*call_args: Any, **call_kwargs: Any) -> Any:
+            with _user_errors():
+                return body(*call_args, **call_kwargs)
+
+        return invoke_task(**kwargs)(run)
+
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return bounded(args[0])
+    return bounded
 
 
 def _config(stack: str):
@@ -75,7 +96,9 @@ def db_stop(c):
 
 @task(help={"stack": STACK_HELP})
 def db_url(c, stack="local"):
-    """Print the libpq URI of a stack's database, for `psql "$(invoke db-url)"` (no password in it)."""
+    """Print the libpq URI of a stack's database, for `psql "$(invoke db-url)"` (no password in it).
+
+    Starts the embedded database of stack local first, as every other task does."""
     from dualwrite import connection
 
     _config(stack)
@@ -85,7 +108,21 @@ def db_url(c, stack="local"):
 # --- the engine ------------------------------------------------------------------------
 
 
-def _engine(stack: str, args: list[str]) -> None:
+@task(help={"stack": "Stack name of a real environment (Pulumi.<stack>.yaml must exist); required"})
+def stack_init(c, stack):
+    """Create a real environment's stack and store its database password as a Pulumi secret.
+
+    The password is asked for without echo, or read from stdin when it is not a terminal (CI:
+    `printf %s "$DB_PASSWORD" | invoke stack-init --stack dev`); never from an argument. It is
+    encrypted with the team's PULUMI_CONFIG_PASSPHRASE (or _FILE), which must be set. The stack is
+    not selected: a plain `pulumi` keeps working on the stack it worked on."""
+    from dualwrite import stack_init as initializer
+
+    print(initializer.init(stack, sys.stdin))
+
+
+
+def _engine(stack: str, args: list[str], rewrite_line: Callable[[str], str] | None = None):
     """Checks first (config, passphrase, the database), then what a cut-off deploy left, then the engine."""
     from devenv import engine
     from dualwrite import config as stack_config, connection
@@ -101,7 +138,7 @@ def _engine(stack: str, args: list[str]) -> None:
             print(f"note: {done}")
     except (stack_config.ConfigError, engine.EngineError) as error:
         raise _fail(str(error)) from None
-    result = engine.run(stack, args, check=False)
+    result = engine.run(stack, args, check=False, rewrite_line=rewrite_line)
     for paragraph in engine.attention(stack) if args[0] == "up" else []:
         print(f"attention: {paragraph}", file=sys.stderr)
     if result.returncode != 0:
@@ -119,8 +156,10 @@ def preview(c, stack="local", expect_no_changes=False, refresh=False, diff=False
 
 @task(help={"stack": STACK_HELP})
 def up(c, stack="local"):
-    """Deploy migration 013 to a stack (no prompt). Reads the database first, so objects
-    changed or dropped by hand are put back as declared (declare a rollback to keep it)."""
+    """Deploy migration 013 to a stack (no prompt), putting back what was changed by hand.
+
+    Reads the database first, so objects changed or dropped by hand are put back as declared
+    (declare a rollback to keep it)."""
     # The stack's outputs (every object's name) say nothing a no-op needs: one line below instead.
     config = _engine(stack, ["up", "--yes", "--skip-preview", "--refresh", "--suppress-outputs"])
     print(f"stack '{stack}' deployed: phase {config.phase}, dual_write {config.dual_write}")
@@ -144,7 +183,16 @@ def cancel(c, stack="local"):
 @task(help={"stack": STACK_HELP})
 def destroy(c, stack="local"):
     """Remove migration 013 from a stack (no prompt); its tables stay, with their rows (`dual_write: removed` drops them)."""
-    _engine(stack, ["destroy", "--yes", "--skip-preview"])
+    _engine(stack, ["destroy", "--yes", "--skip-preview"], rewrite_line=functools.partial(_keep_stack_file, stack))
+
+
+def _keep_stack_file(stack: str, line: str) -> str:
+    """The engine's hint after a destroy, `pulumi stack rm <stack>`, also deletes the tracked
+    Pulumi.<stack>.yaml (and needs an activated shell): this one keeps the file."""
+    if "pulumi stack rm" not in line:
+        return line
+    return (f"If you want to remove the stack from the backend too, keeping its tracked Pulumi.{stack}.yaml: "
+            f"`source scripts/activate`, then `pulumi stack rm {stack} --preserve-config --yes`.\n")
 
 
 # --- checks and operations -------------------------------------------------------------
@@ -160,9 +208,12 @@ def smoke_test(c, stack="local"):
         raise Exit(code=1)
 
 
-@task(help={"stack": STACK_HELP, "force": "Skip the promotion gate (says so loudly)"})
+@task(help={"stack": STACK_HELP, "force": "Skip the promotion gate (says so loudly)",
+            "n": "The phase to declare: 0 (log only) or 1 (sync old to new; the promotion gate runs first)"})
 def phase(c, n, stack="local", force=False):
-    """The GitOps edit: set the phase line of Pulumi.<stack>.yaml, print the diff, deploy nothing."""
+    """The GitOps edit: set the phase line of Pulumi.<stack>.yaml, print the diff, deploy nothing.
+
+    Refuses a stack file that does not parse or sets a key this project does not read."""
     from dualwrite import promotion, report, stack_file, config as stack_config
 
     try:
@@ -182,7 +233,8 @@ def phase(c, n, stack="local", force=False):
     edit = stack_file.set_phase(stack, n)
     print(edit.diff() or f"{edit.path.name} already says phase {n}; nothing changed.")
     if edit.changed:
-        print(f"Next: commit {edit.path.name}, open a pull request; `pulumi up --stack {stack}` deploys it.")
+        print(f"Next: commit {edit.path.name}, open a pull request; after the merge, `invoke up --stack {stack}` "
+              "(or the merge workflow) deploys it.")
 
 
 @task(help={"stack": STACK_HELP})
@@ -221,7 +273,7 @@ def rollback(c, level, stack="local", yes=False):
         if not sys.stdin.isatty() or input("Type the stack name to proceed: ").strip() != stack:
             raise _fail("not confirmed; nothing changed (pass --yes to skip the prompt)")
     rb.execute(info, level, lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout)
-    print("Done. So that the next `pulumi up` keeps this rollback, commit this line in "
+    print("Done. So that the next `invoke up` keeps this rollback, commit this line in "
           f"{config.stack_file}:\n  {rb.follow_up_line(level)}")
 
 
@@ -260,6 +312,9 @@ def backfill(c, stack="local", batch_size=0):
     """Project every habit_tracker row into the new schema: batched, resumable, idempotent."""
     from dualwrite import backfill as bf, connection
 
+    if not 0 <= int(batch_size) <= 1_000_000:
+        raise _fail(f"backfill --batch-size {batch_size} is not allowed: a whole number of rows from 1 to 1000000, "
+                    f"or leave it out for stack '{stack}'s habit-tracker-db:backfill_batch_size; nothing was changed.")
     with _user_errors():
         connection.check_reachable(stack)
         config, info = connection.conninfo(stack)
@@ -328,10 +383,15 @@ def pr_comment(c, stack="local", gate=None):
 @task(help={"stack": STACK_HELP, "file": "The markdown to post (from `invoke pr-comment`)"})
 def post_comment(c, stack, file="comment.md"):
     """Create or update this PR's one comment for a stack (GitHub Actions: GITHUB_TOKEN, GITHUB_EVENT_PATH)."""
+    from pathlib import Path
+
     from dualwrite import github
 
+    if not Path(file).is_file():
+        raise _fail(f"post-comment --file {file}: no such file. Write it first with `invoke pr-comment --stack {stack} "
+                    f"> {file}`, or name the file with --file; nothing was posted.")
     try:
-        print(github.upsert_pr_comment(stack, open(file, encoding="utf-8").read()))
+        print(github.upsert_pr_comment(stack, Path(file).read_text(encoding="utf-8")))
     except github.GitHubError as error:
         raise _fail(str(error)) from None
 

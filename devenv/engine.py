@@ -14,8 +14,9 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from dualwrite.config import PROJECT, ROOT
 
@@ -81,8 +82,14 @@ def run(
     capture: bool = False,
     check: bool = True,
     extra_env: Mapping[str, str] | None = None,
+    input: str | None = None,
+    rewrite_line: Callable[[str], str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`pulumi <args> --stack <stack>` in the project directory with the project's environment."""
+    """`pulumi <args> --stack <stack>` in the project directory with the project's environment.
+
+    `input`: what the command reads on stdin (a secret: never an argument, which `ps` shows).
+    `rewrite_line`: each line of the engine's output passes through it as it streams (a hint of
+    the engine's that would do damage here is replaced by one that does not)."""
     env = environment(stack)
     if extra_env:
         env.update(extra_env)
@@ -90,18 +97,54 @@ def run(
     if backend is not None:
         backend.mkdir(parents=True, exist_ok=True)
     command = [str(pulumi_binary()), *args, "--stack", stack, "--non-interactive"]
-    result = subprocess.run(command, cwd=ROOT, env=env, text=True, capture_output=capture)
+    if rewrite_line is not None and not capture:
+        return _run_rewriting(command, env, rewrite_line, check=check, args=args, stack=stack)
+    result = subprocess.run(command, cwd=ROOT, env=env, text=True, capture_output=capture, input=input)
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout or "").strip()[-2000:] if capture else "see the output above"
         raise EngineError(f"`pulumi {' '.join(args)}` failed for stack '{stack}' (exit {result.returncode}): {detail}")
     return result
 
 
+def _run_rewriting(command: list[str], env: Mapping[str, str], rewrite_line: Callable[[str], str], *,
+                   check: bool, args: Sequence[str], stack: str) -> subprocess.CompletedProcess[str]:
+    with subprocess.Popen(command, cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            sys.stdout.write(rewrite_line(line))
+            sys.stdout.flush()
+    if check and process.returncode != 0:
+        raise EngineError(f"`pulumi {' '.join(args)}` failed for stack '{stack}' (exit {process.returncode}): "
+                          "see the output above")
+    return subprocess.CompletedProcess(command, process.returncode)
+
+
+def _passphrase_of(env: Mapping[str, str]) -> str | None:
+    """The passphrase the engine would use from the environment (the variable, or the file's text)."""
+    if env.get("PULUMI_CONFIG_PASSPHRASE") is not None:
+        return env["PULUMI_CONFIG_PASSPHRASE"]
+    if env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        try:
+            return Path(env["PULUMI_CONFIG_PASSPHRASE_FILE"]).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError:
+            return None
+    return None
+
+
 def passphrase_problem(stack: str, env: Mapping[str, str] | None = None) -> str | None:
     """One paragraph when a stack other than `local` has no passphrase to decrypt its secrets."""
     env = os.environ if env is None else env
-    if stack == "local" or env.get("PULUMI_CONFIG_PASSPHRASE") is not None or env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+    if stack == "local":
         return None
+    if env.get("PULUMI_CONFIG_PASSPHRASE") is not None or env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        if _passphrase_of(env) != LOCAL_PASSPHRASE:
+            return None
+        # A shell activated by an older scripts/activate exports stack local's public passphrase:
+        # a real stack's secrets encrypted with it would be readable by anyone with this repository.
+        return (f"Stack '{stack}': the passphrase in the environment is stack 'local''s built-in one, which "
+                "is public (it is in this repository), so it must not encrypt a real stack's secrets. Set the "
+                "team's PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) instead, e.g. in a new "
+                "shell; nothing was changed.")
     return (f"Stack '{stack}': no passphrase for its secrets. Set the team's PULUMI_CONFIG_PASSPHRASE (or "
             "PULUMI_CONFIG_PASSPHRASE_FILE, a file holding it) in the environment, as CI does from its "
             "secrets; only stack 'local' has a built-in one. Nothing was changed.")
@@ -204,7 +247,9 @@ def ensure_stack(stack: str) -> None:
     if listed.returncode == 0 and any(entry.get("name") == stack for entry in json.loads(listed.stdout or "[]")):
         return
     created = subprocess.run(
-        [str(pulumi_binary()), "stack", "init", stack, "--secrets-provider", "passphrase", "--non-interactive"],
+        # --no-select: a task never changes which stack a plain `pulumi` in this folder works on.
+        [str(pulumi_binary()), "stack", "init", stack, "--secrets-provider", "passphrase", "--no-select",
+         "--non-interactive"],
         cwd=ROOT,
         env=env,
         text=True,
