@@ -77,6 +77,18 @@ def changes(preview: dict[str, Any]) -> tuple[list[Change], int]:
     return found, same
 
 
+# The engine's summary, in the order `pulumi preview` prints it.
+SUMMARY_OPS = ("create", "update", "replace", "delete", "import")
+
+
+def plan_counts(preview: dict[str, Any]) -> tuple[str, int]:
+    """(what changes, how many stay the same) as `invoke preview` counts them: the engine's own
+    changeSummary, the stack and its components included; the JSON's `steps` leave most sames out."""
+    summary = preview.get("changeSummary") or {}
+    text = ", ".join(f"{summary[op]} to {op}" for op in SUMMARY_OPS if summary.get(op))
+    return text or "no changes", int(summary.get("same", 0))
+
+
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
     def cell(value: str) -> str:
         return value.replace("|", "\\|").replace("\n", " ")
@@ -87,11 +99,10 @@ def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
 
 def render(config: StackConfig, preview: dict[str, Any], gate: Sequence[Check] | None,
            plan_line: str | None = None) -> str:
-    found, same = changes(preview)
-    counts: dict[str, int] = {}
-    for change in found:
-        counts[change.op] = counts.get(change.op, 0) + 1
-    summary = ", ".join(f"{n} to {op}" for op, n in sorted(counts.items())) or "no changes"
+    found, _ = changes(preview)
+    summary, same = plan_counts(preview)
+    adopted = sum(change.op == "adopt" for change in found)
+    summary += f"; {adopted} of the creates adopt an existing object" if adopted else ""
     lines = [MARKER.format(stack=config.stack), f"## Stack `{config.stack}` ({config.stack_file})", "",
              f"Phase **{config.phase}**, dual_write `{config.dual_write}`"
              + (f", {plan_line}" if plan_line else "") + f". Plan: **{summary}** ({same} unchanged).", ""]
