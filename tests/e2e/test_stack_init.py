@@ -103,3 +103,44 @@ def test_a_task_creating_a_stack_leaves_the_selected_stack_alone(e2e_stack):
     assert selected(stack) == stack.name
     other.invoke("preview")  # creates `other` in the backend on first use
     assert in_backend(other) and selected(stack) == stack.name
+
+
+def at_terminal(stack, answers: list[str]) -> tuple[int, str]:
+    """`invoke stack-init` at a real terminal (a pty is its controlling tty): each answer is typed
+    after the next prompt; returns (exit code, everything the terminal showed)."""
+    import pty
+    import select
+
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a user's shell in the project folder
+        os.chdir(stack.root)
+        os.execve(str(Path(sys.executable).parent / "invoke"),
+                  ["invoke", "stack-init", "--stack", stack.name], stack.env)
+    shown, pending, answered_at = b"", list(answers), 0
+    while True:
+        ready, _, _ = select.select([fd], [], [], 120)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        shown += chunk
+        if pending and len(shown) > answered_at and shown.endswith(b": "):  # a new prompt, waiting
+            answered_at = len(shown)
+            os.write(fd, (pending.pop(0) + "\n").encode())
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), shown.decode(errors="replace")
+
+
+def test_at_a_terminal_the_password_is_asked_twice_and_never_shown(e2e_stack):
+    stack = e2e_stack()
+    fresh(stack)
+    code, shown = at_terminal(stack, [PASSWORD, PASSWORD + "typo"])
+    assert code != 0 and "the two passwords typed differ" in shown and not in_backend(stack), shown
+    code, shown = at_terminal(stack, [PASSWORD, PASSWORD])
+    assert code == 0, shown
+    assert "(not shown)" in shown and PASSWORD not in shown  # the terminal did not echo it
+    assert stack.pulumi("config", "get", "habit-tracker-db:db_password").stdout.strip() == PASSWORD
