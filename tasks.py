@@ -307,18 +307,21 @@ def drift(c, stack="local"):
         raise _fail(f"drift {result.drift_pct}% is above the threshold {config.drift_threshold}% of stack '{stack}'")
 
 
-@task(help={"stack": STACK_HELP, "batch_size": "Rows per batch (default: the stack's backfill_batch_size)"})
-def backfill(c, stack="local", batch_size=0):
+@task(help={"stack": STACK_HELP, "batch_size": "Rows per batch, 1-1000000 (default: the stack's backfill_batch_size)"})
+def backfill(c, stack="local", batch_size=None):
     """Project every habit_tracker row into the new schema: batched, resumable, idempotent."""
     from dualwrite import backfill as bf, connection
 
-    if not 0 <= int(batch_size) <= 1_000_000:
+    # A string here, parsed below: invoke's own int() would end `--batch-size abc` in a traceback.
+    text = str(batch_size).strip()
+    if batch_size is not None and not (text.isdigit() and 1 <= int(text) <= 1_000_000):
         raise _fail(f"backfill --batch-size {batch_size} is not allowed: a whole number of rows from 1 to 1000000, "
                     f"or leave it out for stack '{stack}'s habit-tracker-db:backfill_batch_size; nothing was changed.")
+    rows_per_batch = 0 if batch_size is None else int(text)
     with _user_errors():
         connection.check_reachable(stack)
         config, info = connection.conninfo(stack)
-    result = bf.run(info, batch_size=int(batch_size) or config.backfill_batch_size,
+    result = bf.run(info, batch_size=rows_per_batch or config.backfill_batch_size,
                     lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout, show_progress=True)
     print(f"backfilled {result.rows} rows")
 

@@ -54,9 +54,10 @@ def test_help_phase_documents_n():
     assert "-n STRING" in shown and "0 (log only) or 1" in shown
 
 
-def test_backfill_refuses_a_negative_batch_size():
-    one_paragraph(invoke("backfill", "--batch-size", "-5", "--stack", NO_SUCH_STACK),
-                  "backfill --batch-size -5 is not allowed", "from 1 to 1000000", "nothing was changed")
+@pytest.mark.parametrize("size", ["-5", "0", "abc", "1000001"])
+def test_backfill_refuses_a_batch_size_out_of_range(size):
+    one_paragraph(invoke("backfill", "--batch-size", size, "--stack", NO_SUCH_STACK),
+                  f"backfill --batch-size {size} is not allowed", "from 1 to 1000000", "nothing was changed")
 
 
 def test_post_comment_without_its_file():
