@@ -121,7 +121,6 @@ def stack_init(c, stack):
     print(initializer.init(stack, sys.stdin))
 
 
-
 def _engine(stack: str, args: list[str], rewrite_line: Callable[[str], str] | None = None):
     """Checks first (config, passphrase, the database), then what a cut-off deploy left, then the engine."""
     from devenv import engine
