@@ -19,5 +19,7 @@ def test_refresh_of_an_unchanged_stack_shows_no_diff(e2e_stack):
         assert "[diff:" not in again.stdout, again.stdout
         assert "unchanged" in again.stdout and "Outputs:" not in again.stdout
         assert f"stack '{stack.name}' deployed: phase 1, dual_write enabled" in again.stdout
+    plain = stack.pulumi("up", "--yes", "--refresh", "--skip-preview")  # `pulumi up` after source scripts/activate
+    assert "[diff:" not in plain.stdout, plain.stdout
     refresh = stack.pulumi("refresh", "--yes", "--skip-preview", "--diff")
     assert "[diff:" not in refresh.stdout and "(update)" not in refresh.stdout, refresh.stdout
