@@ -159,8 +159,12 @@ def up(c, stack="local"):
 
     Reads the database first, so objects changed or dropped by hand are put back as declared
     (declare a rollback to keep it)."""
-    # The stack's outputs (every object's name) say nothing a no-op needs: one line below instead.
-    config = _engine(stack, ["up", "--yes", "--skip-preview", "--refresh", "--suppress-outputs"])
+    from devenv import display
+
+    # The stack's outputs (every object's name) and the per-resource lines of reads and unchanged
+    # resources say nothing: a no-op prints the engine's summary and one line below.
+    config = _engine(stack, ["up", "--yes", "--skip-preview", "--refresh", "--suppress-outputs"],
+                     rewrite_line=display.quiet)
     print(f"stack '{stack}' deployed: phase {config.phase}, dual_write {config.dual_write}")
 
 
