@@ -22,18 +22,37 @@ def _fail(message: str) -> Exit:
 
 
 @contextmanager
-def _user_errors() -> Iterator[None]:
+def _user_errors(stack: str | None = None) -> Iterator[None]:
     """What a user can cause (bad config, an unreachable database, a missing passphrase, an engine
-    failure) ends the task with its one paragraph, never a traceback."""
+    failure, a lock the app holds longer than the stack's lock_timeout) ends the task with its one
+    paragraph, never a traceback."""
+    import psycopg
+
     from devenv.engine import EngineError
     from dualwrite.ci_plan import PlanError
     from dualwrite.config import ConfigError
+    from dualwrite.db import LOCK_RETRIES
     from dualwrite.github import GitHubError
 
+    where = f"Stack '{stack}'" if stack else "The database"
     try:
         yield
     except (ConfigError, EngineError, PlanError, GitHubError) as error:
         raise _fail(str(error)) from None
+    except psycopg.errors.LockNotAvailable as error:
+        raise _fail(f"{where}: another session held a lock this task needs for longer than the stack's "
+                    f"lock_timeout, on each of {LOCK_RETRIES + 1} tries ({_first_line(error)}). Every try was one "
+                    "transaction and was rolled back, so nothing of it changed; run the task again when the app "
+                    "is quieter (pg_locks shows who holds it), or raise habit-tracker-db:lock_timeout.") from None
+    except psycopg.errors.QueryCanceled as error:
+        raise _fail(f"{where}: a statement ran longer than the stack's statement_timeout ({_first_line(error)}). "
+                    "Its transaction was rolled back (batches a backfill or cleanup committed before it stay, and "
+                    "the task resumes after them); run it again, or raise "
+                    "habit-tracker-db:statement_timeout.") from None
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
 
 
 def task(*args: Any, **kwargs: Any) -> Any:
@@ -43,7 +62,7 @@ def task(*args: Any, **kwargs: Any) -> Any:
     def bounded(body: Callable[..., Any]) -> Any:
         @functools.wraps(body)
         def run(*call_args: Any, **call_kwargs: Any) -> Any:
-            with _user_errors():
+            with _user_errors(call_kwargs.get("stack")):
                 return body(*call_args, **call_kwargs)
 
         return invoke_task(**kwargs)(run)
