@@ -22,3 +22,18 @@ def test_cleanup_behind_a_held_lock_is_one_paragraph(e2e_stack):
     assert result.returncode != 0 and "Traceback" not in message, message
     assert f"Stack '{stack.name}': another session held a lock" in message and "nothing of it changed" in message
     assert stack.query("SELECT count(*) FROM public.idempotency_log") == [(1,)]
+
+
+def test_a_statement_past_statement_timeout_is_one_paragraph(e2e_stack):
+    stack = e2e_stack()
+    stack.invoke("up")
+    stack.set("lock_timeout", "10s")
+    stack.set("statement_timeout", "100ms")  # so waiting for the app's lock hits statement_timeout first
+    with stack.connect() as app:
+        app.autocommit = False
+        app.execute("LOCK TABLE public.idempotency_log IN ACCESS EXCLUSIVE MODE")
+        result = stack.invoke("cleanup", check=False)
+        app.rollback()
+    message = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in message, message
+    assert f"Stack '{stack.name}': a statement ran longer than the stack's statement_timeout" in message
