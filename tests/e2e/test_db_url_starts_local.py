@@ -48,3 +48,5 @@ def test_db_url_starts_the_embedded_database():
         subprocess.run([sys.executable, "-c", "from devenv.localdb import local_cluster; local_cluster().destroy()"],
                        cwd=copy, env=env, capture_output=True, timeout=300)
         shutil.rmtree(copy, ignore_errors=True)
+        if not any(copy.parent.iterdir()):
+            copy.parent.rmdir()
