@@ -6,11 +6,13 @@ and prints the result. `invoke --list` and `invoke --help TASK` explain them.
 
 from __future__ import annotations
 
+import functools
 import sys
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
-from invoke import Exit, task
+from invoke import Exit
+from invoke import task as invoke_task
 
 STACK_HELP = "Stack name (Pulumi.<stack>.yaml); default: local"
 
@@ -20,16 +22,54 @@ def _fail(message: str) -> Exit:
 
 
 @contextmanager
-def _user_errors() -> Iterator[None]:
+def _user_errors(stack: str | None = None) -> Iterator[None]:
     """What a user can cause (bad config, an unreachable database, a missing passphrase, an engine
-    failure) ends the task with its one paragraph, never a traceback."""
-    from devenv.engine import EngineError
-    from dualwrite.config import ConfigError
+    failure, a lock the app holds longer than the stack's lock_timeout) ends the task with its one
+    paragraph, never a traceback."""
+    import psycopg
 
+    from devenv.engine import EngineError
+    from dualwrite.ci_plan import PlanError
+    from dualwrite.config import ConfigError
+    from dualwrite.db import LOCK_RETRIES
+    from dualwrite.github import GitHubError
+
+    where = f"Stack '{stack}'" if stack else "The database"
     try:
         yield
-    except (ConfigError, EngineError) as error:
+    except (ConfigError, EngineError, PlanError, GitHubError) as error:
         raise _fail(str(error)) from None
+    except psycopg.errors.LockNotAvailable as error:
+        raise _fail(f"{where}: another session held a lock this task needs for longer than the stack's "
+                    f"lock_timeout, on each of {LOCK_RETRIES + 1} tries ({_first_line(error)}). Every try was one "
+                    "transaction and was rolled back, so nothing of it changed; run the task again when the app "
+                    "is quieter (pg_locks shows who holds it), or raise habit-tracker-db:lock_timeout.") from None
+    except psycopg.errors.QueryCanceled as error:
+        raise _fail(f"{where}: a statement ran longer than the stack's statement_timeout ({_first_line(error)}). "
+                    "Its transaction was rolled back (batches a backfill or cleanup committed before it stay, and "
+                    "the task resumes after them); run it again, or raise "
+                    "habit-tracker-db:statement_timeout.") from None
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).strip().splitlines() or [type(error).__name__])[0]
+
+
+def task(*args: Any, **kwargs: Any) -> Any:
+    """invoke's @task, with every task's body inside the one error boundary (_user_errors): what a
+    user can cause ends any task with its paragraph, never a traceback."""
+
+    def bounded(body: Callable[..., Any]) -> Any:
+        @functools.wraps(body)
+        def run(*call_args: Any, **call_kwargs: Any) -> Any:
+            with _user_errors(call_kwargs.get("stack")):
+                return body(*call_args, **call_kwargs)
+
+        return invoke_task(**kwargs)(run)
+
+    if len(args) == 1 and callable(args[0]) and not kwargs:
+        return bounded(args[0])
+    return bounded
 
 
 def _config(stack: str):
@@ -75,7 +115,9 @@ def db_stop(c):
 
 @task(help={"stack": STACK_HELP})
 def db_url(c, stack="local"):
-    """Print the libpq URI of a stack's database, for `psql "$(invoke db-url)"` (no password in it)."""
+    """Print the libpq URI of a stack's database, for `psql "$(invoke db-url)"` (no password in it).
+
+    Starts the embedded database of stack local first, as every other task does."""
     from dualwrite import connection
 
     _config(stack)
@@ -85,7 +127,20 @@ def db_url(c, stack="local"):
 # --- the engine ------------------------------------------------------------------------
 
 
-def _engine(stack: str, args: list[str]) -> None:
+@task(help={"stack": "Stack name of a real environment (Pulumi.<stack>.yaml must exist); required"})
+def stack_init(c, stack):
+    """Create a real environment's stack and store its database password as a Pulumi secret.
+
+    The password is asked for without echo, or read from stdin when it is not a terminal (CI:
+    `printf %s "$DB_PASSWORD" | invoke stack-init --stack dev`); never from an argument. It is
+    encrypted with the team's PULUMI_CONFIG_PASSPHRASE (or _FILE), which must be set. The stack is
+    not selected: a plain `pulumi` keeps working on the stack it worked on."""
+    from dualwrite import stack_init as initializer
+
+    print(initializer.init(stack, sys.stdin))
+
+
+def _engine(stack: str, args: list[str], rewrite_line: Callable[[str], str] | None = None):
     """Checks first (config, passphrase, the database), then what a cut-off deploy left, then the engine."""
     from devenv import engine
     from dualwrite import config as stack_config, connection, readonly
@@ -111,11 +166,12 @@ def _engine(stack: str, args: list[str]) -> None:
             print(f"note: {done}")
     except (stack_config.ConfigError, engine.EngineError) as error:
         raise _fail(str(error)) from None
-    result = engine.run(stack, args, check=False)
+    result = engine.run(stack, args, check=False, rewrite_line=rewrite_line)
     for paragraph in engine.attention(stack) if args[0] == "up" else []:
         print(f"attention: {paragraph}", file=sys.stderr)
     if result.returncode != 0:
         raise _fail(f"pulumi {args[0]} failed for stack '{stack}' (phase {config.phase})")
+    return config
 
 
 @task(help={"stack": STACK_HELP, "expect_no_changes": "Exit non-zero if the preview shows any change",
@@ -128,9 +184,17 @@ def preview(c, stack="local", expect_no_changes=False, refresh=False, diff=False
 
 @task(help={"stack": STACK_HELP})
 def up(c, stack="local"):
-    """Deploy migration 013 to a stack (no prompt). Reads the database first, so objects
-    changed or dropped by hand are put back as declared (declare a rollback to keep it)."""
-    _engine(stack, ["up", "--yes", "--skip-preview", "--refresh"])
+    """Deploy migration 013 to a stack (no prompt), putting back what was changed by hand.
+
+    Reads the database first, so objects changed or dropped by hand are put back as declared
+    (declare a rollback to keep it)."""
+    from devenv import display
+
+    # The stack's outputs (every object's name) and the per-resource lines of reads and unchanged
+    # resources say nothing: a no-op prints the engine's summary and one line below.
+    config = _engine(stack, ["up", "--yes", "--skip-preview", "--refresh", "--suppress-outputs"],
+                     rewrite_line=display.quiet)
+    print(f"stack '{stack}' deployed: phase {config.phase}, dual_write {config.dual_write}")
 
 
 @task(help={"stack": STACK_HELP})
@@ -151,7 +215,16 @@ def cancel(c, stack="local", force=False):
 @task(help={"stack": STACK_HELP})
 def destroy(c, stack="local"):
     """Remove migration 013 from a stack (no prompt); its tables stay, with their rows (`dual_write: removed` drops them)."""
-    _engine(stack, ["destroy", "--yes", "--skip-preview"])
+    _engine(stack, ["destroy", "--yes", "--skip-preview"], rewrite_line=functools.partial(_keep_stack_file, stack))
+
+
+def _keep_stack_file(stack: str, line: str) -> str:
+    """The engine's hint after a destroy, `pulumi stack rm <stack>`, also deletes the tracked
+    Pulumi.<stack>.yaml (and needs an activated shell): this one keeps the file."""
+    if "pulumi stack rm" not in line:
+        return line
+    return (f"If you want to remove the stack from the backend too, keeping its tracked Pulumi.{stack}.yaml: "
+            f"`source scripts/activate`, then `pulumi stack rm {stack} --preserve-config --yes`.\n")
 
 
 # --- checks and operations -------------------------------------------------------------
@@ -171,9 +244,12 @@ def smoke_test(c, stack="local"):
 
 
 @task(help={"stack": STACK_HELP, "force": "Override a failing promotion gate (needs --reason; leaves a trace)",
-            "reason": "Why the gate is overridden (10+ chars): written to the stack file as habit-tracker-db:gate_override"})
+            "reason": "Why the gate is overridden (10+ chars): written to the stack file as habit-tracker-db:gate_override",
+            "n": "The phase to declare: 0 (log only) or 1 (sync old to new; the promotion gate runs first)"})
 def phase(c, n, stack="local", force=False, reason=""):
-    """The GitOps edit: set the phase line of Pulumi.<stack>.yaml, print the diff, deploy nothing."""
+    """The GitOps edit: set the phase line of Pulumi.<stack>.yaml, print the diff, deploy nothing.
+
+    Refuses a stack file that does not parse or sets a key this project does not read."""
     from dualwrite import promotion, report, stack_file, config as stack_config
 
     override = None
@@ -197,7 +273,8 @@ def phase(c, n, stack="local", force=False, reason=""):
         raise _fail(str(error)) from None
     print(edit.diff() or f"{edit.path.name} already says phase {n}; nothing changed.")
     if edit.changed:
-        print(f"Next: commit {edit.path.name}, open a pull request; `pulumi up --stack {stack}` deploys it.")
+        print(f"Next: commit {edit.path.name}, open a pull request; after the merge, `invoke up --stack {stack}` "
+              "(or the merge workflow) deploys it.")
 
 
 def _enforce(stack: str, base: str | None, head: str | None, what: str, *, since_deployed: bool = False) -> None:
@@ -226,7 +303,8 @@ def _enforce(stack: str, base: str | None, head: str | None, what: str, *, since
             "base": "The base branch (e.g. origin/main): the gate's thresholds are read there, not from the PR",
             "head": "The change's commit (default: the working tree)"})
 def promotion_check(c, stack="local", base="", head=""):
-    """CI gate for a pull request that sets phase 1: the stack before must run phase 1 cleanly.
+    """The promotion gate of a pull request that sets phase 1 (the guide's Phase 1 checklist).
+
     With --base (CI): thresholds from there, changes called out, a rollback passes with one row.
     Without: could the stack enter phase 1 now, by its working-tree values (a laptop's question)."""
     if base:
@@ -246,8 +324,10 @@ def promotion_check(c, stack="local", base="", head=""):
             "base": "The commit the stack last deployed (default: its record; see record-deployed)",
             "head": "The commit being deployed (default: the working tree)"})
 def gate_recheck(c, stack="local", base="", head=""):
-    """The deploy job, right before `up`: re-run the gate of a phase flip; fails unless it holds
-    (or the change records an override). Rollbacks and other changes pass with one row."""
+    """The deploy job's gate re-check, right before `up`: a phase flip deploys only if its gate holds.
+
+    It fails unless the gate holds or the change records an override; rollbacks and other changes
+    pass with one row. The base is the stack's recorded deployed commit unless --base says otherwise."""
     _enforce(stack, base, head, "deploy re-check of the promotion gate", since_deployed=True)
 
 
@@ -290,14 +370,16 @@ def rollback(c, level, stack="local", yes=False):
                    owner=f"{PROJECT}/{stack}")
     except (lock_waits.LockWaitExhausted, OwnedElsewhere) as error:
         raise _fail(f"rollback of stack '{stack}' did not run: {error}") from None
-    print("Done. So that the next `pulumi up` keeps this rollback, commit this line in "
+    print("Done. So that the next `invoke up` keeps this rollback, commit this line in "
           f"{config.stack_file}:\n  {rb.follow_up_line(level)}")
 
 
-@task(help={"stack": STACK_HELP, "from": "The stack that owns migration 013 in this database now"})
+@task(help={"stack": STACK_HELP, "from_": "The stack that owns migration 013 in this database now"})
 def take_ownership(c, stack="local", from_=""):
-    """Move migration 013 in a stack's database from another stack to this one (the only way it moves);
-    the next `invoke up --stack STACK` adopts its objects, and the other stack may no longer change or drop them."""
+    """Move migration 013 in a stack's database from another stack to this one (the only way).
+
+    The next `invoke up --stack STACK` adopts its objects, and the other stack may no longer change
+    or drop them."""
     from dualwrite import connection, db
     from dualwrite.config import PROJECT
     from dualwrite.objects.ownership import Owner, OwnedElsewhere, take_over
@@ -330,8 +412,10 @@ def monitor(c, stack="local"):
             "one_transaction": "Run the guide's cleanup_idempotency_log() instead: one transaction, "
                                "every row lock held until it ends"})
 def cleanup(c, stack="local", one_transaction=False):
-    """Delete expired idempotency logs now, as the scheduled job does: batch by batch, each batch
-    committed (bounded and retried like every change); print how many it deleted."""
+    """Delete expired idempotency logs now, batch by batch as the scheduled job does; print the count.
+
+    Each batch is committed (bounded and retried like every change); `--one-transaction` runs the
+    guide's cleanup_idempotency_log() instead, which holds every row lock until it ends."""
     from dualwrite import lock_waits, monitor as mon
 
     try:
@@ -344,8 +428,10 @@ def cleanup(c, stack="local", one_transaction=False):
 
 @task(help={"stack": STACK_HELP})
 def drift(c, stack="local"):
-    """Old vs new schema where Phase 1 syncs: exits non-zero above the stack's threshold, saying how
-    much is unsynced rows and how much malformed ones; elsewhere (Phase 0, a rollback) says why it does not apply."""
+    """Old vs new schema: exits non-zero above the stack's threshold, where Phase 1 syncs.
+
+    It says how much is unsynced rows (`invoke backfill`) and how much malformed ones (`invoke errors`);
+    elsewhere (Phase 0, a rollback) it says why it does not apply and exits 0."""
     from dualwrite import report, stack_drift
 
     config, result = _on_database(stack, stack_drift.stack_drift)
@@ -357,15 +443,21 @@ def drift(c, stack="local"):
         raise _fail(result.failure())
 
 
-@task(help={"stack": STACK_HELP, "batch_size": "Rows per batch (default: the stack's backfill_batch_size)"})
-def backfill(c, stack="local", batch_size=0):
+@task(help={"stack": STACK_HELP, "batch_size": "Rows per batch, 1-1000000 (default: the stack's backfill_batch_size)"})
+def backfill(c, stack="local", batch_size=None):
     """Project every habit_tracker row into the new schema: batched, resumable, idempotent."""
     from dualwrite import backfill as bf, connection
 
+    # A string here, parsed below: invoke's own int() would end `--batch-size abc` in a traceback.
+    text = str(batch_size).strip()
+    if batch_size is not None and not (text.isdigit() and 1 <= int(text) <= 1_000_000):
+        raise _fail(f"backfill --batch-size {batch_size} is not allowed: a whole number of rows from 1 to 1000000, "
+                    f"or leave it out for stack '{stack}'s habit-tracker-db:backfill_batch_size; nothing was changed.")
+    rows_per_batch = 0 if batch_size is None else int(text)
     with _user_errors():
         connection.check_reachable(stack)
         config, info = connection.conninfo(stack)
-    result = bf.run(info, batch_size=int(batch_size) or config.backfill_batch_size,
+    result = bf.run(info, batch_size=rows_per_batch or config.backfill_batch_size,
                     lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout, show_progress=True)
     print(f"backfill of stack '{stack}': {result.summary()}")
 
@@ -474,10 +566,15 @@ def pr_comment(c, stack="local", gate=None, base=""):
 @task(help={"stack": STACK_HELP, "file": "The markdown to post (from `invoke pr-comment`)"})
 def post_comment(c, stack, file="comment.md"):
     """Create or update this PR's one comment for a stack (GitHub Actions: GITHUB_TOKEN, GITHUB_EVENT_PATH)."""
+    from pathlib import Path
+
     from dualwrite import github
 
+    if not Path(file).is_file():
+        raise _fail(f"post-comment --file {file}: no such file. Write it first with `invoke pr-comment --stack {stack} "
+                    f"> {file}`, or name the file with --file; nothing was posted.")
     try:
-        print(github.upsert_pr_comment(stack, open(file, encoding="utf-8").read()))
+        print(github.upsert_pr_comment(stack, Path(file).read_text(encoding="utf-8")))
     except github.GitHubError as error:
         raise _fail(str(error)) from None
 
@@ -511,7 +608,8 @@ def _password_from_stdin(what: str) -> str:
 
 @task(help={"stack": STACK_HELP})
 def preview_role(c, stack="local"):
-    """Create or update the stack's read-only preview role (`<stack>_preview`); its password from standard input.
+    """Create or update the stack's read-only preview role (`<stack>_preview`), password from stdin.
+
     Store the same password as PREVIEW_DB_PASSWORD in the GitHub environment `preview-<stack>`."""
     from dualwrite import readonly, readonly_roles
 
@@ -524,8 +622,10 @@ def preview_role(c, stack="local"):
 
 @task(help={"role": "Name of the role (default pulumi_state_reader)", "table": "The backend's state table"})
 def state_reader_role(c, role="pulumi_state_reader", table="pulumi_state"):
-    """In the team backend (PULUMI_BACKEND_URL, as its owner): a role that can only SELECT the state table.
-    Its URL is PULUMI_STATE_READONLY_URL of the preview environments; password from standard input."""
+    """Create the team backend's state reader: a role that can only SELECT the state table.
+
+    Run with PULUMI_BACKEND_URL as the backend's owner; password from standard input. Its URL is
+    PULUMI_STATE_READONLY_URL of the plan job and of the preview environments."""
     import os
 
     import psycopg

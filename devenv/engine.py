@@ -23,7 +23,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from devenv import deploy_lock, engine_processes
@@ -130,8 +130,14 @@ def call(
     capture: bool = False,
     timeout: float | None = None,
     what: str = "",
+    input: str | None = None,
+    rewrite_line: Callable[[str], str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """The CLI, `pulumi <args>`, in the project directory.
+
+    - `input`: what it reads on stdin (a secret: never an argument, which `ps` shows).
+    - `rewrite_line`: each line of its output passes through it as it streams (a hint of the
+      engine's that would do damage here is replaced by one that does not); not with `capture`.
 
     - It gets SIGINT if this process dies (Linux), and cancels as on Ctrl-C.
     - Ctrl-C reaches it and this process alike: this process waits for the engine's own
@@ -143,11 +149,25 @@ def call(
     parent = os.getpid()
     command = [str(pulumi_binary()), *args]
     pipe = subprocess.PIPE if capture else None
+    streamed = rewrite_line is not None and not capture
     preexec = (lambda: _die_with_parent(parent)) if _LIBC is not None else None
-    with subprocess.Popen(command, cwd=ROOT, env=dict(env), text=True, stdout=pipe, stderr=pipe,
+    with subprocess.Popen(command, cwd=ROOT, env=dict(env), text=True,
+                          stdin=subprocess.PIPE if input is not None else None,
+                          stdout=subprocess.PIPE if streamed else pipe, stderr=pipe,
                           preexec_fn=preexec) as process:
         try:
-            stdout, stderr = process.communicate(timeout=timeout)
+            if streamed:
+                assert process.stdout is not None and rewrite_line is not None
+                if input is not None and process.stdin is not None:
+                    process.stdin.write(input)
+                    process.stdin.close()
+                for line in process.stdout:
+                    sys.stdout.write(rewrite_line(line))
+                    sys.stdout.flush()
+                process.wait(timeout=timeout)
+                stdout, stderr = None, None
+            else:
+                stdout, stderr = process.communicate(input=input, timeout=timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.communicate()
@@ -177,8 +197,14 @@ def run(
     check: bool = True,
     extra_env: Mapping[str, str] | None = None,
     timeout: float | None = None,
+    input: str | None = None,
+    rewrite_line: Callable[[str], str] | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`pulumi <args> --stack <stack>` in the project directory with the project's environment."""
+    """`pulumi <args> --stack <stack>` in the project directory with the project's environment.
+
+    `input`: what the command reads on stdin (a secret: never an argument, which `ps` shows).
+    `rewrite_line`: each line of the engine's output passes through it as it streams (a hint of
+    the engine's that would do damage here is replaced by one that does not)."""
     env = environment(stack)
     if extra_env:
         env.update(extra_env)
@@ -186,18 +212,39 @@ def run(
     if backend is not None:
         backend.mkdir(parents=True, exist_ok=True)
     result = call([*args, "--stack", stack, "--non-interactive"], env, capture=capture, timeout=timeout,
-                  what=f" for stack '{stack}'")
+                  what=f" for stack '{stack}'", input=input, rewrite_line=None if capture else rewrite_line)
     if check and result.returncode != 0:
         detail = (result.stderr or result.stdout or "").strip()[-2000:] if capture else "see the output above"
         raise EngineError(f"`pulumi {' '.join(args)}` failed for stack '{stack}' (exit {result.returncode}): {detail}")
     return result
 
 
+def _passphrase_of(env: Mapping[str, str]) -> str | None:
+    """The passphrase the engine would use from the environment (the variable, or the file's text)."""
+    if env.get("PULUMI_CONFIG_PASSPHRASE") is not None:
+        return env["PULUMI_CONFIG_PASSPHRASE"]
+    if env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        try:
+            return Path(env["PULUMI_CONFIG_PASSPHRASE_FILE"]).read_text(encoding="utf-8").rstrip("\r\n")
+        except OSError:
+            return None
+    return None
+
+
 def passphrase_problem(stack: str, env: Mapping[str, str] | None = None) -> str | None:
     """One paragraph when a stack other than `local` has no passphrase to decrypt its secrets."""
     env = os.environ if env is None else env
-    if stack == "local" or env.get("PULUMI_CONFIG_PASSPHRASE") is not None or env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+    if stack == "local":
         return None
+    if env.get("PULUMI_CONFIG_PASSPHRASE") is not None or env.get("PULUMI_CONFIG_PASSPHRASE_FILE"):
+        if _passphrase_of(env) != LOCAL_PASSPHRASE:
+            return None
+        # A shell activated by an older scripts/activate exports stack local's public passphrase:
+        # a real stack's secrets encrypted with it would be readable by anyone with this repository.
+        return (f"Stack '{stack}': the passphrase in the environment is stack 'local''s built-in one, which "
+                "is public (it is in this repository), so it must not encrypt a real stack's secrets. Set the "
+                "team's PULUMI_CONFIG_PASSPHRASE (or PULUMI_CONFIG_PASSPHRASE_FILE) instead, e.g. in a new "
+                "shell; nothing was changed.")
     return (f"Stack '{stack}': no passphrase for its secrets. Set the team's PULUMI_CONFIG_PASSPHRASE (or "
             "PULUMI_CONFIG_PASSPHRASE_FILE, a file holding it) in the environment, as CI does from its "
             "secrets; only stack 'local' has a built-in one. Nothing was changed.")
@@ -343,6 +390,7 @@ def ensure_stack(stack: str) -> None:
         backend.mkdir(parents=True, exist_ok=True)
     if stack_exists(stack, env):
         return
+    # --no-select: a task never changes which stack a plain `pulumi` in this folder works on.
     created = call(["stack", "init", stack, "--secrets-provider", "passphrase", "--no-select", "--non-interactive"],
                    env, capture=True, timeout=BACKEND_CALL_TIMEOUT, what=f" for stack '{stack}'")
     if created.returncode != 0 and "already exists" not in created.stderr:

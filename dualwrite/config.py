@@ -133,12 +133,20 @@ def _key(name: str) -> str:
     return f"{PROJECT}:{name}"
 
 
+def password_hint(stack: str) -> str:
+    """The one way this project tells people to store a password: never in plain text, never echoed."""
+    return (f"run `invoke stack-init --stack {stack}`: it creates the stack if needed, asks for the password "
+            "without echo (or reads it from stdin) and stores it as a Pulumi secret")
+
+
 def _fail(stack: str, name: str, value: Any, allowed: str) -> ConfigError:
     shown = "missing" if value is None else f"{value!r}"
+    fix = (f"To set it, {password_hint(stack)}" if name == "db_password" else
+           f"Fix that line in {stack_file_name(stack)} (or, after `source scripts/activate`, run "
+           f"`pulumi config set {_key(name)} <value> --stack {stack}`)")
     return ConfigError(
         f"Stack '{stack}' ({stack_file_name(stack)}): config key '{_key(name)}' is {shown}; "
-        f"allowed: {allowed}. Fix that line in {stack_file_name(stack)} (or run "
-        f"`pulumi config set {_key(name)} <value> --stack {stack}`); nothing was deployed."
+        f"allowed: {allowed}. {fix}; nothing was deployed."
     )
 
 
@@ -206,8 +214,7 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
             stack,
             "db_password",
             None,
-            "a Pulumi secret for every non-loopback host (`pulumi config set --secret "
-            f"{_key('db_password')} --stack {stack}`)",
+            "a Pulumi secret for every non-loopback host",
         )
 
     threshold_raw = raw.get("drift_threshold", DEFAULT_THRESHOLD_PCT)
@@ -304,14 +311,26 @@ def read_stack_file(stack: str, root: Path = ROOT) -> dict[str, Any]:
     return {key[len(prefix) :]: value for key, value in config.items() if key.startswith(prefix)}
 
 
-def load(stack: str, root: Path = ROOT) -> StackConfig:
-    """Parse a stack's config file without the engine (used by tasks)."""
+def _raw_without_password(stack: str, root: Path) -> tuple[dict[str, Any], bool]:
     raw = read_stack_file(stack, root)
     password = raw.pop("db_password", None)
     if password is not None and not (isinstance(password, dict) and "secure" in password):
         raise ConfigError(
             f"Stack '{stack}' ({stack_file_name(stack)}): config key '{_key('db_password')}' is stored in "
-            f"plain text; allowed: a Pulumi secret only. Remove the line and run `pulumi config set --secret "
-            f"{_key('db_password')} --stack {stack}`."
+            f"plain text; allowed: a Pulumi secret only. Remove the line, change that password (it is in the "
+            f"file's history), and {password_hint(stack)}."
         )
-    return parse(stack, raw, has_password=password is not None)
+    return raw, password is not None
+
+
+def load(stack: str, root: Path = ROOT) -> StackConfig:
+    """Parse a stack's config file without the engine (used by tasks)."""
+    raw, has_password = _raw_without_password(stack, root)
+    return parse(stack, raw, has_password=has_password)
+
+
+def check_file(stack: str, root: Path = ROOT) -> None:
+    """Every rule of load() but one: the password may still be missing (`invoke stack-init` and
+    `invoke phase` read a stack file that may not have it yet)."""
+    raw, _ = _raw_without_password(stack, root)
+    parse(stack, raw, has_password=True)

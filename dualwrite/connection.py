@@ -50,8 +50,8 @@ def unreachable(config: StackConfig, error: Exception) -> stack_config.ConfigErr
     return stack_config.ConfigError(
         f"Stack '{config.stack}' ({config.stack_file}): cannot reach its database {config.db_user}@{config.db_host}:"
         f"{config.db_port}/{config.db_name} ({first}). Check habit-tracker-db:db_host, db_port, db_user and the "
-        "db_password secret (for Supabase: the direct host db.<ref>.supabase.co:5432, or the session pooler on "
-        "port 5432); nothing was changed."
+        f"db_password secret (`invoke stack-init --stack {config.stack}` stores it again); for Supabase: the "
+        "direct host db.<ref>.supabase.co:5432, or the session pooler on port 5432. Nothing was changed."
     )
 
 
@@ -71,8 +71,13 @@ def check_reachable(stack: str) -> StackConfig:
 
 
 def db_url(stack: str) -> str:
-    """libpq URI without the password (libpq takes it from PGPASSWORD or ~/.pgpass)."""
+    """libpq URI without the password (libpq takes it from PGPASSWORD or ~/.pgpass); the embedded
+    database is started first, as every other task does, so the URI it prints answers."""
     config = stack_config.load(stack)
+    if stack == "local":
+        from devenv import localdb
+
+        localdb.ensure_running()
     return (
         f"postgresql://{quote(config.db_user)}@{config.db_host}:{config.db_port}/{quote(config.db_name)}"
         f"?sslmode={config.db_sslmode}"

@@ -64,9 +64,12 @@ def deployed_phase(conn: psycopg.Connection) -> str:
     if row is None:
         return "absent"
     function = by_name("sync_old_to_new")
-    for phase in (0, 1):
-        if row[0].strip() and row[0].strip() in function.source(phase):
-            return str(phase)
+    body = row[0].strip()
+    # Every body the project deploys: Phase 0 has one per `phase0_log` mode, Phase 1 one.
+    variants = ((0, "notice", "0"), (0, "server", "0 (phase0_log: server)"), (1, "notice", "1"))
+    for phase, phase0_log, label in variants:
+        if body and body in function.source(phase, phase0_log):
+            return label
     return "unknown body (edited by hand?)"
 
 

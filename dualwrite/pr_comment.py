@@ -80,7 +80,7 @@ def _statement(op: str, inputs: dict[str, Any], olds: dict[str, Any], diff: Sequ
     statements = obj.planned_sql(op, olds, list(diff))
     lines = [_text(statement).strip() for statement in statements]
     text = "\n".join(line if line.endswith(";") or line.startswith("--") else line + ";" for line in lines)
-    if inputs.get("adopt"):
+    if op == "adopt" and inputs.get("adopt"):
         text = f"-- {inputs['adopt']}\n{text}"
     return text.strip() or f"-- {obj.kind}: no SQL runs"
 
@@ -187,6 +187,18 @@ def phases(preview: dict[str, Any], config: StackConfig) -> str:
     return f"phase: {before} -> {config.phase}" + ("" if str(old) != str(config.phase) else " (unchanged)")
 
 
+# The engine's summary, in the order `pulumi preview` prints it.
+SUMMARY_OPS = ("create", "update", "replace", "delete", "import")
+
+
+def plan_counts(preview: dict[str, Any]) -> tuple[str, int]:
+    """(what changes, how many stay the same) as `invoke preview` counts them: the engine's own
+    changeSummary, the stack and its components included; the JSON's `steps` leave most sames out."""
+    summary = preview.get("changeSummary") or {}
+    text = ", ".join(f"{summary[op]} to {op}" for op in SUMMARY_OPS if summary.get(op))
+    return text or "no changes", int(summary.get("same", 0))
+
+
 def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> list[str]:
     def cell(value: str) -> str:
         return value.replace("|", "\\|").replace("\n", " ")
@@ -209,11 +221,10 @@ def sections(config: StackConfig, preview: dict[str, Any], gate: Sequence[Check]
              plan_line: str | None = None, backfill: Estimate | str | None = None,
              callouts: Sequence[str] = ()) -> list[Section]:
     """The comment's parts, top to bottom. `backfill`: the estimate, or why there is none."""
-    found, same = changes(preview)
-    counts: dict[str, int] = {}
-    for change in found:
-        counts[change.op] = counts.get(change.op, 0) + 1
-    summary = ", ".join(f"{n} to {op}" for op, n in sorted(counts.items())) or "no changes"
+    found, _ = changes(preview)
+    summary, same = plan_counts(preview)  # as `invoke preview` counts them
+    adopted = sum(change.op == "adopt" for change in found)
+    summary += f"; {adopted} of the creates adopt an existing object" if adopted else ""
     out = [Section("", [MARKER.format(stack=config.stack), *callout_lines(callouts), f"## Stack `{config.stack}` ({config.stack_file})", "",
                         f"**{phases(preview, config)}**, dual_write `{config.dual_write}`"
                         + (f", {plan_line}" if plan_line else "") + f". Plan: **{summary}** ({same} unchanged).",

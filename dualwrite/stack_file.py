@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dualwrite.config import PROJECT, ROOT, ConfigError, stack_file_name
+from dualwrite.config import PROJECT, ROOT, ConfigError, check_file, stack_file_name
 
 
 @dataclass(frozen=True)
@@ -80,6 +80,9 @@ def set_phase(stack: str, phase: int | str, root: Path = ROOT, *, write: bool = 
             f"Stack '{stack}' ({stack_file_name(stack)}): '{PROJECT}:phase' cannot be {phase!r}; "
             "allowed: 0 (log only, NOTICE) or 1 (sync old to new)."
         )
+    # A file that does not parse, or sets a key this project does not read, is refused as it is:
+    # an edit would hide the problem in a one-line diff that a reviewer approves.
+    check_file(stack, root)
     return set_value(stack, "phase", int(str(phase).strip()), root, write=write)
 
 

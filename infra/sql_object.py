@@ -29,6 +29,11 @@ from dualwrite.objects.ownership import refuse_unless_owner
 
 OUT_OF_BAND = "changed outside Pulumi: "
 CONNECTION_KEYS = "phase db_host db_port db_name db_user db_sslmode lock_timeout statement_timeout".split()
+# What create/update add to the declared inputs in state (base.apply_create, Table's attention,
+# Backfill's rows). Everything else in state is an input, and read() must hand all of those back:
+# an input it leaves out (a table's `columns`, the grants' `declared`, an adopted object's `adopt`,
+# the backfill's `kind`) shows as removed (`-columns`) on every refresh of an unchanged stack.
+OUTPUT_KEYS = frozenset({"fingerprint", "declared_checksum", "attention", "rows"})
 
 
 class SqlObjectProvider(ResourceProvider):
@@ -61,7 +66,10 @@ class SqlObjectProvider(ResourceProvider):
         """At preview too: an object about to be created that already exists is adopted (the plan
         says so in its `adopt` input) or, when it cannot be, stops the deploy before any change."""
         if olds or "kind" not in news:
-            return CheckResult(news, [])
+            # `adopt` describes how the object was first created; it stays in its inputs (as in
+            # its outputs) so a later refresh reads back the same inputs.
+            kept = {"adopt": olds["adopt"]} if olds.get("adopt") and "kind" in news else {}
+            return CheckResult({**news, **kept}, [])
         obj = self._object(news)
         try:
             problem, adoption = self._session.change(lambda conn: (obj.incompatibility(conn), obj.adoption(conn)))
@@ -103,7 +111,7 @@ class SqlObjectProvider(ResourceProvider):
         seen = obj.apply_read(self._session)
         if seen is None:
             return ReadResult("", {})  # dropped by hand: the next `up` creates it again
-        inputs = {key: props[key] for key in props if key in type(obj).compared or key == "sql"}
+        inputs = {key: value for key, value in props.items() if key not in OUTPUT_KEYS}
         declared = props.get("declared_checksum")
         if declared is not None:
             inputs["checksum"] = declared  # a hand change undone since the last read reads clean again

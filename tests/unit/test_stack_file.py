@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_refuses_other_values(root: Path, bad):
 
 
 def test_refuses_missing_stack_file(root: Path):
-    with pytest.raises(ConfigError, match="Pulumi.prod.yaml does not exist.*Pulumi.staging.yaml"):
+    with pytest.raises(ConfigError, match="Pulumi.prod.yaml does not exist.*staging"):
         set_phase("prod", 1, root)
 
 
@@ -55,6 +56,24 @@ def test_new_key_is_added_under_config(root: Path):
 
 
 def test_quoted_values_stay_quoted(tmp_path: Path):
-    (tmp_path / "Pulumi.local.yaml").write_text('config:\n  habit-tracker-db:phase: "0"\n')
+    (tmp_path / "Pulumi.local.yaml").write_text('config:\n  habit-tracker-db:phase: "0"\n  habit-tracker-db:db_host: x\n')
     set_phase("local", 1, tmp_path)
-    assert (tmp_path / "Pulumi.local.yaml").read_text() == 'config:\n  habit-tracker-db:phase: "1"\n'
+    assert (tmp_path / "Pulumi.local.yaml").read_text() == 'config:\n  habit-tracker-db:phase: "1"\n  habit-tracker-db:db_host: x\n'
+
+
+@pytest.mark.parametrize("broken, expected", [
+    (STACK.replace("db.example.supabase.co", "[db.example"), "Pulumi.staging.yaml is not valid YAML at line"),
+    (STACK + "  habit-tracker-db:phsae: 1\n", "'habit-tracker-db:phsae' is not one this project reads; did you mean"),
+    (STACK + "  habit-tracker-db:db_port: 99999\n", "'habit-tracker-db:db_port' is 99999"),
+    (STACK + "  habit-tracker-db:db_password: hunter2\n", "stored in plain text"),
+])
+def test_refuses_a_file_that_does_not_parse_instead_of_editing_it(root: Path, broken, expected):
+    (root / "Pulumi.staging.yaml").write_text(broken)
+    with pytest.raises(ConfigError, match=re.escape(expected)):
+        set_phase("staging", 1, root)
+    assert (root / "Pulumi.staging.yaml").read_text() == broken
+
+
+def test_a_stack_file_without_its_password_yet_is_edited(root: Path):
+    """Phase edits come before `invoke stack-init` on a new environment's file, and after it."""
+    assert "db_password" not in STACK and set_phase("staging", 1, root).changed
