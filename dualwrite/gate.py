@@ -18,6 +18,11 @@ A stack S enters Phase 1 only when every row passes (dualwrite/promotion.py runs
 |                                | branch protection then requires (README); the row checks that the owners |
 |                                | are named, not the review itself: GitHub holds the merge until they approve |
 
+In a pull request's read-only job (dualwrite/readonly.py) the history is read from the team
+backend's rows through the SELECT-only state URL (dualwrite/state_history.py), the stack before
+as its own preview role, and the rows RLS hides from that role (errors, drift, the Edge
+Function's) through dual_write_gate_evidence() (dualwrite/gate_evidence.py).
+
 Why the stack history for the soak: the engine writes it at every update, with the config
 the update ran (phase, dual_write) and its end time, in the team backend every runner and
 laptop shares; it needs no object of our own in the app's database and the app cannot

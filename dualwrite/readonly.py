@@ -9,6 +9,13 @@ environment (`preview-<stack>`):
     PREVIEW_DB_PASSWORD         the password of the stack's preview role `<stack>_preview`
                                 (`invoke preview-role` makes it): no write privilege, and
                                 default_transaction_read_only = on; PREVIEW_DB_USER names another
+    PREVIEW_PREVIOUS_DB_PASSWORD the password of the preview role of the stack before (its
+                                `promotes_from`), which the promotion gate reads; only in the
+                                environments of stacks that have one (PREVIEW_PREVIOUS_DB_USER names another)
+
+The gate reads the stack history from the same state rows (dualwrite/state_history.py), and the
+rows row-level security hides from a read-only role through dual_write_gate_evidence()
+(dualwrite/gate_evidence.py).
 
 `pulumi preview` needs the stack's passphrase (it decrypts the stack's config first), and the
 CLI's postgres:// backend runs CREATE TABLE IF NOT EXISTS when it opens, which a read-only role
