@@ -34,6 +34,10 @@ CLEANUP_BATCH = "cleanup_idempotency_log_batch"
 # The Edge Function uses idempotency_log as service_role; monitoring calls the drift function.
 SERVICE_ROLE_TABLE = (("service_role", ("SELECT", "INSERT", "UPDATE", "DELETE")),)
 SERVICE_ROLE_EXECUTE = (("service_role", ("EXECUTE",)),)
+# The gate's evidence (counts and times), for the read-only preview roles of pull requests
+# (members of pg_read_all_data, issue 16) and for monitoring; anon and authenticated are not members.
+READ_ALL_DATA = "pg_read_all_data"
+GATE_EVIDENCE_EXECUTE = ((READ_ALL_DATA, ("EXECUTE",)), ("service_role", ("EXECUTE",)))
 IDEMPOTENCY_LOG_COLUMNS = (  # the guide's 8 columns
     ("id", "uuid"), ("key", "text"), ("operation", "text"), ("request_data", "jsonb"), ("response_data", "jsonb"),
     ("status", "text"), ("created_at", "timestamp with time zone"), ("expires_at", "timestamp with time zone"),
@@ -150,6 +154,9 @@ MIGRATION_013: tuple[SqlObject, ...] = (
               privileges=SERVICE_ROLE_EXECUTE),
     SqlObject(Function, "dual_write_drift", "013/dual_write_drift.sql", signature="()",
               privileges=SERVICE_ROLE_EXECUTE),
+    # The gate's rows for a role that cannot see past RLS (a pull request's): its SQL file says why definer.
+    SqlObject(Function, "dual_write_gate_evidence", "013/dual_write_gate_evidence.sql", signature="()",
+              privileges=GATE_EVIDENCE_EXECUTE),
     SqlObject(Function, "backfill_habit_tracker", "013/backfill_habit_tracker.sql", signature="(bigint, integer)"),
 )
 

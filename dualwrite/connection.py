@@ -34,14 +34,15 @@ def stack_password(config: StackConfig) -> str | None:
     return result.stdout.rstrip("\n")
 
 
-def conninfo(stack: str) -> tuple[StackConfig, dict[str, Any]]:
+def conninfo(stack: str, previous_of: str | None = None) -> tuple[StackConfig, dict[str, Any]]:
+    """`previous_of`: the stack is read as the one before that stack (its promotion gate)."""
     config = stack_config.load(stack)
     if stack == "local":
         from devenv import localdb
 
         localdb.ensure_running()
     if readonly.active():  # a read-only job: the preview role, never the stack's secret
-        return config, readonly.conninfo(config.conninfo(), stack)
+        return config, readonly.conninfo(config.conninfo(), stack, previous_of=previous_of)
     return config, config.conninfo(stack_password(config))
 
 
@@ -55,9 +56,9 @@ def unreachable(config: StackConfig, error: Exception) -> stack_config.ConfigErr
     )
 
 
-def connect(stack: str, **kwargs: Any) -> tuple[StackConfig, psycopg.Connection]:
+def connect(stack: str, previous_of: str | None = None, **kwargs: Any) -> tuple[StackConfig, psycopg.Connection]:
     """A connection to the stack's database; an unreachable one is a ConfigError paragraph, not a traceback."""
-    config, info = conninfo(stack)
+    config, info = conninfo(stack, previous_of)
     try:
         return config, db.connect(info, **kwargs)
     except psycopg.OperationalError as error:

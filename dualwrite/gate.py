@@ -18,6 +18,11 @@ A stack S enters Phase 1 only when every row passes (dualwrite/promotion.py runs
 |                                | branch protection then requires (README); the row checks that the owners |
 |                                | are named, not the review itself: GitHub holds the merge until they approve |
 
+In a pull request's read-only job (dualwrite/readonly.py) the history is read from the team
+backend's rows through the SELECT-only state URL (dualwrite/state_history.py), the stack before
+as its own preview role, and the rows RLS hides from that role (errors, drift, the Edge
+Function's) through dual_write_gate_evidence() (dualwrite/gate_evidence.py).
+
 Why the stack history for the soak: the engine writes it at every update, with the config
 the update ran (phase, dual_write) and its end time, in the team backend every runner and
 laptop shares; it needs no object of our own in the app's database and the app cannot
@@ -37,9 +42,10 @@ import psycopg
 from psycopg import sql
 
 from dualwrite import drift as dr
+from dualwrite import gate_evidence
 from dualwrite import parsed_sql
 from dualwrite.catalog import SCHEMA
-from dualwrite.config import PROJECT, ROOT, StackConfig
+from dualwrite.config import PROJECT, ROOT, ConfigError, StackConfig
 from dualwrite.smoke import Check
 
 WINDOW = timedelta(hours=24)
@@ -68,12 +74,17 @@ def edge_function(conn: psycopg.Connection | None, config: StackConfig, reach_er
         return _row(name, False, f"could not read '{config.stack}': {reach_error}")
     if conn.execute(sql.SQL("SELECT to_regclass({})").format(sql.Literal(f"{SCHEMA}.idempotency_log"))).fetchone()[0] is None:
         return _row(name, False, f"'{config.stack}' has no idempotency_log: deploy Phase 0 there first")
-    count, last = conn.execute(
-        sql.SQL("SELECT count(*), max(created_at) FROM {} WHERE status = 'success' AND created_at > now() - {}")
-        .format(sql.Identifier(SCHEMA, "idempotency_log"), sql.Literal(WINDOW))
-    ).fetchone()
+    if gate_evidence.sees_every_row(conn):
+        count, last = conn.execute(
+            sql.SQL("SELECT count(*), max(created_at) FROM {} WHERE status = 'success' AND created_at > now() - {}")
+            .format(sql.Identifier(SCHEMA, "idempotency_log"), sql.Literal(WINDOW))
+        ).fetchone()
+        via = ""
+    else:
+        found = gate_evidence.read(conn)
+        count, last, via = found.edge_success_24h, found.edge_latest, f" ({gate_evidence.through()})"
     evidence = (f"idempotency_log on '{config.stack}': {count} successful request(s) in the last 24 h"
-                + (f", latest {last:%Y-%m-%d %H:%M:%S %Z}" if last else ""))
+                + (f", latest {last:%Y-%m-%d %H:%M:%S %Z}" if last else "") + via)
     return _row(name, count > 0, evidence if count else evidence + " (deploy and call the Edge Function, or set "
                 f"{PROJECT}:edge_function_waiver with a reason)")
 
@@ -144,14 +155,19 @@ def drift(conn: psycopg.Connection, before: StackConfig) -> Check:
 
 
 def errors(conn: psycopg.Connection, before: StackConfig, config: StackConfig) -> Check:
-    count, last = conn.execute(
-        sql.SQL("SELECT count(*), max(occurred_at) FROM {} WHERE occurred_at > now() - {}")
-        .format(sql.Identifier(SCHEMA, "dual_write_errors"), sql.Literal(WINDOW))
-    ).fetchone()
+    if gate_evidence.sees_every_row(conn):
+        count, last = conn.execute(
+            sql.SQL("SELECT count(*), max(occurred_at) FROM {} WHERE occurred_at > now() - {}")
+            .format(sql.Identifier(SCHEMA, "dual_write_errors"), sql.Literal(WINDOW))
+        ).fetchone()
+        via = ""
+    else:  # RLS would show this role no row: a gate passing by not seeing
+        found = gate_evidence.read(conn)
+        count, last, via = found.errors_24h, found.errors_latest, f" ({gate_evidence.through()})"
     return _row(ERRORS_ROW, count <= config.max_dual_write_errors,
                 f"dual_write_errors on '{before.stack}': {count} row(s) in the last 24 h"
                 + (f", latest {last:%Y-%m-%d %H:%M:%S %Z}" if last else "")
-                + f"; {config.stack_file} allows {config.max_dual_write_errors} ({PROJECT}:max_dual_write_errors)")
+                + f"; {config.stack_file} allows {config.max_dual_write_errors} ({PROJECT}:max_dual_write_errors)" + via)
 
 
 def performance(conn: psycopg.Connection, before: StackConfig, config: StackConfig) -> Check:
@@ -221,7 +237,21 @@ def approval(config: StackConfig, root: Path = ROOT) -> Check:
 
 
 def read_history(stack: str, run: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
-    """`pulumi stack history --json` of a stack (the engine's own record, in the shared backend)."""
+    """`pulumi stack history --json` of a stack (the engine's own record, in the shared backend).
+
+    In a read-only job (a pull request's: no passphrase, no read-write backend URL) the same
+    entries are read from the backend's history rows through the SELECT-only state URL
+    (dualwrite/state_history.py)."""
+    import os
+
+    from dualwrite import readonly, state_history
+
+    if run is None and readonly.active():
+        url = os.environ.get(readonly.STATE_URL)
+        if not url:
+            raise ConfigError(f"a read-only job needs {readonly.STATE_URL} (the team backend as a role that can "
+                              f"only SELECT its state) to read the update history of '{stack}'")
+        return state_history.read(url, stack)
     if run is None:
         from devenv import engine
 

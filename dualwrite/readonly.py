@@ -9,6 +9,13 @@ environment (`preview-<stack>`):
     PREVIEW_DB_PASSWORD         the password of the stack's preview role `<stack>_preview`
                                 (`invoke preview-role` makes it): no write privilege, and
                                 default_transaction_read_only = on; PREVIEW_DB_USER names another
+    PREVIEW_PREVIOUS_DB_PASSWORD the password of the preview role of the stack before (its
+                                `promotes_from`), which the promotion gate reads; only in the
+                                environments of stacks that have one (PREVIEW_PREVIOUS_DB_USER names another)
+
+The gate reads the stack history from the same state rows (dualwrite/state_history.py), and the
+rows row-level security hides from a read-only role through dual_write_gate_evidence()
+(dualwrite/gate_evidence.py).
 
 `pulumi preview` needs the stack's passphrase (it decrypts the stack's config first), and the
 CLI's postgres:// backend runs CREATE TABLE IF NOT EXISTS when it opens, which a read-only role
@@ -40,6 +47,10 @@ from dualwrite.config import PROJECT, ROOT, ConfigError, stack_file_name
 STATE_URL = "PULUMI_STATE_READONLY_URL"
 DB_PASSWORD = "PREVIEW_DB_PASSWORD"
 DB_USER = "PREVIEW_DB_USER"
+# The promotion gate of stack S also reads the stack before S (its `promotes_from`): as that
+# stack's own preview role, whose password the preview environment of S holds under this name.
+PREVIOUS_DB_PASSWORD = "PREVIEW_PREVIOUS_DB_PASSWORD"
+PREVIOUS_DB_USER = "PREVIEW_PREVIOUS_DB_USER"
 # What a read-only job must not hold: any of these would let the PR's code decrypt or write.
 DEPLOY_SECRETS = ("PULUMI_CONFIG_PASSPHRASE", "PULUMI_CONFIG_PASSPHRASE_FILE", "PULUMI_BACKEND_URL")
 PASSWORD_KEY = f"{PROJECT}:db_password"
@@ -52,18 +63,36 @@ def active(env: Mapping[str, str] | None = None) -> bool:
     return bool((os.environ if env is None else env).get(DB_PASSWORD))
 
 
+def default_role(stack: str) -> str:
+    """`<stack>_preview`, non-identifier characters as `_`."""
+    return re.sub(r"[^a-z0-9_]", "_", stack.lower()) + "_preview"
+
+
 def role(stack: str, env: Mapping[str, str] | None = None) -> str:
-    """The stack's preview role: PREVIEW_DB_USER, or `<stack>_preview` (non-identifier characters as `_`)."""
+    """The stack's preview role: PREVIEW_DB_USER, or `<stack>_preview`."""
     env = os.environ if env is None else env
-    return env.get(DB_USER) or re.sub(r"[^a-z0-9_]", "_", stack.lower()) + "_preview"
+    return env.get(DB_USER) or default_role(stack)
 
 
-def conninfo(info: Mapping[str, Any], stack: str, env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A stack's connection keywords, as the preview role in a read-only job (unchanged otherwise)."""
+def conninfo(info: Mapping[str, Any], stack: str, env: Mapping[str, str] | None = None, *,
+             previous_of: str | None = None) -> dict[str, Any]:
+    """A stack's connection keywords, as the preview role in a read-only job (unchanged otherwise).
+
+    `previous_of`: `stack` is read as the stack before that one (its promotion gate), as its own
+    preview role with PREVIEW_PREVIOUS_DB_PASSWORD: never with the job's own stack's password."""
     env = os.environ if env is None else env
     if not active(env):
         return dict(info)
-    return {**info, "user": role(stack, env), "password": env[DB_PASSWORD]}
+    if previous_of is None:
+        return {**info, "user": role(stack, env), "password": env[DB_PASSWORD]}
+    user = env.get(PREVIOUS_DB_USER) or default_role(stack)
+    password = env.get(PREVIOUS_DB_PASSWORD)
+    if not password:
+        raise ConfigError(f"Stack '{previous_of}': its promotion gate reads '{stack}', the stack before it, and this "
+                          f"read-only job holds no {PREVIOUS_DB_PASSWORD} (the password of '{stack}'s preview role "
+                          f"{user}, a secret of the GitHub environment preview-{previous_of}; `invoke preview-role "
+                          f"--stack {stack}` makes the role). Nothing was changed.")
+    return {**info, "user": user, "password": password}
 
 
 def refusal(stack: str, command: str) -> str:

@@ -28,7 +28,10 @@ def ensure_preview_role(conn: psycopg.Connection, role: str, password: str) -> s
     """The stack's preview role. A preview's checks read the catalog and, in Phase 1, pg_cron's `cron.job`
     (a schema the deploy role cannot grant on), so it reads through pg_read_all_data: SELECT on every
     table and USAGE on every schema, no write, and no grant on any object of 013, whose ACLs the
-    `privileges` resource keeps exactly as declared."""
+    `privileges` resource keeps exactly as declared. pg_read_all_data does not bypass row-level
+    security: rows of cron.job (other roles' jobs), idempotency_log and dual_write_errors stay hidden,
+    which is why the gate reads its counts through dual_write_gate_evidence(), the one function
+    pg_read_all_data may EXECUTE (dualwrite/gate_evidence.py)."""
     with conn.transaction():
         _login_role(conn, role, password)
         conn.execute(sql.SQL("GRANT pg_read_all_data TO {}").format(sql.Identifier(role)))

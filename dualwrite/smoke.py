@@ -270,13 +270,36 @@ def drift_check(conn: psycopg.Connection, config: StackConfig) -> Check:
     report = drift_report(conn)
     if report.within(config.drift_threshold):
         return Check("phase 1", name, True, f"drift={report.drift_pct}%")
+    from dualwrite import gate_evidence
+
+    if not gate_evidence.sees_every_row(conn):  # a read-only role: the split reads rows RLS may hide
+        return Check("phase 1", name, False, f"drift={report.drift_pct}% (what it is made of: `invoke drift "
+                                             f"--stack {config.stack}` with the deploy role)")
     return Check("phase 1", name, False, f"drift={report.drift_pct}%: {drift_split(conn).advice(config.stack)}")
+
+
+def _sees_every_cron_job(conn: psycopg.Connection) -> bool:
+    """pg_cron's cron.job has row-level security (a role sees its own jobs): the deploy role bypasses it
+    (BYPASSRLS on Supabase), a read-only preview role does not, and cannot be given it (PostgreSQL 15:
+    only a superuser grants BYPASSRLS)."""
+    from dualwrite import gate_evidence
+
+    return gate_evidence.sees_every_row(conn)
+
+
+CRON_UNREADABLE = ("not readable by {role}: cron.job shows a role only its own jobs (row-level security), and a "
+                   "read-only role cannot bypass it; the deploy's gate re-check and smoke test read it")
 
 
 def phase_checks(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     from dualwrite.monitor import cleanup_job
 
     job = cleanup_job(conn)
+    if job is None and not _sees_every_cron_job(conn):
+        unreadable = CRON_UNREADABLE.format(role=_one(conn, "SELECT current_user"))
+        name = "pg_cron job cleanup_idempotency_log scheduled" if config.phase == 1 else "no cleanup job scheduled"
+        return [Check(f"phase {config.phase}", name, True, unreadable),
+                *([drift_check(conn, config)] if config.phase == 1 else [])]
     if config.phase == 1:
         return [Check("phase 1", "pg_cron job cleanup_idempotency_log scheduled",
                       job is not None and job[0] == config.cleanup_schedule and job[1] is True,
@@ -296,13 +319,21 @@ STEPS: tuple[Callable[[psycopg.Connection, StackConfig], list[Check]], ...] = (
 )
 
 
-def run_smoke_test(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
-    """Every check, in the guide's order; a failing step does not stop the others."""
+READ_ONLY_SKIP = ("not run: it writes a test row (rolled back), which a read-only role cannot; the deploy job's "
+                  "gate re-check and smoke test run it")
+
+
+def run_smoke_test(conn: psycopg.Connection, config: StackConfig, *, writes: bool = True) -> list[Check]:
+    """Every check, in the guide's order; a failing step does not stop the others.
+    `writes` False (a read-only role, e.g. a pull request's gate): step 4, the only one that writes, is not run."""
     if not config.migration_present:
         present = _one(conn, "SELECT to_regclass('public.idempotency_log') IS NOT NULL")
         return [Check("removed", "migration 013 fully removed (dual_write: removed)", present is False, f"table={present}")]
     checks: list[Check] = []
     for step in STEPS:
+        if step is step4_test_trigger and not writes:
+            checks.append(Check("4", "test trigger", True, READ_ONLY_SKIP))
+            continue
         try:
             checks.extend(step(conn, config))
         except psycopg.Error as error:

@@ -101,3 +101,19 @@ def test_the_summary_check_passes_on_success_and_skipped_only():
     assert ci_summary.failures("plan=success test=failure stack=cancelled") == ["test: failure", "stack: cancelled"]
     assert ci_summary.failures("plan=") == ["plan: no result"]
     assert ci_summary.failures("") == ["no job results given"]
+
+
+def test_the_stack_before_is_read_as_its_own_preview_role_never_with_the_jobs_own_password():
+    env = {readonly.DB_PASSWORD: "staging-preview-pw", readonly.PREVIOUS_DB_PASSWORD: "dev-preview-pw"}
+    info = {"host": "h", "user": "postgres", "password": None}
+    assert readonly.conninfo(info, "staging", env) == {"host": "h", "user": "staging_preview",
+                                                      "password": "staging-preview-pw"}
+    assert readonly.conninfo(info, "dev", env, previous_of="staging") == {"host": "h", "user": "dev_preview",
+                                                                         "password": "dev-preview-pw"}
+    with pytest.raises(ConfigError) as refused:  # no password of dev's role: refused, not staging's tried
+        readonly.conninfo(info, "dev", {readonly.DB_PASSWORD: "staging-preview-pw"}, previous_of="staging")
+    message = str(refused.value)
+    assert "PREVIEW_PREVIOUS_DB_PASSWORD" in message and "dev_preview" in message and "preview-staging" in message
+    assert "staging-preview-pw" not in message
+    # Outside a read-only job nothing changes: the deploy's gate re-check reads with its own credentials.
+    assert readonly.conninfo(info, "dev", {}, previous_of="staging") == info
