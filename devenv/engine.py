@@ -22,8 +22,10 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import IO, Callable, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from devenv import deploy_lock, engine_processes
@@ -149,22 +151,22 @@ def call(
     parent = os.getpid()
     command = [str(pulumi_binary()), *args]
     pipe = subprocess.PIPE if capture else None
-    streamed = rewrite_line is not None and not capture
+    # A streamed command writes to an unlinked file that this process relays line by line, never to
+    # a pipe: a pipe would close with this process, and a CLI cancelling after its task was killed
+    # would die of SIGPIPE at its next line instead of finishing its cancel and unlocking the stack.
+    relay = tempfile.TemporaryFile() if rewrite_line is not None and not capture else None
     preexec = (lambda: _die_with_parent(parent)) if _LIBC is not None else None
     with subprocess.Popen(command, cwd=ROOT, env=dict(env), text=True,
                           stdin=subprocess.PIPE if input is not None else None,
-                          stdout=subprocess.PIPE if streamed else pipe, stderr=pipe,
+                          stdout=relay if relay is not None else pipe, stderr=pipe,
                           preexec_fn=preexec) as process:
         try:
-            if streamed:
-                assert process.stdout is not None and rewrite_line is not None
+            if relay is not None:
+                assert rewrite_line is not None
                 if input is not None and process.stdin is not None:
                     process.stdin.write(input)
                     process.stdin.close()
-                for line in process.stdout:
-                    sys.stdout.write(rewrite_line(line))
-                    sys.stdout.flush()
-                process.wait(timeout=timeout)
+                _relay_lines(process, relay, rewrite_line, timeout)
                 stdout, stderr = None, None
             else:
                 stdout, stderr = process.communicate(input=input, timeout=timeout)
@@ -181,12 +183,47 @@ def call(
             print("note: waiting for the engine to cancel (Ctrl-C again stops it now)", file=sys.stderr)
             process.communicate()
             raise
+    if relay is not None:
+        relay.close()
     result = subprocess.CompletedProcess(command, process.returncode, stdout, stderr)
     if result.returncode < 0:  # killed (SIGKILL, SIGPIPE): its plugins were left to pid 1
         note = engine_processes.reap_orphans(ROOT)
         if note:
             print(f"note: {note}", file=sys.stderr)
     return result
+
+
+def _relay_lines(process: subprocess.Popen[str], relay: IO[bytes], rewrite_line: Callable[[str], str],
+                 timeout: float | None) -> None:
+    """Copy the CLI's output from `relay` to stdout as it grows, each whole line through `rewrite_line`.
+    If this process's own reader goes away (`invoke up | head`), the CLI is cancelled as on Ctrl-C
+    (SIGINT: it finishes its step, unlocks the stack, stops its plugins) and its output is dropped."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    position, pending, reader_gone = 0, b"", False
+    while True:
+        finished = process.poll() is not None
+        chunk = os.pread(relay.fileno(), 1 << 16, position)
+        position += len(chunk)
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        if finished and not chunk and pending:
+            lines, pending = [*lines, pending], b""
+        for line in lines:
+            if reader_gone:
+                break
+            try:
+                sys.stdout.write(rewrite_line(line.decode("utf-8", "replace") + "\n"))
+                sys.stdout.flush()
+            except BrokenPipeError:
+                reader_gone = True
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                process.send_signal(signal.SIGINT)
+        if finished and not chunk:
+            return
+        if deadline is not None and time.monotonic() > deadline:
+            raise subprocess.TimeoutExpired(process.args, timeout or 0)
+        if not chunk:
+            time.sleep(0.05)
 
 
 def run(

@@ -54,7 +54,10 @@ def locks(stack) -> list[Path]:
     return list((stack.backend / ".pulumi" / "locks").rglob("*.json"))
 
 
-def test_a_deploy_whose_reader_goes_away_leaves_no_plugin_running(e2e_stack):
+def test_a_deploy_whose_reader_goes_away_is_cancelled_and_leaves_nothing_running(e2e_stack):
+    """`invoke up | head`: the task's reader goes away. The CLI writes to a file the task relays, so it
+    never dies of SIGPIPE half-way: the task cancels it as on Ctrl-C, which unlocks the stack and
+    stops its plugins."""
     stack = e2e_stack()
     app = psycopg.connect(stack.cluster.db_url())
     try:
@@ -63,16 +66,17 @@ def test_a_deploy_whose_reader_goes_away_leaves_no_plugin_running(e2e_stack):
         assert [p for p in engine if not p.is_cli], "no plugin started"
         deploy.stdout.close()  # `| head` has read its lines and exits
     finally:
-        app.rollback()  # the trigger is created, the CLI writes its line: SIGPIPE
+        app.rollback()  # the trigger is created, the task relays the CLI's next line: its reader is gone
         app.close()
     _, stderr = deploy.communicate(timeout=300)
     assert deploy.returncode != 0
-    time.sleep(0.5)
+    deadline = time.monotonic() + 120
+    while still_running(engine) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert still_running(engine) == [], stderr
-    assert "stopped" in stderr and "engine process(es)" in stderr
+    assert locks(stack) == [], stderr
 
-    again = stack.invoke("up")
-    assert "removed the lock of a cut-off deploy" in again.stdout
+    stack.invoke("up")
     stack.invoke("preview", "--expect-no-changes")
 
 
@@ -97,8 +101,9 @@ def test_a_killed_task_cancels_its_deploy_which_unlocks_the_stack(e2e_stack):
     assert still_running(engine) == [], output
     assert locks(stack) == [], output
     history = json.loads(stack.pulumi("stack", "history", "--json").stdout)
-    assert history[0]["result"] == "failed", output  # cancelled, not run to its end
-    assert "cancel" in output.lower(), output
+    # Cancelled, not run to its end. (What the CLI printed while cancelling went to the file its
+    # killed task relayed; nobody reads it: the history is the record.)
+    assert history[0]["result"] == "failed", output
     stack.invoke("up")  # no lock, nothing left: the next deploy just runs
     stack.invoke("preview", "--expect-no-changes")
 
