@@ -26,29 +26,34 @@ def _user_errors(stack: str | None = None) -> Iterator[None]:
     """What a user can cause (bad config, an unreachable database, a missing passphrase, an engine
     failure, a lock the app holds longer than the stack's lock_timeout) ends the task with its one
     paragraph, never a traceback."""
-    import psycopg
-
-    from devenv.engine import EngineError
-    from dualwrite.ci_plan import PlanError
-    from dualwrite.config import ConfigError
-    from dualwrite.db import LOCK_RETRIES
-    from dualwrite.github import GitHubError
-
     where = f"Stack '{stack}'" if stack else "The database"
     try:
         yield
-    except (ConfigError, EngineError, PlanError, GitHubError) as error:
-        raise _fail(str(error)) from None
-    except psycopg.errors.LockNotAvailable as error:
-        raise _fail(f"{where}: another session held a lock this task needs for longer than the stack's "
-                    f"lock_timeout, on each of {LOCK_RETRIES + 1} tries ({_first_line(error)}). Every try was one "
-                    "transaction and was rolled back, so nothing of it changed; run the task again when the app "
-                    "is quieter (pg_locks shows who holds it), or raise habit-tracker-db:lock_timeout.") from None
-    except psycopg.errors.QueryCanceled as error:
-        raise _fail(f"{where}: a statement ran longer than the stack's statement_timeout ({_first_line(error)}). "
-                    "Its transaction was rolled back (batches a backfill or cleanup committed before it stay, and "
-                    "the task resumes after them); run it again, or raise "
-                    "habit-tracker-db:statement_timeout.") from None
+    except Exception as error:
+        # Imported here, not above: a job that installs invoke alone (the workflows' summary jobs)
+        # runs tasks that never touch a database or the engine.
+        import psycopg
+
+        from devenv.engine import EngineError
+        from dualwrite.ci_plan import PlanError
+        from dualwrite.config import ConfigError
+        from dualwrite.db import LOCK_RETRIES
+        from dualwrite.github import GitHubError
+        from dualwrite.lock_waits import LockWaitExhausted
+
+        if isinstance(error, (ConfigError, EngineError, PlanError, GitHubError, LockWaitExhausted)):
+            raise _fail(str(error)) from None
+        if isinstance(error, psycopg.errors.LockNotAvailable):
+            raise _fail(f"{where}: another session held a lock this task needs for longer than the stack's "
+                        f"lock_timeout, on each of {LOCK_RETRIES + 1} tries ({_first_line(error)}). Every try was one "
+                        "transaction and was rolled back, so nothing of it changed; run the task again when the app "
+                        "is quieter (pg_locks shows who holds it), or raise habit-tracker-db:lock_timeout.") from None
+        if isinstance(error, psycopg.errors.QueryCanceled):
+            raise _fail(f"{where}: a statement ran longer than the stack's statement_timeout ({_first_line(error)}). "
+                        "Its transaction was rolled back (batches a backfill or cleanup committed before it stay, and "
+                        "the task resumes after them); run it again, or raise "
+                        "habit-tracker-db:statement_timeout.") from None
+        raise
 
 
 def _first_line(error: Exception) -> str:
@@ -221,7 +226,9 @@ def destroy(c, stack="local"):
 def _keep_stack_file(stack: str, line: str) -> str:
     """The engine's hint after a destroy, `pulumi stack rm <stack>`, also deletes the tracked
     Pulumi.<stack>.yaml (and needs an activated shell): this one keeps the file."""
-    if "pulumi stack rm" not in line:
+    # Only the engine's own line ("... completely, run `pulumi stack rm <stack>`."): a diagnostic that
+    # names `pulumi stack rm` for another reason stays as it is.
+    if not line.rstrip().endswith(f"run `pulumi stack rm {stack}`."):
         return line
     return (f"If you want to remove the stack from the backend too, keeping its tracked Pulumi.{stack}.yaml: "
             f"`source scripts/activate`, then `pulumi stack rm {stack} --preserve-config --yes`.\n")

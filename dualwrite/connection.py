@@ -41,7 +41,9 @@ def conninfo(stack: str, previous_of: str | None = None) -> tuple[StackConfig, d
         from devenv import localdb
 
         localdb.ensure_running()
-    if readonly.active():  # a read-only job: the preview role, never the stack's secret
+    if readonly.active() or (previous_of is not None and readonly.previous_as_preview()):
+        # A read-only job: the preview role, never the stack's secret. A deploy job reads the stack
+        # before its own as that stack's preview role too: its passphrase is not this job's.
         return config, readonly.conninfo(config.conninfo(), stack, previous_of=previous_of)
     return config, config.conninfo(stack_password(config))
 

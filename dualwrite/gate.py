@@ -246,7 +246,9 @@ def read_history(stack: str, run: Callable[..., Any] | None = None) -> list[dict
 
     from dualwrite import readonly, state_history
 
-    if run is None and readonly.active():
+    if run is None and readonly.previous_as_preview():
+        # A read-only job, or a deploy job reading the stack before its own (whose passphrase it
+        # does not hold): the same entries, from the backend's rows.
         url = os.environ.get(readonly.STATE_URL)
         if not url:
             raise ConfigError(f"a read-only job needs {readonly.STATE_URL} (the team backend as a role that can "

@@ -139,7 +139,7 @@ def phase_gate(stack: str, *, now: datetime | None = None,
     soak = _history_soak(previous, history, config, now, "1")
 
     def on_previous(conn: Any) -> list[Check]:
-        smoke = run_smoke_test(conn, before, writes=not readonly.active())
+        smoke = run_smoke_test(conn, before, writes=not readonly.previous_as_preview())
         failed = [c for c in smoke if not c.ok]
         return [
             Check("gate", f"'{previous}' smoke test passes", not failed,

@@ -63,6 +63,13 @@ def active(env: Mapping[str, str] | None = None) -> bool:
     return bool((os.environ if env is None else env).get(DB_PASSWORD))
 
 
+def previous_as_preview(env: Mapping[str, str] | None = None) -> bool:
+    """True when the stack before is read as its preview role: in a read-only job, or in a deploy
+    job that holds PREVIEW_PREVIOUS_DB_PASSWORD (the stack before's password is not its to decrypt)."""
+    env = os.environ if env is None else env
+    return active(env) or bool(env.get(PREVIOUS_DB_PASSWORD))
+
+
 def default_role(stack: str) -> str:
     """`<stack>_preview`, non-identifier characters as `_`."""
     return re.sub(r"[^a-z0-9_]", "_", stack.lower()) + "_preview"
@@ -79,11 +86,15 @@ def conninfo(info: Mapping[str, Any], stack: str, env: Mapping[str, str] | None 
     """A stack's connection keywords, as the preview role in a read-only job (unchanged otherwise).
 
     `previous_of`: `stack` is read as the stack before that one (its promotion gate), as its own
-    preview role with PREVIEW_PREVIOUS_DB_PASSWORD: never with the job's own stack's password."""
+    preview role with PREVIEW_PREVIOUS_DB_PASSWORD: never with the job's own stack's password. A
+    deploy job holds that variable too (its stack's passphrase cannot decrypt the stack before's
+    password: each stack has its own), so it reads the stack before the same way."""
     env = os.environ if env is None else env
-    if not active(env):
+    if previous_of is not None and not active(env) and not env.get(PREVIOUS_DB_PASSWORD):
         return dict(info)
     if previous_of is None:
+        if not active(env):
+            return dict(info)
         return {**info, "user": role(stack, env), "password": env[DB_PASSWORD]}
     user = env.get(PREVIOUS_DB_USER) or default_role(stack)
     password = env.get(PREVIOUS_DB_PASSWORD)

@@ -117,3 +117,14 @@ def test_the_stack_before_is_read_as_its_own_preview_role_never_with_the_jobs_ow
     assert "staging-preview-pw" not in message
     # Outside a read-only job nothing changes: the deploy's gate re-check reads with its own credentials.
     assert readonly.conninfo(info, "dev", {}, previous_of="staging") == info
+
+
+def test_a_deploy_job_reads_the_stack_before_as_its_preview_role():
+    """Each stack has its own passphrase: staging's deploy job cannot decrypt dev's password, so its
+    gate re-check reads dev as dev_preview (PREVIEW_PREVIOUS_DB_PASSWORD); its own stack as before."""
+    info = {"host": "h", "user": "postgres", "password": "deploy-pw"}
+    env = {readonly.PREVIOUS_DB_PASSWORD: "dev-preview-pw", "PULUMI_CONFIG_PASSPHRASE": "staging-own"}
+    assert not readonly.active(env)
+    assert readonly.conninfo(info, "dev", env, previous_of="staging") == {
+        "host": "h", "user": "dev_preview", "password": "dev-preview-pw"}
+    assert readonly.conninfo(info, "staging", env) == info
