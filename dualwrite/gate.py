@@ -58,6 +58,23 @@ ERRORS_ROW = "Logs monitored: no dual-write errors"
 CODEOWNERS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 
 
+def _last_day(conn: psycopg.Connection, table: str, time_column: str, where: sql.Composable,
+              from_evidence: Callable[[Any], tuple[int, datetime | None]]) -> tuple[int, str, str]:
+    """How many rows of `table` (matching `where`) the last 24 h hold, the text naming the latest,
+    and the text naming where the count came from. A role that sees every row counts them; one that RLS would show
+    no row (a gate passing by not seeing) reads them from dual_write_gate_evidence()."""
+    if gate_evidence.sees_every_row(conn):
+        count, last = conn.execute(sql.SQL("SELECT count(*), max({column}) FROM {table} WHERE {where} AND {column} > "
+                                           "now() - {window}").format(
+            column=sql.Identifier(time_column), table=sql.Identifier(SCHEMA, table), where=where,
+            window=sql.Literal(WINDOW))).fetchone()
+        via = ""
+    else:
+        count, last = from_evidence(gate_evidence.read(conn))
+        via = f" ({gate_evidence.through()})"
+    return count, (f", latest {last:%Y-%m-%d %H:%M:%S %Z}" if last else ""), via
+
+
 def _row(name: str, ok: bool, evidence: str) -> Check:
     return Check(STEP, name, ok, evidence)
 
@@ -74,17 +91,9 @@ def edge_function(conn: psycopg.Connection | None, config: StackConfig, reach_er
         return _row(name, False, f"could not read '{config.stack}': {reach_error}")
     if conn.execute(sql.SQL("SELECT to_regclass({})").format(sql.Literal(f"{SCHEMA}.idempotency_log"))).fetchone()[0] is None:
         return _row(name, False, f"'{config.stack}' has no idempotency_log: deploy Phase 0 there first")
-    if gate_evidence.sees_every_row(conn):
-        count, last = conn.execute(
-            sql.SQL("SELECT count(*), max(created_at) FROM {} WHERE status = 'success' AND created_at > now() - {}")
-            .format(sql.Identifier(SCHEMA, "idempotency_log"), sql.Literal(WINDOW))
-        ).fetchone()
-        via = ""
-    else:
-        found = gate_evidence.read(conn)
-        count, last, via = found.edge_success_24h, found.edge_latest, f" ({gate_evidence.through()})"
-    evidence = (f"idempotency_log on '{config.stack}': {count} successful request(s) in the last 24 h"
-                + (f", latest {last:%Y-%m-%d %H:%M:%S %Z}" if last else "") + via)
+    count, latest, via = _last_day(conn, "idempotency_log", "created_at", sql.SQL("status = 'success'"),
+                                   lambda found: (found.edge_success_24h, found.edge_latest))
+    evidence = f"idempotency_log on '{config.stack}': {count} successful request(s) in the last 24 h{latest}{via}"
     return _row(name, count > 0, evidence if count else evidence + " (deploy and call the Edge Function, or set "
                 f"{PROJECT}:edge_function_waiver with a reason)")
 
@@ -155,19 +164,11 @@ def drift(conn: psycopg.Connection, before: StackConfig) -> Check:
 
 
 def errors(conn: psycopg.Connection, before: StackConfig, config: StackConfig) -> Check:
-    if gate_evidence.sees_every_row(conn):
-        count, last = conn.execute(
-            sql.SQL("SELECT count(*), max(occurred_at) FROM {} WHERE occurred_at > now() - {}")
-            .format(sql.Identifier(SCHEMA, "dual_write_errors"), sql.Literal(WINDOW))
-        ).fetchone()
-        via = ""
-    else:  # RLS would show this role no row: a gate passing by not seeing
-        found = gate_evidence.read(conn)
-        count, last, via = found.errors_24h, found.errors_latest, f" ({gate_evidence.through()})"
+    count, latest, via = _last_day(conn, "dual_write_errors", "occurred_at", sql.SQL("true"),
+                                   lambda found: (found.errors_24h, found.errors_latest))
     return _row(ERRORS_ROW, count <= config.max_dual_write_errors,
-                f"dual_write_errors on '{before.stack}': {count} row(s) in the last 24 h"
-                + (f", latest {last:%Y-%m-%d %H:%M:%S %Z}" if last else "")
-                + f"; {config.stack_file} allows {config.max_dual_write_errors} ({PROJECT}:max_dual_write_errors)" + via)
+                f"dual_write_errors on '{before.stack}': {count} row(s) in the last 24 h{latest}; "
+                f"{config.stack_file} allows {config.max_dual_write_errors} ({PROJECT}:max_dual_write_errors){via}")
 
 
 def performance(conn: psycopg.Connection, before: StackConfig, config: StackConfig) -> Check:
