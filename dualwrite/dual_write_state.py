@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import psycopg
 
-from dualwrite.catalog import TRIGGER
+from dualwrite.catalog import TRIGGER, by_name
 from dualwrite.config import StackConfig
 from dualwrite.rollback import LEVELS
 from dualwrite.stack_file import config_line
@@ -97,9 +97,22 @@ def trigger_in_database(conn: psycopg.Connection) -> str:
     return TRIGGER_STATE.get(row[0], row[0])
 
 
-def read(conn: psycopg.Connection, config: StackConfig) -> DualWriteState:
-    from dualwrite.monitor import deployed_phase
+def deployed_phase(conn: psycopg.Connection) -> str:
+    """Which phase's body sync_old_to_new() runs now, read from the database itself."""
+    row = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure('public.sync_old_to_new()')").fetchone()
+    if row is None:
+        return "absent"
+    function = by_name("sync_old_to_new")
+    body = row[0].strip()
+    # Every body the project deploys: Phase 0 has one per `phase0_log` mode, Phase 1 one.
+    variants = ((0, "notice", "0"), (0, "server", "0 (phase0_log: server)"), (1, "notice", "1"))
+    for phase, phase0_log, label in variants:
+        if body and body in function.source(phase, phase0_log):
+            return label
+    return "unknown body (edited by hand?)"
 
+
+def read(conn: psycopg.Connection, config: StackConfig) -> DualWriteState:
     return DualWriteState(
         stack=config.stack, stack_file=config.stack_file, declared_phase=config.phase, declared=config.dual_write,
         deployed_phase=deployed_phase(conn), in_database=trigger_in_database(conn),

@@ -15,12 +15,12 @@ import psycopg
 
 from dualwrite.db import Session
 
-from dualwrite.catalog import CLEANUP_JOB, by_name
+from dualwrite.catalog import CLEANUP_JOB
 from dualwrite.objects import cron_job
 from dualwrite.objects.cron_job import ScheduledJob
 from dualwrite.config import StackConfig
 from dualwrite.drift import can_split
-from dualwrite.dual_write_state import read as read_state
+from dualwrite.dual_write_state import deployed_phase, read as read_state
 
 LOG_GROWTH = """
 SELECT
@@ -56,21 +56,6 @@ TRIGGER_STATES = {"O": "enabled (O)", "D": "DISABLED (D)", "R": "replica only (R
 def cleanup_job(conn: psycopg.Connection) -> ScheduledJob | None:
     """(schedule, active) of the Phase 1 cleanup job; None when it (or pg_cron) is absent."""
     return cron_job.lookup(conn, CLEANUP_JOB)
-
-
-def deployed_phase(conn: psycopg.Connection) -> str:
-    """Which phase's body sync_old_to_new() runs now, read from the database itself."""
-    row = conn.execute("SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure('public.sync_old_to_new()')").fetchone()
-    if row is None:
-        return "absent"
-    function = by_name("sync_old_to_new")
-    body = row[0].strip()
-    # Every body the project deploys: Phase 0 has one per `phase0_log` mode, Phase 1 one.
-    variants = ((0, "notice", "0"), (0, "server", "0 (phase0_log: server)"), (1, "notice", "1"))
-    for phase, phase0_log, label in variants:
-        if body and body in function.source(phase, phase0_log):
-            return label
-    return "unknown body (edited by hand?)"
 
 
 def status(conn: psycopg.Connection, config: StackConfig) -> Status:
