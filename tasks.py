@@ -1,7 +1,8 @@
 """Tasks a team runs against a stack (default: the embedded `local` stack).
 
 Thin on purpose: each task parses its arguments, calls one function in `dualwrite/` (or `devenv/`),
-and prints the result. `invoke --list` and `invoke --help TASK` explain them.
+and prints the result. The library gets this machine's engine and embedded database passed in
+(`_this_machine()`, devenv/stack_engine.py). `invoke --list` and `invoke --help TASK` explain them.
 """
 
 from __future__ import annotations
@@ -34,14 +35,18 @@ def _user_errors(stack: str | None = None) -> Iterator[None]:
         # runs tasks that never touch a database or the engine.
         import psycopg
 
-        from devenv.engine import EngineError
         from dualwrite.ci_plan import PlanError
         from dualwrite.config import ConfigError
         from dualwrite.db import LOCK_RETRIES
+        from dualwrite.dual_write_errors import ResolveRefused
         from dualwrite.github import GitHubError
         from dualwrite.lock_waits import LockWaitExhausted
+        from dualwrite.objects.ownership import OwnedElsewhere
+        from dualwrite.stack_engine import EngineError
+        from dualwrite.stack_rollback import RollbackNotRun
 
-        if isinstance(error, (ConfigError, EngineError, PlanError, GitHubError, LockWaitExhausted)):
+        if isinstance(error, (ConfigError, EngineError, PlanError, GitHubError, LockWaitExhausted, OwnedElsewhere,
+                              ResolveRefused, RollbackNotRun)):
             raise _fail(str(error)) from None
         if isinstance(error, psycopg.errors.LockNotAvailable):
             raise _fail(f"{where}: another session held a lock this task needs for longer than the stack's "
@@ -77,23 +82,18 @@ def task(*args: Any, **kwargs: Any) -> Any:
     return bounded
 
 
-def _config(stack: str):
-    from dualwrite import config as stack_config
+def _this_machine():
+    """The engine and embedded database the library is given (dualwrite/stack_engine.py)."""
+    from devenv.stack_engine import ENGINE
 
-    try:
-        return stack_config.load(stack)
-    except stack_config.ConfigError as error:
-        raise _fail(str(error)) from None
+    return ENGINE
 
 
 def _on_database(stack: str, work):
     """Run `work(conn, config)` on a stack's database; returns (config, result)."""
     from dualwrite import connection
 
-    with _user_errors():
-        config, conn = connection.connect(stack, autocommit=True)
-    with conn:
-        return config, work(conn, config)
+    return connection.on_database(stack, _this_machine(), work)
 
 
 # --- the embedded database -----------------------------------------------------------
@@ -125,8 +125,7 @@ def db_url(c, stack="local"):
     Starts the embedded database of stack local first, as every other task does."""
     from dualwrite import connection
 
-    _config(stack)
-    print(connection.db_url(stack))
+    print(connection.db_url(stack, _this_machine()))
 
 
 # --- the engine ------------------------------------------------------------------------
@@ -142,41 +141,14 @@ def stack_init(c, stack):
     not selected: a plain `pulumi` keeps working on the stack it worked on."""
     from dualwrite import stack_init as initializer
 
-    print(initializer.init(stack, sys.stdin))
+    print(initializer.init(stack, sys.stdin, _this_machine()))
 
 
 def _engine(stack: str, args: list[str], rewrite_line: Callable[[str], str] | None = None):
-    """Checks first (config, passphrase, the database), then what a cut-off deploy left, then the engine."""
-    from devenv import engine
-    from dualwrite import config as stack_config, connection, readonly
+    """`pulumi <args>` on the stack, checks first (dualwrite/deploy.py); returns the stack's config."""
+    from dualwrite import deploy
 
-    config = _config(stack)  # bad config stops here, before the engine or a connection
-    if readonly.active():  # a pull request's job: preview a throwaway copy as the preview role
-        if args[0] != "preview":
-            raise _fail(readonly.refusal(stack, f"pulumi {args[0]}"))
-        with _user_errors():
-            connection.check_reachable(stack)
-            with readonly.ThrowawayStack(stack) as copy:
-                result = copy.run(args)
-        if result.returncode != 0:
-            raise _fail(f"pulumi {args[0]} failed for stack '{stack}' (phase {config.phase}, read-only)")
-        return
-    problem = engine.passphrase_problem(stack) or (config.deploy_refusal() if args[0] == "up" else None)
-    if problem:
-        raise _fail(problem)
-    try:
-        connection.check_reachable(stack)
-        engine.ensure_stack(stack)
-        for done in engine.recover(stack):
-            print(f"note: {done}")
-    except (stack_config.ConfigError, engine.EngineError) as error:
-        raise _fail(str(error)) from None
-    result = engine.run(stack, args, check=False, rewrite_line=rewrite_line)
-    for paragraph in engine.attention(stack) if args[0] == "up" else []:
-        print(f"attention: {paragraph}", file=sys.stderr)
-    if result.returncode != 0:
-        raise _fail(f"pulumi {args[0]} failed for stack '{stack}' (phase {config.phase})")
-    return config
+    return deploy.run(stack, args, _this_machine(), rewrite_line=rewrite_line)
 
 
 @task(help={"stack": STACK_HELP, "expect_no_changes": "Exit non-zero if the preview shows any change",
@@ -213,25 +185,15 @@ def cancel(c, stack="local", force=False):
     """Remove a stack's deploy lock, once the deploy holding it is known to be gone (says "no lock" if none)."""
     from devenv import engine
 
-    with _user_errors():
-        print(engine.cancel(stack, force=force))
+    print(engine.cancel(stack, force=force))
 
 
 @task(help={"stack": STACK_HELP})
 def destroy(c, stack="local"):
     """Remove migration 013 from a stack (no prompt); its tables stay, with their rows (`dual_write: removed` drops them)."""
-    _engine(stack, ["destroy", "--yes", "--skip-preview"], rewrite_line=functools.partial(_keep_stack_file, stack))
+    from dualwrite import deploy
 
-
-def _keep_stack_file(stack: str, line: str) -> str:
-    """The engine's hint after a destroy, `pulumi stack rm <stack>`, also deletes the tracked
-    Pulumi.<stack>.yaml (and needs an activated shell): this one keeps the file."""
-    # Only the engine's own line ("... completely, run `pulumi stack rm <stack>`."): a diagnostic that
-    # names `pulumi stack rm` for another reason stays as it is.
-    if not line.rstrip().endswith(f"run `pulumi stack rm {stack}`."):
-        return line
-    return (f"If you want to remove the stack from the backend too, keeping its tracked Pulumi.{stack}.yaml: "
-            f"`source scripts/activate`, then `pulumi stack rm {stack} --preserve-config --yes`.\n")
+    _engine(stack, ["destroy", "--yes", "--skip-preview"], rewrite_line=functools.partial(deploy.keep_stack_file, stack))
 
 
 # --- checks and operations -------------------------------------------------------------
@@ -263,7 +225,7 @@ def phase(c, n, stack="local", force=False, reason=""):
     try:
         edit = stack_file.set_phase(stack, n, write=False)
         if str(n).strip() == "1" and edit.changed:
-            gate = promotion.phase_gate(stack)
+            gate = promotion.phase_gate(stack, engine=_this_machine())
             if not report.checks_table(f"promotion gate for '{stack}'", gate):
                 if not force:
                     raise _fail(f"'{stack}' cannot enter phase 1 yet; fix the stack before it, or use --force "
@@ -285,20 +247,11 @@ def phase(c, n, stack="local", force=False, reason=""):
 
 
 def _enforce(stack: str, base: str | None, head: str | None, what: str, *, since_deployed: bool = False) -> None:
-    from devenv.engine import EngineError
-    from dualwrite import deploy_record, enforcement, report, config as stack_config
+    from dualwrite import enforcement, report
 
-    try:
-        running = None
-        if since_deployed and not base:
-            base = deploy_record.read(stack)
-            if base is None:
-                print(f"note: no deployed commit recorded for '{stack}': the gate's thresholds are read from its "
-                      "stack file as it is, and its stack history says what it runs now")
-                running = enforcement.running_from_history(stack)
-        verdict = enforcement.check(stack, base or None, head or None, running_before=running)
-    except (stack_config.ConfigError, EngineError) as error:
-        raise _fail(str(error)) from None
+    verdict = enforcement.check_stack(stack, base, head, _this_machine(), since_deployed=since_deployed)
+    for line in verdict.notes:
+        print(f"note: {line}")
     for line in verdict.callouts:
         print(f"CALL-OUT: {line}")
     report.checks_table(verdict.title(what), verdict.rows)
@@ -317,12 +270,9 @@ def promotion_check(c, stack="local", base="", head=""):
     if base:
         _enforce(stack, base, head, "promotion gate")
         return
-    from dualwrite import promotion, report, config as stack_config
+    from dualwrite import promotion, report
 
-    try:
-        gate = promotion.phase_gate(stack)
-    except stack_config.ConfigError as error:
-        raise _fail(str(error)) from None
+    gate = promotion.phase_gate(stack, engine=_this_machine())
     if not report.checks_table(f"promotion gate for '{stack}'", gate):
         raise Exit(code=1)
 
@@ -343,42 +293,26 @@ def record_deployed(c, stack, commit):
     """After a successful `up`: record the deployed commit (a stack tag) for `ci-plan --since-deployed`."""
     from dualwrite import deploy_record
 
-    with _user_errors():
-        value = deploy_record.write(stack, commit)
+    value = deploy_record.write(stack, commit, _this_machine())
     print(f"stack '{stack}': deployed commit {value} recorded ({deploy_record.TAG})")
 
 
 @task(help={"stack": STACK_HELP, "level": "disable | drop-trigger | all", "yes": "Do not ask for confirmation"})
 def rollback(c, level, stack="local", yes=False):
     """Emergency rollback (the guide's options 1-3) in one bounded transaction."""
-    from dualwrite import connection, lock_waits, rollback as rb
-    from dualwrite.config import PROJECT
-    from dualwrite.objects.ownership import OwnedElsewhere
+    from dualwrite import stack_rollback
 
-    config = _config(stack)
-    try:
-        chosen = rb.level(level)
-    except ValueError as error:
-        raise _fail(str(error)) from None
-    with _user_errors():
-        _, conn = connection.connect(stack)
-        _, info = connection.conninfo(stack)
-    with conn:
-        planned = rb.render(conn, level)
-    print(f"Rollback of stack '{stack}': {chosen.guide_option}. Impact: {chosen.impact}.")
-    print("It runs, in one transaction (lock_timeout " + config.lock_timeout + "):")
-    for statement in planned:
+    plan = stack_rollback.plan(stack, level, _this_machine())
+    print(f"Rollback of stack '{stack}': {plan.level.guide_option}. Impact: {plan.level.impact}.")
+    print("It runs, in one transaction (lock_timeout " + plan.config.lock_timeout + "):")
+    for statement in plan.statements:
         print(f"  {statement};")
     if not yes:
         if not sys.stdin.isatty() or input("Type the stack name to proceed: ").strip() != stack:
             raise _fail("not confirmed; nothing changed (pass --yes to skip the prompt)")
-    try:
-        rb.execute(info, level, lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout,
-                   owner=f"{PROJECT}/{stack}")
-    except (lock_waits.LockWaitExhausted, OwnedElsewhere) as error:
-        raise _fail(f"rollback of stack '{stack}' did not run: {error}") from None
+    follow_up = stack_rollback.run(plan)
     print("Done. So that the next `invoke up` keeps this rollback, commit this line in "
-          f"{config.stack_file}:\n  {rb.follow_up_line(level)}")
+          f"{plan.config.stack_file}:\n  {follow_up}")
 
 
 @task(help={"stack": STACK_HELP, "from_": "The stack that owns migration 013 in this database now"})
@@ -387,20 +321,9 @@ def take_ownership(c, stack="local", from_=""):
 
     The next `invoke up --stack STACK` adopts its objects, and the other stack may no longer change
     or drop them."""
-    from dualwrite import connection, db
-    from dualwrite.config import PROJECT
-    from dualwrite.objects.ownership import Owner, OwnedElsewhere, take_over
+    from dualwrite import stack_ownership
 
-    if not from_:
-        raise _fail("take-ownership needs --from STACK: the stack that owns migration 013 in this database now")
-    with _user_errors():
-        config, info = connection.conninfo(stack)
-        connection.check_reachable(stack)
-    try:
-        previous = db.change(info, lambda conn: take_over(conn, Owner(PROJECT, stack), from_),
-                             lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout)
-    except OwnedElsewhere as error:
-        raise _fail(str(error)) from None
+    previous = stack_ownership.take_ownership(stack, from_, _this_machine())
     print(f"Migration 013 in the database of stack '{stack}' now belongs to '{stack}' (it was '{previous.stack}'). "
           f"Next: `invoke up --stack {stack}` adopts its objects; `pulumi stack rm --force --stack {from_}` forgets "
           f"the old stack's resources without dropping them (its deletes are refused from now on).")
@@ -453,19 +376,14 @@ def drift(c, stack="local"):
 @task(help={"stack": STACK_HELP, "batch_size": "Rows per batch, 1-1000000 (default: the stack's backfill_batch_size)"})
 def backfill(c, stack="local", batch_size=None):
     """Project every habit_tracker row into the new schema: batched, resumable, idempotent."""
-    from dualwrite import backfill as bf, connection
+    from dualwrite import stack_backfill
 
     # A string here, parsed below: invoke's own int() would end `--batch-size abc` in a traceback.
     text = str(batch_size).strip()
     if batch_size is not None and not (text.isdigit() and 1 <= int(text) <= 1_000_000):
         raise _fail(f"backfill --batch-size {batch_size} is not allowed: a whole number of rows from 1 to 1000000, "
                     f"or leave it out for stack '{stack}'s habit-tracker-db:backfill_batch_size; nothing was changed.")
-    rows_per_batch = 0 if batch_size is None else int(text)
-    with _user_errors():
-        connection.check_reachable(stack)
-        config, info = connection.conninfo(stack)
-    result = bf.run(info, batch_size=rows_per_batch or config.backfill_batch_size,
-                    lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout, show_progress=True)
+    result = stack_backfill.run(stack, _this_machine(), None if batch_size is None else int(text))
     print(f"backfill of stack '{stack}': {result.summary()}")
 
 
@@ -480,10 +398,7 @@ def errors(c, stack="local", resolve=0, include_handled=False):
         def work(conn, config):
             return dwe.resolve(Session.on(conn, config.lock_timeout, config.statement_timeout), stack, int(resolve))
 
-        try:
-            _, done = _on_database(stack, work)
-        except dwe.ResolveRefused as error:
-            raise _fail(str(error)) from None
+        _, done = _on_database(stack, work)
         print(f"dual_write_errors id {done.error_id} (habit_tracker id {done.tracker_id}): "
               f"{'re-synced' if done.row_exists else 'the row is gone; its week removed'}; handled "
               "(the record stays in dual_write_errors as history).")
@@ -511,19 +426,11 @@ def ci_plan(c, base="", head="HEAD", json=False, github_output=False, since_depl
     """Which stacks a diff touches, in promotion order, and which of them change phase."""
     import os
 
-    from devenv.engine import EngineError
-    from dualwrite import ci_plan as planner, deploy_record, config as stack_config
+    from dualwrite import ci_plan as planner
 
     if bool(base) == bool(since_deployed):
         raise _fail("ci-plan needs exactly one of --base REF (a pull request) or --since-deployed (a deploy).")
-    try:
-        if since_deployed:
-            stacks = [s for s in planner.stack_files(planner.ROOT, head) if s not in planner.EMBEDDED]
-            result = planner.plan_since_deployed({s: deploy_record.read(s) for s in stacks}, head)
-        else:
-            result = planner.plan(base, head)
-    except (planner.PlanError, stack_config.ConfigError, EngineError) as error:
-        raise _fail(str(error)) from None
+    result = planner.plan_since_recorded(head, _this_machine()) if since_deployed else planner.plan(base, head)
     print(planner.render(result, as_json=json))
     if github_output:
         with open(os.environ["GITHUB_OUTPUT"], "a", encoding="utf-8") as out:
@@ -534,37 +441,9 @@ def ci_plan(c, base="", head="HEAD", json=False, github_output=False, since_depl
             "base": "The PR's base branch: the gate reads its thresholds there; changes to them head the comment"})
 def pr_comment(c, stack="local", gate=None, base=""):
     """Markdown a reviewer approves from: changes, their SQL and locks, the gate (`> comment.md`)."""
-    import json as jsonlib
+    from dualwrite import pr_comment as comment
 
-    from devenv import engine
-    from dualwrite import backfill_estimate, enforcement, pr_comment as comment, promotion, readonly, config as stack_config
-
-    config = _config(stack)
-    if readonly.active():  # a pull request's job: the throwaway copy, as the preview role
-        with _user_errors(), readonly.ThrowawayStack(stack) as copy:
-            result = copy.run(["preview", "--json"], capture=True)
-    else:
-        engine.ensure_stack(stack)
-        result = engine.run(stack, ["preview", "--json"], capture=True, check=False)
-    try:
-        preview = jsonlib.loads(result.stdout)
-    except ValueError:
-        raise _fail(f"pulumi preview failed for stack '{stack}': {result.stderr.strip()[-1500:]}") from None
-    if result.returncode != 0:
-        raise _fail(f"pulumi preview failed for stack '{stack}': "
-                    + "; ".join(d.get("message", "") for d in preview.get("diagnostics", []) if d.get("severity") == "error")[-1500:])
-    rows, callouts = None, []
-    try:
-        verdict = enforcement.check(stack, base) if base else None
-        if verdict is not None and verdict.kind != "none":
-            rows, callouts = verdict.rows, verdict.callouts
-        elif gate if gate is not None else config.phase == 1:
-            rows = promotion.phase_gate(stack)
-        callouts = verdict.callouts if verdict is not None else callouts
-    except stack_config.ConfigError as error:
-        raise _fail(str(error)) from None
-    backfill = backfill_estimate.for_stack(stack) if comment.has_backfill(preview) else None
-    rendered = comment.build(config, preview, rows, backfill=backfill, callouts=callouts)
+    rendered = comment.for_stack(stack, _this_machine(), gate=gate, base=base)
     if rendered.truncated:  # the posted comment says the whole of it is in the job log: here it is
         sys.stderr.write(rendered.full)
     sys.stdout.write(rendered.text)
@@ -580,10 +459,7 @@ def post_comment(c, stack, file="comment.md"):
     if not Path(file).is_file():
         raise _fail(f"post-comment --file {file}: no such file. Write it first with `invoke pr-comment --stack {stack} "
                     f"> {file}`, or name the file with --file; nothing was posted.")
-    try:
-        print(github.upsert_pr_comment(stack, Path(file).read_text(encoding="utf-8")))
-    except github.GitHubError as error:
-        raise _fail(str(error)) from None
+    print(github.upsert_pr_comment(stack, Path(file).read_text(encoding="utf-8")))
 
 
 @task
@@ -595,9 +471,9 @@ def lint(c):
 @task(help={"stack": STACK_HELP})
 def policy(c, stack="local"):
     """Preview with the policy pack in policy/: a mandatory violation fails it with its reason."""
-    from devenv import engine
+    from dualwrite.config import ROOT
 
-    _engine(stack, ["preview", "--policy-pack", str(engine.ROOT / "policy")])
+    _engine(stack, ["preview", "--policy-pack", str(ROOT / "policy")])
 
 
 # --- least privilege: the read-only roles a pull request's preview uses (issue 16) -----------

@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from devenv import deploy_lock, engine_processes
 from dualwrite.config import ROOT
+from dualwrite.stack_engine import EngineError  # the library's error, raised here too (callers import it from either)
 
 TOOLS_BIN = ROOT / ".tools" / "bin"
 STATE = ROOT / ".state"
@@ -43,10 +44,6 @@ BACKEND_CALL_TIMEOUT = 120.0
 STACK_NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,100}$")
 PR_SET_PDEATHSIG = 1
 _LIBC = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-class EngineError(RuntimeError):
-    """The engine is missing, or a pulumi command failed."""
 
 
 def pulumi_binary() -> Path:

@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from dualwrite.catalog import ROOT, SCHEMA
+from dualwrite.stack_engine import StackEngine
 
 RESULTS = (ROOT / "bench" / "results" / "results.json", ROOT / "bench" / "results" / "full" / "results.json")
 
@@ -96,13 +97,13 @@ def estimate(conn: psycopg.Connection, files: tuple[Path, ...] = RESULTS) -> Est
     return Estimate(rows, how, rate_for(rows, files))
 
 
-def for_stack(stack: str) -> Estimate | str:
+def for_stack(stack: str, engine: StackEngine) -> Estimate | str:
     """The estimate for a stack's database, or one sentence saying why it could not be read."""
     from dualwrite import connection
     from dualwrite.config import ConfigError
 
     try:
-        _, conn = connection.connect(stack, autocommit=True)
+        _, conn = connection.connect(stack, engine=engine, autocommit=True)
     except ConfigError as error:
         return f"size not read: {str(error).splitlines()[0]}"
     with conn:

@@ -36,7 +36,9 @@ from typing import Any
 import yaml
 
 from dualwrite import config as stack_config
+from dualwrite import deploy_record
 from dualwrite.config import PROJECT, ROOT, ConfigError
+from dualwrite.stack_engine import StackEngine
 
 # Paths whose change touches every stack (prefixes of repository paths).
 EVERY_STACK = ("sql/", "infra/", "dualwrite/", "Pulumi.yaml", "requirements.txt")
@@ -267,6 +269,12 @@ def plan_since_deployed(deployed: dict[str, str | None], head: str, repo: Path =
                                 reasons=reasons, phase_before=phase_before, phase_after=configs[stack].phase,
                                 embedded=False, since=since, note=note))
     return Plan(base=DEPLOYED, head=head, changed_files=sorted(changed_all), order=order, stacks=stacks)
+
+
+def plan_since_recorded(head: str, engine: StackEngine, repo: Path = ROOT) -> Plan:
+    """`plan_since_deployed` with each shared stack's recorded deployed commit (dualwrite/deploy_record.py)."""
+    stacks = [stack for stack in stack_files(repo, head) if stack not in EMBEDDED]
+    return plan_since_deployed({stack: deploy_record.read(stack, engine) for stack in stacks}, head, repo)
 
 
 def _valid_phase(raw: dict[str, Any]) -> bool:

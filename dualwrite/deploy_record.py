@@ -14,19 +14,14 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Any, Callable, Mapping
+from typing import Mapping
 
 from dualwrite import readonly
 from dualwrite.config import PROJECT, ConfigError
+from dualwrite.stack_engine import EngineError, StackEngine
 
 TAG = f"{PROJECT}:deployed-commit"
 _SHA = re.compile(r"^[0-9a-f]{40}$")
-
-
-def _engine_run() -> Callable[..., Any]:
-    from devenv import engine
-
-    return engine.run
 
 
 def check_commit(stack: str, commit: str) -> str:
@@ -39,14 +34,14 @@ def check_commit(stack: str, commit: str) -> str:
     return value
 
 
-def write(stack: str, commit: str, run: Callable[..., Any] | None = None) -> str:
+def write(stack: str, commit: str, engine: StackEngine) -> str:
     """Record `commit` as deployed on `stack` (after a successful up)."""
     value = check_commit(stack, commit)
-    (run or _engine_run())(stack, ["stack", "tag", "set", TAG, value], capture=True)
+    engine.run(stack, ["stack", "tag", "set", TAG, value], capture=True)
     return value
 
 
-def read(stack: str, run: Callable[..., Any] | None = None, env: Mapping[str, str] | None = None) -> str | None:
+def read(stack: str, engine: StackEngine, env: Mapping[str, str] | None = None) -> str | None:
     """The commit recorded for `stack`, or None when none is (a stack the pipeline never deployed,
     or one not yet in the backend).
 
@@ -54,15 +49,13 @@ def read(stack: str, run: Callable[..., Any] | None = None, env: Mapping[str, st
     backend URL) reads the tags with one SELECT: the engine cannot open a postgres:// backend
     read-only (it creates its table first)."""
     env = os.environ if env is None else env
-    if run is None and not env.get("PULUMI_BACKEND_URL") and env.get(readonly.STATE_URL):
+    if not env.get("PULUMI_BACKEND_URL") and env.get(readonly.STATE_URL):
         value = str(readonly.read_tags(env[readonly.STATE_URL], stack).get(TAG, "")).strip()
         return value if _SHA.match(value) else None
-    result = (run or _engine_run())(stack, ["stack", "tag", "ls", "--json"], capture=True, check=False)
+    result = engine.run(stack, ["stack", "tag", "ls", "--json"], capture=True, check=False)
     if result.returncode != 0:
         if "no stack named" in (result.stderr or ""):
             return None
-        from devenv.engine import EngineError
-
         raise EngineError(f"`pulumi stack tag ls` failed for stack '{stack}' (exit {result.returncode}): "
                           f"{(result.stderr or result.stdout or '').strip()[-1000:]}")
     value = str((json.loads(result.stdout or "{}") or {}).get(TAG, "")).strip()

@@ -14,14 +14,16 @@ The call-outs (thresholds the change edits, an override) head the output either 
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
-from dualwrite import gate, gate_inputs, promotion
+from dualwrite import deploy_record, gate, gate_inputs, promotion
 from dualwrite.config import PROJECT, ROOT, ConfigError, StackConfig, parse
 from dualwrite.smoke import Check
+from dualwrite.stack_engine import StackEngine
 
 
 @dataclass
@@ -31,6 +33,7 @@ class Verdict:
     rows: list[Check]
     callouts: list[str] = field(default_factory=list)
     overridden: bool = False
+    notes: list[str] = field(default_factory=list)  # how the gate's inputs were chosen, when not as asked
 
     @property
     def passed(self) -> bool:
@@ -41,8 +44,7 @@ class Verdict:
         return f"{what} for '{self.stack}' ({base})"
 
 
-def running_from_history(stack: str, history: Callable[[str], list[dict[str, Any]]] = gate.read_history
-                         ) -> StackConfig | None:
+def running_from_history(stack: str, history: Callable[[str], list[dict[str, Any]]]) -> StackConfig | None:
     """What the stack last deployed (phase, dual_write of its last successful update), for a deploy with no
     recorded commit; None when it has none or its history cannot be read (then the gate runs)."""
     try:
@@ -60,8 +62,8 @@ def running_from_history(stack: str, history: Callable[[str], list[dict[str, Any
         return None
 
 
-def check(stack: str, base: str | None, head: str | None = None, *, repo: Path = ROOT,
-          now: datetime | None = None, history: Callable[[str], list[dict[str, Any]]] = gate.read_history,
+def check(stack: str, base: str | None, head: str | None = None, *, engine: StackEngine, repo: Path = ROOT,
+          now: datetime | None = None, history: Callable[[str], list[dict[str, Any]]] | None = None,
           running_before: StackConfig | None = None) -> Verdict:
     inputs = gate_inputs.read(stack, base, head, repo, running_before=running_before)
     kind = inputs.transition.kind
@@ -72,9 +74,27 @@ def check(stack: str, base: str | None, head: str | None = None, *, repo: Path =
     if kind == "none":
         return Verdict(stack, kind, [Check("gate", "no Phase 1 flip to gate", True, inputs.transition.detail)],
                        inputs.callouts)
-    rows = promotion.phase_gate(stack, now=now, history=history, config=inputs.target, before=inputs.previous)
+    rows = promotion.phase_gate(stack, engine=engine, now=now, history=history, config=inputs.target,
+                                before=inputs.previous)
     overridden = inputs.override is not None and not all(row.ok for row in rows)
     if overridden:
         rows.append(Check("gate", "OVERRIDDEN (invoke phase 1 --force)", True,
                           f"{inputs.target.stack_file} `{PROJECT}:{gate_inputs.OVERRIDE_KEY}`: {inputs.override}"))
     return Verdict(stack, kind, rows, inputs.callouts, overridden)
+
+
+def check_stack(stack: str, base: str | None, head: str | None, engine: StackEngine, *,
+                since_deployed: bool = False) -> Verdict:
+    """`check` as a task runs it. `since_deployed` (the deploy's re-check): without a base, the stack's
+    recorded deployed commit (dualwrite/deploy_record.py) is the base; a stack with none is judged by
+    its stack file as it is, and by what its update history says it runs now (a note says so)."""
+    running, notes = None, []
+    if since_deployed and not base:
+        base = deploy_record.read(stack, engine)
+        if base is None:
+            notes.append(f"no deployed commit recorded for '{stack}': the gate's thresholds are read from its "
+                         "stack file as it is, and its stack history says what it runs now")
+            running = running_from_history(stack, functools.partial(gate.read_history, engine=engine))
+    verdict = check(stack, base or None, head or None, engine=engine, running_before=running)
+    verdict.notes = notes
+    return verdict

@@ -32,7 +32,6 @@ write it. The smoke-test row beside it proves the Phase 1 trigger body is still 
 from __future__ import annotations
 
 import fnmatch
-import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -47,6 +46,7 @@ from dualwrite import parsed_sql
 from dualwrite.catalog import SCHEMA
 from dualwrite.config import PROJECT, ROOT, ConfigError, StackConfig
 from dualwrite.smoke import Check
+from dualwrite.stack_engine import StackEngine, stack_history
 
 WINDOW = timedelta(hours=24)
 STEP = "checklist"
@@ -237,7 +237,7 @@ def approval(config: StackConfig, root: Path = ROOT) -> Check:
 # --- the stack history ---------------------------------------------------------------
 
 
-def read_history(stack: str, run: Callable[..., Any] | None = None) -> list[dict[str, Any]]:
+def read_history(stack: str, engine: StackEngine) -> list[dict[str, Any]]:
     """`pulumi stack history --json` of a stack (the engine's own record, in the shared backend).
 
     In a read-only job (a pull request's: no passphrase, no read-write backend URL) the same
@@ -247,7 +247,7 @@ def read_history(stack: str, run: Callable[..., Any] | None = None) -> list[dict
 
     from dualwrite import readonly, state_history
 
-    if run is None and readonly.previous_as_preview():
+    if readonly.previous_as_preview():
         # A read-only job, or a deploy job reading the stack before its own (whose passphrase it
         # does not hold): the same entries, from the backend's rows.
         url = os.environ.get(readonly.STATE_URL)
@@ -255,9 +255,4 @@ def read_history(stack: str, run: Callable[..., Any] | None = None) -> list[dict
             raise ConfigError(f"a read-only job needs {readonly.STATE_URL} (the team backend as a role that can "
                               f"only SELECT its state) to read the update history of '{stack}'")
         return state_history.read(url, stack)
-    if run is None:
-        from devenv import engine
-
-        run = engine.run
-    result = run(stack, ["stack", "history", "--json"], capture=True)
-    return json.loads(result.stdout or "[]")
+    return stack_history(engine, stack)

@@ -32,6 +32,7 @@ from dualwrite.config import StackConfig
 from dualwrite.db import LOCK_RETRIES
 from dualwrite.objects import kind_of
 from dualwrite.smoke import Check
+from dualwrite.stack_engine import StackEngine
 
 MARKER = "<!-- habit-tracker-db:pr-comment stack={stack} -->"
 OPS = {"create": "create", "update": "update", "replace": "replace", "create-replacement": "replace",
@@ -331,3 +332,24 @@ def render(config: StackConfig, preview: dict[str, Any], gate: Sequence[Check] |
            plan_line: str | None = None, backfill: Estimate | str | None = None,
            callouts: Sequence[str] = ()) -> str:
     return build(config, preview, gate, plan_line, backfill, callouts=callouts).text
+
+
+def for_stack(stack: str, engine: StackEngine, *, gate: bool | None = None, base: str = "") -> Rendered:
+    """The comment of a stack's pull request: its preview (dualwrite/deploy.py), the gate rows, the
+    backfill's estimate. `base`: the gate as CI enforces it, thresholds from there
+    (dualwrite/enforcement.py); `gate`: the working tree's Phase 1 gate (default: when it declares phase 1)."""
+    from dualwrite import backfill_estimate, deploy, enforcement, promotion
+    from dualwrite import config as stack_config
+
+    config = stack_config.load(stack)  # bad config stops here, before the engine
+    preview = deploy.preview_json(stack, engine)
+    rows: list[Check] | None = None
+    callouts: list[str] = []
+    verdict = enforcement.check(stack, base, engine=engine) if base else None
+    if verdict is not None and verdict.kind != "none":
+        rows, callouts = verdict.rows, verdict.callouts
+    elif gate if gate is not None else config.phase == 1:
+        rows = promotion.phase_gate(stack, engine=engine)
+    callouts = verdict.callouts if verdict is not None else callouts
+    backfill = backfill_estimate.for_stack(stack, engine) if has_backfill(preview) else None
+    return build(config, preview, rows, backfill=backfill, callouts=callouts)

@@ -19,6 +19,7 @@ dualwrite/gate_inputs.py; `phase_gate` takes them already read.
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -30,14 +31,15 @@ import psycopg
 from dualwrite import connection, gate, readonly, stack_file, config as stack_config
 from dualwrite.ci_plan import EMBEDDED
 from dualwrite.smoke import READ_ONLY_SKIP, Check, run_smoke_test
+from dualwrite.stack_engine import StackEngine
 
 
-def _reach(stack: str, work: Callable[[Any], list[Check]], fail: Callable[[str], list[Check]],
+def _reach(stack: str, engine: StackEngine, work: Callable[[Any], list[Check]], fail: Callable[[str], list[Check]],
            previous_of: str | None = None) -> list[Check]:
     """Run `work(conn)` on a stack's database; a stack that cannot be reached fails its rows.
     `previous_of`: the stack is the one before that stack (a read-only job reads it as its preview role)."""
     try:
-        _, conn = connection.connect(stack, previous_of, autocommit=True)
+        _, conn = connection.connect(stack, previous_of, engine=engine, autocommit=True)
     except Exception as error:  # noqa: BLE001 - unreachable, bad secret, missing engine: say which
         return fail(f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}")
     with conn:
@@ -54,7 +56,7 @@ def _history_soak(stack: str, history: Callable[[str], list[dict[str, Any]]], co
 
 
 def first_stack_gate(config: stack_config.StackConfig, now: datetime,
-                     history: Callable[[str], list[dict[str, Any]]]) -> list[Check]:
+                     history: Callable[[str], list[dict[str, Any]]], engine: StackEngine) -> list[Check]:
     """The first shared stack: evidence about itself that CI can read (module docstring)."""
     stack = config.stack
     checks = [Check("gate", f"'{stack}' is first in the promotion order", True,
@@ -74,7 +76,7 @@ def first_stack_gate(config: stack_config.StackConfig, now: datetime,
             gate.errors(conn, config, config),
         ]
 
-    checks += _reach(stack, on_itself, lambda why: [
+    checks += _reach(stack, engine, on_itself, lambda why: [
         Check("gate", f"'{stack}' smoke test passes", False, f"could not reach '{stack}': {why}"), soak,
         gate.edge_function(None, config, why)])
     checks.append(gate.approval(config))
@@ -99,16 +101,18 @@ def _read(name: str, row: Callable[[], Check]) -> Check:
                                              f"{(str(error).strip().splitlines() or [''])[0]}")
 
 
-def phase_gate(stack: str, *, now: datetime | None = None,
-               history: Callable[[str], list[dict[str, Any]]] = gate.read_history,
+def phase_gate(stack: str, *, engine: StackEngine, now: datetime | None = None,
+               history: Callable[[str], list[dict[str, Any]]] | None = None,
                config: stack_config.StackConfig | None = None,
                before: stack_config.StackConfig | None = None) -> list[Check]:
     """Every row of the gate for `stack` entering Phase 1 (ConfigError on a bad stack file).
 
     `config` (the target, with the gate's keys from the base branch) and `before` (the stack
     before it as declared, with the base branch's drift_threshold) come from
-    dualwrite/gate_inputs.py; without them, both are read from the working tree."""
+    dualwrite/gate_inputs.py; without them, both are read from the working tree. `history` reads a
+    stack's update history (default: through `engine`, dualwrite/gate.py's read_history)."""
     now = now or datetime.now(timezone.utc)
+    history = history or functools.partial(gate.read_history, engine=engine)
     if config is None:
         # The target's own password need not be at hand to plan its gate (the Edge Function row
         # connects with it, and says so when it cannot).
@@ -120,7 +124,7 @@ def phase_gate(stack: str, *, now: datetime | None = None,
         if stack in EMBEDDED:
             return [Check("gate", f"'{stack}' is first in the promotion order", True,
                           "the embedded stack: nothing to wait for (the checklist reads the stack before)")]
-        return first_stack_gate(config, now, history)
+        return first_stack_gate(config, now, history, engine)
     if previous in EMBEDDED:
         return [Check("gate", f"'{stack}' promotes from a stack CI can read", False,
                       f"{config.stack_file} says promotes_from: {previous}, the embedded stack on a laptop; remove "
@@ -133,7 +137,7 @@ def phase_gate(stack: str, *, now: datetime | None = None,
     checks = [Check("gate", f"'{previous}' declares phase 1", before.phase == 1 and before.trigger_enabled,
                     f"{before.stack_file}: phase={before.phase}, dual_write={before.dual_write}")]
 
-    checks += _reach(stack, lambda conn: [gate.edge_function(conn, config)],
+    checks += _reach(stack, engine, lambda conn: [gate.edge_function(conn, config)],
                      lambda why: [gate.edge_function(None, config, why)])
     # Every row, even when the first fails: a reviewer sees all that is missing at once.
     soak = _history_soak(previous, history, config, now, "1")
@@ -151,7 +155,7 @@ def phase_gate(stack: str, *, now: datetime | None = None,
         ]
 
     drift_row = gate.DRIFT_ROW.format(threshold=before.drift_threshold)
-    checks += _reach(previous, on_previous, previous_of=stack, fail=lambda why: [
+    checks += _reach(previous, engine, on_previous, previous_of=stack, fail=lambda why: [
         Check("gate", f"'{previous}' smoke test passes", False, f"could not reach '{previous}': {why}"), soak,
         *(Check(gate.STEP, name, False, f"could not reach '{previous}': {why}")
           for name in (drift_row, gate.PERFORMANCE_ROW, gate.ERRORS_ROW))])

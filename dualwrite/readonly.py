@@ -43,6 +43,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 import yaml
 
 from dualwrite.config import PROJECT, ROOT, ConfigError, stack_file_name
+from dualwrite.stack_engine import EngineError, StackEngine
 
 STATE_URL = "PULUMI_STATE_READONLY_URL"
 DB_PASSWORD = "PREVIEW_DB_PASSWORD"
@@ -204,17 +205,16 @@ def config_without_secrets(stack: str, text: str, *, salt: str | None = None) ->
 class ThrowawayStack:
     """A copy of a stack in a temp dir: its state (read-only), its config without secrets, a random passphrase."""
 
-    def __init__(self, stack: str, env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, stack: str, engine: StackEngine, env: Mapping[str, str] | None = None) -> None:
         self.stack = stack
+        self.engine = engine
         self.base_env = dict(os.environ if env is None else env)
         self.dir = Path(tempfile.mkdtemp(prefix=f"preview-{stack}-"))
         # Random and forgotten: the throwaway stack holds no secret worth a passphrase.
         self.passphrase = secrets.token_hex(16)
 
     def __enter__(self) -> "ThrowawayStack":
-        from devenv import engine
-
-        engine.link_program_virtualenv()
+        self.engine.link_program_virtualenv()
         try:
             url = self.base_env.get(STATE_URL)
             if not url:
@@ -243,9 +243,7 @@ class ThrowawayStack:
         return self.dir / stack_file_name(self.stack)
 
     def env(self) -> dict[str, str]:
-        from devenv import engine
-
-        env = engine.environment(self.stack, {k: v for k, v in self.base_env.items() if k not in DEPLOY_SECRETS})
+        env = self.engine.environment(self.stack, {k: v for k, v in self.base_env.items() if k not in DEPLOY_SECRETS})
         env["PULUMI_BACKEND_URL"] = (self.dir / "backend").as_uri()
         env["PULUMI_HOME"] = str(self.dir / "pulumi-home")
         env["PULUMI_CONFIG_PASSPHRASE"] = self.passphrase
@@ -254,15 +252,13 @@ class ThrowawayStack:
     def run(self, args: Sequence[str], *, capture: bool = False, setup: bool = False) -> subprocess.CompletedProcess[str]:
         """`pulumi <args>` on the throwaway stack, from the checkout with the copied stack file; with
         `setup`, from the temp dir, and a failure is an EngineError."""
-        from devenv import engine
-
         (self.dir / "backend").mkdir(exist_ok=True)
-        command = [str(engine.pulumi_binary()), *args, "--non-interactive"]
+        command = [str(self.engine.pulumi_binary()), *args, "--non-interactive"]
         if not setup:
             command += ["--stack", self.stack, "--config-file", str(self.config_file)]
         result = subprocess.run(command, cwd=self.dir if setup else ROOT, env=self.env(), text=True,
                                 capture_output=capture or setup)
         if setup and result.returncode != 0:
-            raise engine.EngineError(f"read-only preview of stack '{self.stack}': `pulumi {' '.join(args[:2])}` "
-                                     f"failed: {(result.stderr or result.stdout).strip()[-1500:]}")
+            raise EngineError(f"read-only preview of stack '{self.stack}': `pulumi {' '.join(args[:2])}` "
+                              f"failed: {(result.stderr or result.stdout).strip()[-1500:]}")
         return result

@@ -16,9 +16,8 @@ from __future__ import annotations
 import getpass
 from typing import Callable, TextIO
 
-from dualwrite.config import PROJECT, ConfigError, check_file, stack_file_name
-
-PASSWORD_KEY = f"{PROJECT}:db_password"
+from dualwrite.config import ConfigError, check_file, stack_file_name
+from dualwrite.stack_engine import PASSWORD_KEY, StackEngine
 
 
 def check_stack_file(stack: str) -> None:
@@ -51,10 +50,8 @@ def read_password(stack: str, stdin: TextIO, prompt: Callable[[str], str] = getp
     return password
 
 
-def init(stack: str, stdin: TextIO, prompt: Callable[[str], str] = getpass.getpass) -> str:
+def init(stack: str, stdin: TextIO, engine: StackEngine, prompt: Callable[[str], str] = getpass.getpass) -> str:
     """Create the stack (if new) and store its password as a secret; returns what to do next."""
-    from devenv import engine
-
     check_stack_file(stack)
     problem = engine.passphrase_problem(stack)
     if problem:

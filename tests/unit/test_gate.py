@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.stack_engine import ENGINE
 from dualwrite import gate
 from dualwrite.config import ConfigError, parse
 
@@ -107,7 +108,7 @@ def test_every_row_is_evaluated_when_the_first_fails(tmp_path: Path, monkeypatch
     monkeypatch.setattr(stack_config, "read_stack_file", lambda stack, root=tmp_path: read(stack, tmp_path))
     monkeypatch.setattr(stack_config, "load", lambda stack, root=tmp_path: load(stack, tmp_path))
 
-    rows = promotion.phase_gate("gate-next", now=NOW, history=lambda stack: [update(1, 30, "0")])
+    rows = promotion.phase_gate("gate-next", engine=ENGINE, now=NOW, history=lambda stack: [update(1, 30, "0")])
     names = [row.name for row in rows]
     assert names == ["'gate-prev' declares phase 1", "Edge Function deployed and tested", "'gate-prev' smoke test passes",
                      "24-hour stability test passed", "Drift detection shows at most 0.1% drift",

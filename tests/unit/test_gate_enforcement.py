@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.stack_engine import ENGINE
 from dualwrite import ci_plan, enforcement, gate, gate_inputs, pr_comment, promotion
 from dualwrite.config import ConfigError, parse
 from tests.unit.test_ci_plan import commit, git
@@ -71,7 +72,7 @@ def test_thresholds_come_from_the_base_branch_and_changes_are_called_out(repo: P
     assert any("drift_threshold`: 0.1 -> 99" in line for line in gate_inputs.read(FIRST, "HEAD~1", "HEAD", repo).callouts)
 
     # The gate itself runs with 24 h: 30 h of history passes, 3 h would not.
-    verdict = enforcement.check(NEXT, "HEAD~1", "HEAD", repo=repo, now=NOW, history=phase1_history)
+    verdict = enforcement.check(NEXT, "HEAD~1", "HEAD", engine=ENGINE, repo=repo, now=NOW, history=phase1_history)
     soak = next(row for row in verdict.rows if "stability" in row.name)
     assert soak.name.startswith("24-hour") and soak.ok
     assert not verdict.passed  # the unreachable databases fail their rows
@@ -96,10 +97,10 @@ def test_a_rollback_is_never_blocked(repo: Path, after: str):
     def unreachable(stack: str) -> list[dict]:
         raise AssertionError("a rollback must not read the gate's evidence")
 
-    verdict = enforcement.check(NEXT, "HEAD~1", "HEAD", repo=repo, now=NOW, history=unreachable)
+    verdict = enforcement.check(NEXT, "HEAD~1", "HEAD", engine=ENGINE, repo=repo, now=NOW, history=unreachable)
     assert verdict.kind == "rollback" and verdict.passed
     # With no base (a laptop's `invoke promotion-check`), a stack that does not run Phase 1 is not gated either.
-    assert enforcement.check(NEXT, None, "HEAD", repo=repo, history=unreachable).passed
+    assert enforcement.check(NEXT, None, "HEAD", engine=ENGINE, repo=repo, history=unreachable).passed
     assert [row.name for row in verdict.rows] == ["a rollback is never blocked by the promotion gate"]
     assert "phase 1, dual_write enabled ->" in verdict.rows[0].detail
 
@@ -107,10 +108,11 @@ def test_a_rollback_is_never_blocked(repo: Path, after: str):
 def test_a_flip_fails_without_an_override_and_passes_with_the_new_one(repo: Path):
     write(repo, NEXT, text(1, FIRST, soak_hours="24"))
     commit(repo, "next: phase 1")
-    assert not enforcement.check(NEXT, "HEAD~1", "HEAD", repo=repo, now=NOW, history=phase1_history).passed
+    assert not enforcement.check(NEXT, "HEAD~1", "HEAD", engine=ENGINE, repo=repo, now=NOW,
+                                 history=phase1_history).passed
     write(repo, NEXT, text(1, FIRST, soak_hours="24", gate_override="incident 42: staging must match prod today"))
     commit(repo, "next: phase 1 with override")
-    verdict = enforcement.check(NEXT, "HEAD~2", "HEAD", repo=repo, now=NOW, history=phase1_history)
+    verdict = enforcement.check(NEXT, "HEAD~2", "HEAD", engine=ENGINE, repo=repo, now=NOW, history=phase1_history)
     assert verdict.passed and verdict.overridden
     assert verdict.callouts[0].startswith("GATE OVERRIDDEN by Pulumi.ut-next.yaml")
     assert verdict.rows[-1].name.startswith("OVERRIDDEN") and "incident 42" in verdict.rows[-1].detail
@@ -123,7 +125,7 @@ def test_a_stale_override_is_not_honored_again(repo: Path):
     commit(repo, "next back to 0, override left")
     write(repo, NEXT, text(1, FIRST, gate_override=stale))
     commit(repo, "next: phase 1 again")
-    verdict = enforcement.check(NEXT, "HEAD~1", "HEAD", repo=repo, now=NOW, history=phase1_history)
+    verdict = enforcement.check(NEXT, "HEAD~1", "HEAD", engine=ENGINE, repo=repo, now=NOW, history=phase1_history)
     assert not verdict.passed and not verdict.overridden
     assert any("is not honored again" in line for line in verdict.callouts)
 
@@ -152,7 +154,7 @@ def test_the_first_shared_stack_reads_its_own_phase_0():
     end = (NOW - timedelta(hours=30)).isoformat()
     history = [{"version": 2, "kind": "update", "result": "succeeded", "endTime": end,
                 "config": {"habit-tracker-db:phase": {"value": "0"}}}]
-    rows = promotion.phase_gate(FIRST, now=NOW, history=lambda stack: history, config=config)
+    rows = promotion.phase_gate(FIRST, engine=ENGINE, now=NOW, history=lambda stack: history, config=config)
     names = [row.name for row in rows]
     assert names[0] == f"'{FIRST}' is first in the promotion order" and "own Phase 0" in rows[0].detail
     soak = next(row for row in rows if "stability" in row.name)
@@ -161,7 +163,7 @@ def test_the_first_shared_stack_reads_its_own_phase_0():
     assert gate.phase_since(history, "1") == (None, None)
     # The embedded stack alone keeps "nothing to wait for".
     local = parse("local", {"phase": "0", "db_host": "127.0.0.1"}, has_password=False)
-    assert [row.ok for row in promotion.phase_gate("local", config=local)] == [True]
+    assert [row.ok for row in promotion.phase_gate("local", engine=ENGINE, config=local)] == [True]
 
 
 def test_a_shared_stack_never_promotes_from_local(repo: Path):
@@ -173,7 +175,7 @@ def test_a_shared_stack_never_promotes_from_local(repo: Path):
     message = str(error.value)
     assert "Stack 'dev' (Pulumi.dev.yaml)" in message and "'local'" in message and "CI cannot read" in message
     config = parse("dev", {"phase": "0", "db_host": "127.0.0.1", "promotes_from": "local"}, has_password=False)
-    rows = promotion.phase_gate("dev", config=config)
+    rows = promotion.phase_gate("dev", engine=ENGINE, config=config)
     assert len(rows) == 1 and not rows[0].ok and "embedded stack on a laptop" in rows[0].detail
 
 
