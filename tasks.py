@@ -511,18 +511,11 @@ def state_reader_role(c, role="pulumi_state_reader", table="pulumi_state"):
     PULUMI_STATE_READONLY_URL of the plan job and of the preview environments."""
     import os
 
-    import psycopg
+    from dualwrite import readonly_roles
 
-    from dualwrite import readonly, readonly_roles
-
-    url = os.environ.get("PULUMI_BACKEND_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        raise _fail("state-reader-role: PULUMI_BACKEND_URL must be the team's postgres:// backend, as the role that "
-                    "owns its state table; nothing was changed.")
+    url = readonly_roles.team_backend_url(os.environ)  # refused here, before the password is read
     password = _password_from_stdin(f"password of {role}")
-    libpq, _, _ = readonly.backend_location(url)
-    with psycopg.connect(libpq, autocommit=True) as conn:
-        readonly_roles.ensure_state_reader(conn, role, password, table)
+    readonly_roles.ensure_state_reader_in_backend(url, role, password, table)
     print(f"role {role}: SELECT on {table} only, default_transaction_read_only = on")
 
 

@@ -11,8 +11,13 @@ the password is composed as a literal, never printed.
 
 from __future__ import annotations
 
+from typing import Mapping
+
 import psycopg
 from psycopg import sql
+
+from dualwrite.config import ConfigError
+from dualwrite.readonly import backend_location
 
 
 def _login_role(conn: psycopg.Connection, role: str, password: str) -> None:
@@ -44,3 +49,19 @@ def ensure_state_reader(conn: psycopg.Connection, role: str, password: str, tabl
         _login_role(conn, role, password)
         conn.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(sql.Identifier(table), sql.Identifier(role)))
     return role
+
+
+def team_backend_url(env: Mapping[str, str]) -> str:
+    """PULUMI_BACKEND_URL, which must be the team's postgres:// backend, as the role that owns its state table."""
+    url = env.get("PULUMI_BACKEND_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        raise ConfigError("state-reader-role: PULUMI_BACKEND_URL must be the team's postgres:// backend, as the role "
+                          "that owns its state table; nothing was changed.")
+    return url
+
+
+def ensure_state_reader_in_backend(url: str, role: str, password: str, table: str = "pulumi_state") -> str:
+    """`ensure_state_reader` in the team backend at `url` (a CLI postgres:// backend URL)."""
+    libpq, _, _ = backend_location(url)
+    with psycopg.connect(libpq, autocommit=True) as conn:
+        return ensure_state_reader(conn, role, password, table)

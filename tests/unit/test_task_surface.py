@@ -5,6 +5,7 @@ stack name that has no file, so nothing is reached; none of these touches stack 
 from __future__ import annotations
 
 import inspect
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,9 +21,9 @@ COLLECTION = Collection.from_module(tasks)
 NO_SUCH_STACK = "no-such-stack-of-the-tests"
 
 
-def invoke(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+def invoke(*args: str, stdin: str = "", env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(Path(sys.executable).parent / "invoke"), *args], cwd=ROOT, text=True, input=stdin,
-                          capture_output=True, timeout=120)
+                          capture_output=True, timeout=120, env=None if env is None else {**os.environ, **env})
 
 
 def one_paragraph(result: subprocess.CompletedProcess[str], *expected: str) -> str:
@@ -74,6 +75,15 @@ def test_post_comment_without_its_file():
 def test_every_task_reports_a_missing_stack_file_as_one_paragraph(args):
     """The error boundary: any task, one paragraph naming the stack and its file."""
     one_paragraph(invoke(*args, "--stack", NO_SUCH_STACK), f"Pulumi.{NO_SUCH_STACK}.yaml does not exist")
+
+
+def test_state_reader_role_refuses_a_file_backend_before_reading_a_password():
+    """The backend is checked first: a password is not even read (this one is too short) for a backend it cannot be used on."""
+    message = one_paragraph(invoke("state-reader-role", stdin="short\n",
+                                   env={"PULUMI_BACKEND_URL": "file:///nonexistent/backend"}),
+                            "state-reader-role: PULUMI_BACKEND_URL must be the team's postgres:// backend",
+                            "nothing was changed")
+    assert "password" not in message.lower(), message
 
 
 def test_stack_init_refuses_local():
