@@ -30,6 +30,8 @@ def _user_errors(stack: str | None = None) -> Iterator[None]:
     where = f"Stack '{stack}'" if stack else "The database"
     try:
         yield
+    except Exit:
+        raise  # a task's own ending (`_fail`, a failed check): already one paragraph
     except Exception as error:
         # Imported here, not above: a job that installs invoke alone (the workflows' summary jobs)
         # runs tasks that never touch a database or the engine.

@@ -86,6 +86,24 @@ def test_state_reader_role_refuses_a_file_backend_before_reading_a_password():
     assert "password" not in message.lower(), message
 
 
+def test_a_summary_job_with_invoke_alone_fails_in_one_paragraph(tmp_path):
+    """The workflows' summary jobs install invoke and nothing else: a failing ci-summary ends in its
+    paragraph, without the boundary importing what such a job lacks (psycopg)."""
+    import invoke as invoke_package
+
+    installed = Path(invoke_package.__file__).parent
+    for part in [installed, *installed.parent.glob("invoke-*.dist-info")]:  # the package and its metadata
+        (tmp_path / part.name).symlink_to(part)
+    python = Path(getattr(sys, "_base_executable", sys.executable))
+    only_invoke = {**{k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONHOME")},
+                   "PYTHONPATH": str(tmp_path)}
+    lacks = subprocess.run([str(python), "-s", "-c", "import psycopg"], env=only_invoke, capture_output=True)
+    assert lacks.returncode != 0, f"{python} has psycopg: it cannot stand for a job that installs invoke alone"
+    result = subprocess.run([str(python), "-s", "-m", "invoke", "ci-summary", "--results", "plan=success stack=failure"],
+                            cwd=ROOT, env=only_invoke, text=True, capture_output=True, timeout=120)
+    one_paragraph(result, "error: jobs that did not pass: stack: failure")
+
+
 def test_stack_init_refuses_local():
     one_paragraph(invoke("stack-init", "--stack", "local"), "Stack 'local' is the embedded database",
                   "nothing was changed")
