@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
 from devenv import engine
+from dualwrite.stack_engine import StackEngine
 
 
 class WorkstationEngine:
@@ -44,4 +45,4 @@ class WorkstationEngine:
         localdb.ensure_running()
 
 
-ENGINE = WorkstationEngine()
+ENGINE: StackEngine = WorkstationEngine()  # typed so that mypy checks it keeps the protocol

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol, Sequence
 
-from dualwrite.config import PROJECT
+from dualwrite.config import PROJECT, ConfigError
 
 PASSWORD_KEY = f"{PROJECT}:db_password"
 
@@ -56,8 +56,6 @@ class StackEngine(Protocol):
 def stack_password(engine: StackEngine, stack: str) -> str:
     """The stack's `db_password` secret, decrypted by the engine with the stack's passphrase; held in
     memory only. No passphrase: a ConfigError paragraph, before the engine runs."""
-    from dualwrite.config import ConfigError
-
     problem = engine.passphrase_problem(stack)
     if problem:
         raise ConfigError(problem)
