@@ -7,7 +7,7 @@ import runpy
 import pulumi
 import pytest
 
-from dualwrite.catalog import MIGRATION_013
+from dualwrite.catalog import MIGRATION_013, objects_in
 from dualwrite.objects import Function, Procedure, Table
 
 MAIN = "infra/__main__.py"
@@ -73,7 +73,7 @@ def test_every_resource_is_typed_and_sits_in_a_component_of_the_guide():
     assert components == {"database-owner": "habit-tracker-db:migration013:Owner",
                           "migration-013": "habit-tracker-db:migration013:Migration",
                           "security": "habit-tracker-db:migration013:Security",
-                          "phase-1": "habit-tracker-db:migration013:PhaseOne"}
+                          "phase-jobs": "habit-tracker-db:migration013:PhaseJobs"}
     # Each kind's inputs name the kind class the provider hands it to.
     assert {props["kind"] for props in sql_objects(mocks).values()} == {
         "table", "index", "function", "trigger", "grants", "extension", "cron_job", "backfill", "ownership"}
@@ -82,7 +82,7 @@ def test_every_resource_is_typed_and_sits_in_a_component_of_the_guide():
 def test_phase0_declares_every_catalog_object_with_phase0_body():
     mocks = run_program(phase="0")
     objects = sql_objects(mocks)
-    assert [n for n in objects if n not in ("privileges", "migration-013-owner")] == [o.name for o in MIGRATION_013]
+    assert [n for n in objects if n not in ("privileges", "migration-013-owner")] == [o.name for o in objects_in(0)]
     assert objects["privileges"]["kind"] == "grants"
     assert objects["sync_old_to_new"]["checksum"] == next(
         o for o in MIGRATION_013 if o.name == "sync_old_to_new"
@@ -107,7 +107,7 @@ def test_privileges_follow_the_objects():
     declared = sql_objects(run_program(phase="0"))
     privileges = declared["privileges"]
     assert privileges["kind"] == "grants"
-    assert set(privileges["objects"]) == {o.name for o in MIGRATION_013 if o.kind in (Table, Function, Procedure)}
+    assert set(privileges["objects"]) == {o.name for o in objects_in(0) if o.kind in (Table, Function, Procedure)}
     declared = {d["name"]: d["privileges"] for d in privileges["declared"]}
     assert declared["idempotency_log"] == {"service_role": ["SELECT", "INSERT", "UPDATE", "DELETE"]}
     assert declared["sync_old_to_new"] == {}  # nobody but the owner
