@@ -51,6 +51,13 @@ DUAL_WRITE_ERRORS_COLUMNS = (
     ("occurred_at", "timestamp with time zone"),
 )
 
+OLD_CLIENT_WRITES_COLUMNS = (  # one row per day and backend that wrote habit_tracker (Phase 2 on)
+    ("day", "date"), ("backend_pid", "integer"), ("login_role", "text"), ("statements", "bigint"),
+    ("first_at", "timestamp with time zone"), ("last_at", "timestamp with time zone"),
+)
+# The new schema's tables, whose writes the reverse sync copies into habit_tracker (Phase 2 and 3).
+REVERSE_SYNCED = ("children", "weeks", "habits", "habit_records")
+
 
 @dataclass(frozen=True)
 class SqlObject:
@@ -183,15 +190,18 @@ MIGRATION_013: tuple[SqlObject, ...] = (
               privileges=GATE_EVIDENCE_EXECUTE),
     SqlObject(Function, "backfill_habit_tracker", "013/backfill_habit_tracker.sql", signature="(bigint, integer)"),
     # Phase 2: the evidence the Phase 3 gate reads, writes to habit_tracker the reverse sync did not make.
-    SqlObject(Table, "old_client_writes", "013/old_client_writes.sql", privileges=(("service_role", ("SELECT",)),)),
+    SqlObject(Table, "old_client_writes", "013/old_client_writes.sql", columns=OLD_CLIENT_WRITES_COLUMNS,
+              privileges=(("service_role", ("SELECT",)),)),
     SqlObject(Function, "record_old_client_write", "013/record_old_client_write.sql", signature="()"),
     SqlObject(Trigger, "trigger_habit_tracker_old_client_writes", "013/trigger_habit_tracker_old_client_writes.sql",
               on_table="habit_tracker"),
     # Phase 2: the reverse sync, one rebuild of a sheet's habit_tracker row per transaction.
     SqlObject(Function, "habit_tracker_from_week", "013/habit_tracker_from_week.sql", signature="(uuid)"),
     SqlObject(Function, "sync_new_to_old", "013/sync_new_to_old.sql", signature="()"),
-    *(SqlObject(Trigger, f"trigger_{table}_reverse_sync", f"013/trigger_{table}_reverse_sync.sql", on_table=table)
-      for table in ("children", "weeks", "habits", "habit_records")),
+    # Per table: a BEFORE row trigger that locks the sheet's habit_tracker row first and queues its week, and
+    # a deferred constraint trigger that rebuilds each queued week once at commit (sync_new_to_old.sql).
+    *(SqlObject(Trigger, f"trigger_{table}_reverse_{role}", f"013/trigger_{table}_reverse_{role}.sql", on_table=table)
+      for table in REVERSE_SYNCED for role in ("lock", "sync")),
     SqlObject(Function, "dual_write_reverse_drift", "013/dual_write_reverse_drift.sql", signature="()",
               privileges=SERVICE_ROLE_EXECUTE),
     SqlObject(Function, "backfill_new_to_old", "013/backfill_new_to_old.sql", signature="(uuid, integer)"),

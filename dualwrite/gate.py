@@ -194,14 +194,16 @@ def old_client_writes(conn: psycopg.Connection, config: StackConfig, now: dateti
     """The Phase 3 gate's evidence, on the stack itself (its own old clients): writes to habit_tracker
     the reverse sync did not make (old_client_writes), none over `quiet_period_hours`."""
     hours = config.quiet_period_hours
-    count, latest = conn.execute(sql.SQL(
-        "SELECT count(*), max(written_at) FROM {} WHERE written_at > {}::timestamptz - {}").format(
+    # One row per day and backend (sql/013/old_client_writes.sql): statements counted, the last one's time.
+    count, latest, roles = conn.execute(sql.SQL(
+        "SELECT coalesce(sum(statements), 0), max(last_at), string_agg(DISTINCT login_role, ', ') FROM {} "
+        "WHERE last_at > {}::timestamptz - {}").format(
             sql.Identifier(SCHEMA, "old_client_writes"), sql.Literal(now), sql.Literal(timedelta(hours=hours)))
     ).fetchone()
-    last = f", latest {latest:%Y-%m-%d %H:%M:%S %Z}" if latest else ""
+    last = f", the latest at {latest:%Y-%m-%d %H:%M:%S %Z} (logged in as {roles})" if latest else ""
     return _row(QUIET_ROW, count == 0,
-                f"old_client_writes on '{config.stack}': {count} write(s) in the last {hours:g} h{last} "
-                f"({config.stack_file}, {PROJECT}:quiet_period_hours)")
+                f"old_client_writes on '{config.stack}': {count} statement(s) writing habit_tracker not made by the "
+                f"reverse sync in the last {hours:g} h{last} ({config.stack_file}, {PROJECT}:quiet_period_hours)")
 
 
 def errors(conn: psycopg.Connection, before: StackConfig, config: StackConfig) -> Check:

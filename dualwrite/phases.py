@@ -98,8 +98,10 @@ _GUIDE = frozenset({
 })
 # Phase 2 adds the reverse sync and the evidence the Phase 3 gate reads (old clients' writes).
 _REVERSE = frozenset({
-    "habit_tracker_from_week", "sync_new_to_old", "trigger_children_reverse_sync", "trigger_weeks_reverse_sync",
-    "trigger_habits_reverse_sync", "trigger_habit_records_reverse_sync", "old_client_writes",
+    "habit_tracker_from_week", "sync_new_to_old", "trigger_children_reverse_lock", "trigger_children_reverse_sync",
+    "trigger_weeks_reverse_lock", "trigger_weeks_reverse_sync", "trigger_habits_reverse_lock",
+    "trigger_habits_reverse_sync", "trigger_habit_records_reverse_lock", "trigger_habit_records_reverse_sync",
+    "old_client_writes",
     "record_old_client_write", "trigger_habit_tracker_old_client_writes", "dual_write_reverse_drift",
     "backfill_new_to_old",
 })
@@ -110,8 +112,8 @@ _READ_ONLY = frozenset({"habit_tracker_read_only", "trigger_habit_tracker_read_o
 _RETIRED = frozenset({
     "idempotency_log", "idx_idempotency_key", "idx_idempotency_expires", "idx_idempotency_status",
     "idx_idempotency_created", "cleanup_idempotency_log", "cleanup_idempotency_log_batch", "dual_write_errors",
-    "old_client_writes", "habit_tracker_archive",
-})
+    "old_client_writes",
+})  # + habit_tracker_archive, the archive kind (objects/archive.py), once branch `reverse` has it
 
 _SMOKE_GUIDE = ("state", "columns", "indexes", "guide_trigger")
 

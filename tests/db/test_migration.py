@@ -85,7 +85,7 @@ def test_drop_removes_everything_and_keeps_app_rows(conn):
 def test_phase_must_be_a_place_on_the_path(conn):
     for bad in (5, -1, "1"):
         with pytest.raises(ValueError, match="phase must be a place on the path 0..4"):
-            migration.apply(conn, bad)
+            migration.apply(conn, bad)  # type: ignore[arg-type]
 
 
 def test_flip_to_phase1_waits_for_inflight_writers_within_lock_timeout(conn, db_url):
