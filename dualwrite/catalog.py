@@ -147,6 +147,19 @@ def ownership_props(project: str, stack: str) -> dict[str, Any]:
             "stack": stack, "sql": source, "checksum": sha256(source.encode("utf-8")).hexdigest()}
 
 
+def retirement_props() -> dict[str, Any]:
+    """What retirement stops before it archives habit_tracker (objects/retirement.py): every trigger, then
+    every function, of the phase before it that it does not keep, newest first."""
+    retired = phases.BY_KEY["retired"]
+    before = phases.BY_KEY[retired.before or ""]
+    leaving = [obj for obj in reversed(objects_in(before.order)) if obj.name not in retired.objects]
+    drops = [obj for obj in leaving if obj.kind is Trigger] + [obj for obj in leaving if obj.kind is Function]
+    statements = [obj.drop_sql().as_string(None) for obj in drops]
+    return {"kind": "retirement", "name": "migration_013_syncs", "schema": SCHEMA, "statements": statements,
+            "triggers": [obj.name for obj in drops if obj.kind is Trigger],
+            "checksum": sha256(repr(statements).encode("utf-8")).hexdigest()}
+
+
 def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
     """The Security component's watch over the privileges of `objects` (default: every table,
     function and procedure of Phase 0): each one's REVOKE/GRANT, applied again, and their ACLs read back."""

@@ -72,6 +72,8 @@ class Phase:
     # trigger is the sync; later, stepping back one phase is the rollback.
     dual_write: tuple[str, ...] = ("enabled",)
     before: str | None = None  # key of the phase one step down
+    # habit_tracker is kept as habit_tracker_archive (retirement): the syncs stop first (objects/retirement.py).
+    archives: bool = False
 
     def body(self, name: str) -> str:
         return self.bodies.get(name, "")
@@ -182,7 +184,7 @@ PATH: tuple[Phase, ...] = (
         step_back="habit_tracker_archive is renamed back to habit_tracker with its privileges as they were, the "
                   "Phase 3 triggers and functions are created again, and backfill_new_to_old brings over the rows "
                   "written to the new schema meanwhile",
-        before="3",
+        before="3", archives=True,
     ),
 )
 

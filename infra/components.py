@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 
 from dualwrite.catalog import (CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, GUIDE_TRIGGER, SCHEMA, grants_props,
-                               objects_in, ownership_props)
+                               objects_in, ownership_props, retirement_props)
 from dualwrite import rollback
 from dualwrite.config import StackConfig
 from infra import resources
@@ -51,6 +51,10 @@ class Migration013(pulumi.ComponentResource):
         self.objects = {}
         # The owner record first: nothing is created or adopted in a database another stack owns.
         previous: resources.SqlObjectResource | None = owner
+        if config.stage.archives:
+            # Retirement stops the syncs before habit_tracker is archived (objects/retirement.py says why).
+            previous = resources.Retirement("stop-syncs", retirement_props(),
+                                            pulumi.ResourceOptions(parent=self, depends_on=[owner]))
         for obj in objects_in(config.phase):
             if obj.name == GUIDE_TRIGGER and not config.trigger_present:
                 continue  # rollback option 2, declared: the trigger stays dropped

@@ -40,3 +40,24 @@ def test_each_step_leaves_exactly_the_phases_objects_and_every_row(conn):
         assert present(conn) == expected | tables_so_far, f"after the step to phase {key}"
         assert deployed_phase(conn) == key
         assert conn.execute("SELECT count(*) FROM public.habit_tracker WHERE child_name = 'Kept'").fetchone() == (1,)
+
+
+def test_retirement_stops_every_sync_first_in_one_transaction(conn):
+    """objects/retirement.py: before habit_tracker is archived, every trigger and sync function of Phase 3
+    that retirement does not keep is gone; its fingerprint says so; the step back creates them again."""
+    from dualwrite.catalog import retirement_props
+    from dualwrite.db import Session
+    from dualwrite.objects import Retirement
+
+    migration.apply(conn, 0)
+    for key in ("1", "2", "3"):
+        migration.set_phase(conn, phases.BY_KEY[key].order)
+    stop = Retirement(retirement_props())
+    assert stop.fingerprint(conn) is None  # Phase 3's triggers are there
+    stop.apply_create(Session.on(conn))
+    retired = phases.BY_KEY["retired"]
+    kept = {obj.name for obj in objects_in(retired.order)} | {obj.name for obj in MIGRATION_013 if obj.kind is Table}
+    assert present(conn) == kept - {"habit_tracker_archive"}
+    assert stop.fingerprint(conn) is not None
+    migration.set_phase(conn, phases.BY_KEY["3"].order)
+    assert present(conn) >= {obj.name for obj in objects_in(phases.BY_KEY["3"].order)}
