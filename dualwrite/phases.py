@@ -63,6 +63,7 @@ class Phase:
     bodies: Mapping[str, str]  # object -> the body (file variant) it runs here, for objects with several
     syncs: str  # NONE | FORWARD | BOTH | REVERSE
     backfill: bool  # the forward catch-up (the Phase 1 backfill resource) runs at `up`
+    reverse_backfill: bool  # the reverse catch-up (backfill_new_to_old) runs at `up` where sheets are behind
     cleanup_job: bool  # the pg_cron job cleanup_idempotency_log is scheduled
     smoke_checks: tuple[str, ...]  # check ids dualwrite/smoke.py runs, in order (its CHECKS)
     drift: str  # which drift applies: "forward" | "both ways" | "reverse" | "none"
@@ -123,7 +124,8 @@ PATH: tuple[Phase, ...] = (
     Phase(
         key="0", order=0, title="log only",
         meaning="the guide's trigger logs every write to habit_tracker (NOTICE or server log); nothing is synced",
-        objects=_GUIDE, bodies={"sync_old_to_new": "0"}, syncs=NONE, backfill=False, cleanup_job=False,
+        objects=_GUIDE, bodies={"sync_old_to_new": "0"}, syncs=NONE, backfill=False, reverse_backfill=False,
+        cleanup_job=False,
         smoke_checks=(*_SMOKE_GUIDE, "test_row", "security", "cleanup_job"),
         drift="none", gate=None, step_back="",
         dual_write=("enabled", "disabled", "absent", "removed"),
@@ -132,7 +134,8 @@ PATH: tuple[Phase, ...] = (
         key="1", order=1, title="sync old to new",
         meaning="writes to habit_tracker are projected into children, weeks, habits and habit_records; "
                 "existing rows are backfilled",
-        objects=_GUIDE, bodies={"sync_old_to_new": "1"}, syncs=FORWARD, backfill=True, cleanup_job=True,
+        objects=_GUIDE, bodies={"sync_old_to_new": "1"}, syncs=FORWARD, backfill=True, reverse_backfill=False,
+        cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "test_row", "security", "cleanup_job", "drift"),
         drift="forward",
         gate=Gate("1", ("checklist",), "the guide's Phase 1 Activation Checklist: the stack before soaked Phase 1, "
@@ -146,7 +149,8 @@ PATH: tuple[Phase, ...] = (
         key="2", order=2, title="both directions",
         meaning="the new app writes the normalized tables and a reverse sync rebuilds each touched habit_tracker "
                 "row once per transaction; old clients' writes still flow forward",
-        objects=_GUIDE | _REVERSE, bodies={"sync_old_to_new": "1"}, syncs=BOTH, backfill=True, cleanup_job=True,
+        objects=_GUIDE | _REVERSE, bodies={"sync_old_to_new": "1"}, syncs=BOTH, backfill=True, reverse_backfill=True,
+        cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "phase_triggers", "test_row", "security", "cleanup_job", "drift"),
         drift="both ways",
         gate=Gate("1", ("soak", "drift_forward", "errors", "approval"),
@@ -162,7 +166,7 @@ PATH: tuple[Phase, ...] = (
         meaning="forward sync is off and habit_tracker is read-only for the API roles (an old client's write "
                 "gets a clear error); the reverse sync keeps it current for old readers",
         objects=(_GUIDE | _REVERSE | _READ_ONLY) - {"trigger_habit_tracker_dual_write", "sync_old_to_new"},
-        bodies={}, syncs=REVERSE, backfill=False, cleanup_job=True,
+        bodies={}, syncs=REVERSE, backfill=False, reverse_backfill=True, cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "phase_triggers", "read_only", "security", "cleanup_job", "drift"),
         drift="reverse",
         gate=Gate("2", ("quiet_period", "drift_zero", "drift_reverse", "approval"),
@@ -176,7 +180,7 @@ PATH: tuple[Phase, ...] = (
         key="retired", order=4, title="retired",
         meaning="every trigger and sync function is gone; habit_tracker is kept, renamed habit_tracker_archive, "
                 "readable by no API role; idempotency_log and its cleanup stay for the Edge Function",
-        objects=_RETIRED, bodies={}, syncs=NONE, backfill=False, cleanup_job=True,
+        objects=_RETIRED, bodies={}, syncs=NONE, backfill=False, reverse_backfill=False, cleanup_job=True,
         smoke_checks=("state", "columns", "indexes", "no_triggers", "archive", "security", "cleanup_job"),
         drift="none",
         gate=Gate("3", ("soak", "drift_zero", "drift_reverse", "approval"),

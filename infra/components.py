@@ -91,7 +91,8 @@ class Security(pulumi.ComponentResource):
 class PhaseJobs(pulumi.ComponentResource):
     """What runs beside the objects, where the phase says so (dualwrite/phases.py): the cleanup
     scheduled with pg_cron (the guide's Phase 1 checklist; from then on, retirement included, since
-    it serves the Edge Function) and the forward backfill (where forward sync runs).
+    it serves the Edge Function), the forward backfill (where forward sync runs) and the reverse
+    catch-up (where the reverse sync runs: objects/reverse_backfill.py).
 
     Earlier releases called it PhaseOne ("phase-1"): the alias keeps its URN and its children's."""
 
@@ -110,6 +111,15 @@ class PhaseJobs(pulumi.ComponentResource):
                 {"kind": "backfill", "sync_checksum": objects["sync_old_to_new"].checksum,
                  "batch_size": config.backfill_batch_size, "rows": None,
                  # Declared in sync: a refresh that reads rows out of sync makes `up` backfill them.
+                 "unsynced": 0},
+                pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(objects.values()))),
+            )
+        if stage.reverse_backfill:
+            resources.ReverseBackfill(
+                "reverse-backfill",
+                {"kind": "reverse_backfill", "sync_checksum": objects["habit_tracker_from_week"].checksum,
+                 "batch_size": config.backfill_batch_size, "batches": None,
+                 # Declared in sync: a refresh that reads sheets behind the new schema makes `up` catch them up.
                  "unsynced": 0},
                 pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(objects.values()))),
             )

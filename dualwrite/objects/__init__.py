@@ -16,12 +16,13 @@ from dualwrite.objects.ownership import Ownership
 from dualwrite.objects.procedure import Procedure
 from dualwrite.objects.removal import Removal
 from dualwrite.objects.retirement import Retirement
+from dualwrite.objects.reverse_backfill import ReverseBackfill
 from dualwrite.objects.table import Table
 from dualwrite.objects.trigger import Trigger
 
 KINDS: dict[str, type[ObjectKind]] = {
     cls.kind: cls for cls in (Table, Index, Function, Procedure, Trigger, CronJob, Extension, Grants, Backfill, Removal,
-                               Ownership, Retirement)
+                               Ownership, Retirement, ReverseBackfill)
 }
 
 
@@ -32,4 +33,4 @@ def kind_of(props: Props) -> ObjectKind:
 
 
 __all__ = ["KINDS", "ObjectKind", "kind_of", "Backfill", "CronJob", "Extension", "Function", "Grants", "Index",
-           "Ownership", "Procedure", "Removal", "Retirement", "Table", "Trigger"]
+           "Ownership", "Procedure", "Removal", "Retirement", "ReverseBackfill", "Table", "Trigger"]

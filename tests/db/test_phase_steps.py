@@ -61,3 +61,26 @@ def test_retirement_stops_every_sync_first_in_one_transaction(conn):
     assert stop.fingerprint(conn) is not None
     migration.set_phase(conn, phases.BY_KEY["3"].order)
     assert present(conn) >= {obj.name for obj in objects_in(phases.BY_KEY["3"].order)}
+
+
+def test_the_reverse_catch_up_brings_habit_tracker_back_to_the_new_schema(conn):
+    """objects/reverse_backfill.py: its read counts the sheets behind the weeks (what `up` compares with the
+    declared 0), its run rebuilds them batch by batch, and then it reads 0."""
+    from dualwrite.db import Session
+    from dualwrite.objects import ReverseBackfill
+
+    migration.apply(conn, 0)
+    migration.set_phase(conn, 1)
+    conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+                 "SELECT gen_random_uuid(), 'Sheet ' || g, date '2025-10-13' + 7 * g, '[]' FROM generate_series(1, 5) g")
+    migration.set_phase(conn, 2)
+    # Sheets gone from habit_tracker while their weeks stay (as when it was archived): no sync sees it.
+    conn.execute("SET habit_tracker_db.syncing = 'reverse'")
+    conn.execute("DELETE FROM public.habit_tracker WHERE child_name IN ('Sheet 2', 'Sheet 4')")
+    conn.execute("RESET habit_tracker_db.syncing")
+    catch_up = ReverseBackfill({"kind": "reverse_backfill", "batch_size": 2, "sync_checksum": "x", "unsynced": 0})
+    session = Session.on(conn)
+    assert catch_up.apply_read(session) == {"unsynced": 2}
+    assert catch_up.apply_create(session) == {"batches": 4, "unsynced": 0}  # 5 weeks in batches of 2, then none
+    assert conn.execute("SELECT count(*) FROM public.habit_tracker").fetchone() == (5,)
+    assert catch_up.apply_read(session) == {"unsynced": 0}

@@ -156,7 +156,7 @@ def test_the_owner_record_comes_first_and_every_object_names_its_owner(config):
         i for i, r in enumerate(mocks.resources) if r.typ.startswith(TYPED) and r.name != "migration-013-owner")
 
 
-JOBS = ("pg-cron", "cleanup-job", "backfill")
+JOBS = ("pg-cron", "cleanup-job", "backfill", "reverse-backfill")
 
 
 @pytest.mark.parametrize("key", ["0", "1", "2", "3"])
@@ -170,10 +170,13 @@ def test_each_phase_declares_its_objects_its_jobs_and_their_privileges(key):
     assert declared == [obj.name for obj in objects_in(phase.order)]
     assert ("cleanup-job" in objects) is phase.cleanup_job and ("pg-cron" in objects) is phase.cleanup_job
     assert ("backfill" in objects) is phase.backfill
+    assert ("reverse-backfill" in objects) is phase.reverse_backfill
     assert set(objects["privileges"]["objects"]) == {
         obj.name for obj in objects_in(phase.order) if obj.kind in (Table, Function, Procedure)}
     components = {r.name for r in mocks.resources if r.typ == "habit-tracker-db:migration013:PhaseJobs"}
     assert components == ({"phase-jobs"} if phase.cleanup_job or phase.backfill else set())
+    if phase.reverse_backfill:
+        assert by_type(mocks, "ReverseBackfill")["reverse-backfill"]["unsynced"] == 0
 
 
 def test_phase_2_keeps_the_forward_sync_and_adds_the_reverse_one():
