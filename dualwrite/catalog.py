@@ -18,13 +18,15 @@ from typing import Any
 from psycopg import sql
 
 from dualwrite import phases
-from dualwrite.objects import Function, Index, ObjectKind, Procedure, Table, Trigger
+from dualwrite.objects import Archive, Function, Index, ObjectKind, Procedure, Table, Trigger
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
 
 # Schema of the app's tables (Supabase puts them in `public`).
 SCHEMA = "public"
+# The app's old table, which retirement keeps as habit_tracker_archive.
+ARCHIVED_TABLE = "habit_tracker"
 # The guide's trigger: the only one with rollback states (dual_write: disabled | absent).
 GUIDE_TRIGGER = "trigger_habit_tracker_dual_write"
 # The pg_cron job of Phase 1; fixed, because monitoring, smoke tests and rollback look it up by name.
@@ -111,9 +113,12 @@ class SqlObject:
             "kind": self.kind.kind,
             "name": self.name,
             "schema": SCHEMA,
-            "sql": self.source(phase, phase0_log),
-            "checksum": self.checksum(phase, phase0_log),
+            # The archive has no file: its kind says what it runs (objects/archive.py).
+            "sql": self.source(phase, phase0_log) if self.file else "",
+            "checksum": self.checksum(phase, phase0_log) if self.file else "",
         }
+        if self.kind is Archive:
+            props.update({"source": ARCHIVED_TABLE, "archived": True})
         if self.signature:
             props["signature"] = self.signature
         if self.on_table and self.kind is Trigger:
@@ -222,6 +227,8 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject(Function, "habit_tracker_read_only", "013/habit_tracker_read_only.sql", signature="()"),
     SqlObject(Trigger, "trigger_habit_tracker_read_only", "013/trigger_habit_tracker_read_only.sql",
               on_table="habit_tracker"),
+    # Retirement: habit_tracker kept as this archive, that no API role can use; never dropped by a phase.
+    SqlObject(Archive, "habit_tracker_archive", ""),
 )
 
 # Objects earlier releases created that this one no longer declares (they hold no data):

@@ -18,10 +18,11 @@ from typing import Any
 
 import pulumi
 
-from dualwrite.catalog import (CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, GUIDE_TRIGGER, SCHEMA, grants_props,
-                               objects_in, ownership_props, retirement_props)
-from dualwrite import rollback
+from dualwrite.catalog import (CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, GUIDE_TRIGGER, MIGRATION_013, SCHEMA,
+                               grants_props, objects_in, ownership_props, retirement_props)
+from dualwrite import phases, rollback
 from dualwrite.config import StackConfig
+from dualwrite.objects import Archive
 from infra import resources
 
 TYPE = "habit-tracker-db:migration013"
@@ -55,6 +56,14 @@ class Migration013(pulumi.ComponentResource):
             # Retirement stops the syncs before habit_tracker is archived (objects/retirement.py says why).
             previous = resources.Retirement("stop-syncs", retirement_props(),
                                             pulumi.ResourceOptions(parent=self, depends_on=[owner]))
+        following = phases.up(config.stage)
+        if following is not None and following.archives:
+            # The archive, not yet (objects/archive.py): declared first, so the step back from retirement
+            # renames habit_tracker back before anything is created on it.
+            archive = next(obj for obj in MIGRATION_013 if obj.kind is Archive)
+            previous = resources.Archive(archive.name, {**archive.props(config.phase), "archived": False},
+                                         pulumi.ResourceOptions(parent=self, depends_on=[owner]))
+            self.objects[archive.name] = previous
         for obj in objects_in(config.phase):
             if obj.name == GUIDE_TRIGGER and not config.trigger_present:
                 continue  # rollback option 2, declared: the trigger stays dropped
