@@ -27,6 +27,8 @@ def step(stack, phase: str) -> None:
     smoke = stack.invoke("smoke-test").stdout
     assert "FAIL" not in smoke and f"phase {phase}," in smoke, smoke
     stack.invoke("preview", "--expect-no-changes")
+    again = stack.invoke("up").stdout  # a no-op up: its refresh reads back every input as declared
+    assert "[diff:" not in again, again
     assert stack.invoke("drift").returncode == 0
 
 
