@@ -38,7 +38,7 @@ def run(stack: str, args: Sequence[str], engine: StackEngine, *,
         with readonly.ThrowawayStack(stack, engine) as copy:
             result = copy.run(args)
         if result.returncode != 0:
-            raise EngineError(f"pulumi {command} failed for stack '{stack}' (phase {config.phase}, read-only)")
+            raise EngineError(f"pulumi {command} failed for stack '{stack}' (phase {config.stage.key}, read-only)")
         return config
     problem = engine.passphrase_problem(stack) or (config.deploy_refusal() if command == "up" else None)
     if problem:
@@ -51,7 +51,7 @@ def run(stack: str, args: Sequence[str], engine: StackEngine, *,
     for paragraph in engine.attention(stack) if command == "up" else []:
         print(f"attention: {paragraph}", file=sys.stderr)
     if result.returncode != 0:
-        raise EngineError(f"pulumi {command} failed for stack '{stack}' (phase {config.phase})")
+        raise EngineError(f"pulumi {command} failed for stack '{stack}' (phase {config.stage.key})")
     return config
 
 

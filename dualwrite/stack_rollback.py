@@ -36,6 +36,8 @@ def plan(stack: str, level: str, engine: StackEngine) -> RollbackPlan:
         chosen = rollback.level(level)
     except ValueError as error:
         raise ConfigError(str(error)) from None
+    if refusal := rollback.refusal(config, level):  # from Phase 2 on, the rollback is one step back
+        raise ConfigError(refusal)
     _, conn = connection.connect(stack, engine=engine)
     _, info = connection.conninfo(stack, engine=engine)
     with conn:
