@@ -276,6 +276,12 @@ def plan_since_deployed(deployed: dict[str, str | None], head: str, repo: Path =
     return Plan(base=DEPLOYED, head=head, changed_files=sorted(changed_all), order=order, stacks=stacks)
 
 
+def plan_since_recorded(head: str, engine: StackEngine, repo: Path = ROOT) -> Plan:
+    """`plan_since_deployed` with each shared stack's recorded deployed commit (dualwrite/deploy_record.py)."""
+    stacks = [stack for stack in stack_files(repo, head) if stack not in EMBEDDED]
+    return plan_since_deployed({stack: deploy_record.read(stack, engine) for stack in stacks}, head, repo)
+
+
 def github_outputs(result: Plan) -> str:
     """`name=value` lines for $GITHUB_OUTPUT: the workflows' job matrices read them."""
     # Per stack, the --base of its `invoke gate-recheck` ("": no record; the recheck then says so).

@@ -135,7 +135,7 @@ def phase_gate(stack: str, *, engine: StackEngine, now: datetime | None = None,
     if target.gate is None:
         return [Check("gate", f"{target.label} needs no gate", True, "it is the first phase")]
     if target.gate.rows != ("checklist",):
-        return step_gate(stack, target, config, before, now, history)
+        return step_gate(stack, target, config, before, now, history, engine)
     previous = config.promotes_from
     if previous is None:
         if stack in EMBEDDED:
@@ -182,7 +182,7 @@ def phase_gate(stack: str, *, engine: StackEngine, now: datetime | None = None,
 
 def step_gate(stack: str, target: phases.Phase, config: stack_config.StackConfig,
               before: stack_config.StackConfig | None, now: datetime,
-              history: Callable[[str], list[dict[str, Any]]]) -> list[Check]:
+              history: Callable[[str], list[dict[str, Any]]], engine: StackEngine) -> list[Check]:
     """The gate of a phase after Phase 1 (its `Gate` in dualwrite/phases.py), read like Phase 1's."""
     assert target.gate is not None
     spec = target.gate
@@ -235,14 +235,14 @@ def step_gate(stack: str, target: phases.Phase, config: stack_config.StackConfig
                 *([soak] if with_soak else []),
                 *(_read(names[row], partial(readers[row], conn)) for row in on_database)]
 
-    checks += _reach(source, on_source, previous_of=stack if previous else None, fail=lambda why: [
+    checks += _reach(source, engine, on_source, previous_of=stack if previous else None, fail=lambda why: [
         Check("gate", f"'{source}' smoke test passes", False, f"could not reach '{source}': {why}"),
         *([soak] if with_soak else []),
         *(Check(gate.STEP, names[row], False, f"could not reach '{source}': {why}") for row in on_database)])
     if "quiet_period" in spec.rows:
         assert own_history is not None
         checks.append(own_history)
-        checks += _reach(stack, lambda conn: [_read(gate.QUIET_ROW, lambda: gate.old_client_writes(conn, config, now))],
+        checks += _reach(stack, engine, lambda conn: [_read(gate.QUIET_ROW, lambda: gate.old_client_writes(conn, config, now))],
                          lambda why: [Check(gate.STEP, gate.QUIET_ROW, False, f"could not reach '{stack}': {why}")])
     if "approval" in spec.rows:
         checks.append(gate.approval(config))

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from devenv.stack_engine import ENGINE
 from dualwrite import enforcement, phases, promotion
 from dualwrite.config import parse
 from tests.unit.test_ci_plan import commit, git
@@ -33,21 +34,21 @@ def repo(tmp_path: Path) -> Path:
 
 def test_a_step_up_is_gated_a_step_back_is_not_and_a_skip_fails(repo: Path):
     write(repo, NEXT, text(2, FIRST))
-    verdict = enforcement.check(NEXT, "HEAD", repo=repo, now=NOW, history=lambda stack: history_in("2"))
+    verdict = enforcement.check(NEXT, "HEAD", engine=ENGINE, repo=repo, now=NOW, history=lambda stack: history_in("2"))
     assert verdict.kind == "enter" and not verdict.passed
     assert f"'{FIRST}' declares phase 2" in [row.name for row in verdict.rows]
     write(repo, NEXT, text(0, FIRST))
-    back = enforcement.check(NEXT, "HEAD", repo=repo, now=NOW, history=lambda stack: [])
+    back = enforcement.check(NEXT, "HEAD", engine=ENGINE, repo=repo, now=NOW, history=lambda stack: [])
     assert back.kind == "rollback" and back.passed
     write(repo, NEXT, text(3, FIRST))
-    skip = enforcement.check(NEXT, "HEAD", repo=repo, now=NOW, history=lambda stack: history_in("3"))
+    skip = enforcement.check(NEXT, "HEAD", engine=ENGINE, repo=repo, now=NOW, history=lambda stack: history_in("3"))
     assert skip.kind == "enter" and not skip.passed
     assert skip.rows[0].name == "the change moves one phase" and "phase 1 -> 3 skips a step" in skip.rows[0].detail
 
 
 def test_phase_2s_gate_is_phase_1s_evidence_read_in_phase_1():
     config = parse(FIRST, {"phase": "1", "db_host": "127.0.0.1", "db_port": "1"}, has_password=False)
-    rows = promotion.phase_gate(FIRST, now=NOW, history=lambda stack: history_in("1"), config=config,
+    rows = promotion.phase_gate(FIRST, engine=ENGINE, now=NOW, history=lambda stack: history_in("1"), config=config,
                                 target=phases.BY_KEY["2"])
     names = [row.name for row in rows]
     assert names[0] == f"'{FIRST}' is first in the promotion order" and "its own phase 1" in rows[0].detail
@@ -61,7 +62,7 @@ def test_phase_3s_gate_asks_for_a_quiet_period_on_the_stack_itself():
     config = parse(FIRST, {"phase": "2", "db_host": "127.0.0.1", "db_port": "1", "quiet_period_hours": "48"},
                    has_password=False)
     rows = {row.name: row for row in promotion.phase_gate(
-        FIRST, now=NOW, history=lambda stack: history_in("2", hours=30), config=config, target=phases.BY_KEY["3"])}
+        FIRST, engine=ENGINE, now=NOW, history=lambda stack: history_in("2", hours=30), config=config, target=phases.BY_KEY["3"])}
     period = rows[f"'{FIRST}' in phase 2 for the quiet period"]
     assert not period.ok and "30.00 h of the 48 h asked" in period.detail  # 30 h of Phase 2 is not 48
     assert not rows["Old clients stopped writing habit_tracker"].ok  # unreachable: not proven
@@ -70,7 +71,7 @@ def test_phase_3s_gate_asks_for_a_quiet_period_on_the_stack_itself():
 
 def test_retirements_gate_reads_phase_3_and_drift_both_ways():
     config = parse(FIRST, {"phase": "3", "db_host": "127.0.0.1", "db_port": "1"}, has_password=False)
-    rows = promotion.phase_gate(FIRST, now=NOW, history=lambda stack: history_in("3"), config=config,
+    rows = promotion.phase_gate(FIRST, engine=ENGINE, now=NOW, history=lambda stack: history_in("3"), config=config,
                                 target=phases.BY_KEY["retired"])
     names = [row.name for row in rows]
     assert "24-hour stability test passed (phase 3)" in names
