@@ -492,12 +492,19 @@ def errors(c, stack="local", resolve=0, include_handled=False):
     report.error_rows(f"dual_write_errors: stack {stack}: {opened} open, {closed} handled", rows, stack)
 
 
-@task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill"})
-def bench(c, quick=False, full=False):
+@task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill",
+            "only": "Comma-separated figures to run (write,bulk,backfill,drift,cleanup,deploy); "
+                    "results go to bench/results/only/",
+            "port": "Port of the bench cluster (default 54339; another checkout may be benchmarking on it)"})
+def bench(c, quick=False, full=False, only="", port=0):
     """Benchmarks against their floors; writes bench/results/ (table + plot)."""
     from bench import run as bench_run
 
-    bench_run.main(quick=quick, full=full)
+    try:
+        figures = bench_run.parse_only(only)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    bench_run.main(quick=quick, full=full, only=figures, cluster=bench_run.cluster_on(int(port)) if port else None)
 
 
 # --- GitOps: the pull request and the merge (issue 10) --------------------------------
