@@ -576,7 +576,8 @@ class Bench:
             if drift != 0:
                 console.print(f"  [bold red]drift after backfill under load: {drift}%[/]")
             console.print(f"  writer round {number + 1}/{s.writer_rounds}: backfill {t1 - t0:.2f} s "
-                          f"({loaded_pacing[-1]})")
+                          f"({loaded_pacing[-1]}); writer p99 {loaded[-1].during.percentile(99, (t0, t1)):.1f} ms "
+                          f"(alone {alone[-1].percentile(99):.1f} ms)")
         self._writer_row("2. backfill", "Writer p99 during backfill", alone, loaded, "backfill",
                          "drift after each round: " + ", ".join(f"{d:g}%" for d in drifts)
                          + "; the backfill's WAL pacing per round: " + " | ".join(loaded_pacing))
