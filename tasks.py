@@ -467,6 +467,8 @@ def backfill(c, stack="local", batch_size=None):
     result = bf.run(info, batch_size=rows_per_batch or config.backfill_batch_size,
                     lock_timeout=config.lock_timeout, statement_timeout=config.statement_timeout, show_progress=True)
     print(f"backfill of stack '{stack}': {result.summary()}")
+    if result.pacing:  # what the server's WAL made it do (dualwrite/backfill_pacing.py)
+        print(f"pacing: {result.pacing}")
 
 
 @task(help={"stack": STACK_HELP, "resolve": "dual_write_errors id whose row was fixed: re-sync it (it is then handled)",

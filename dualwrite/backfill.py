@@ -77,8 +77,7 @@ class BackfillResult:
 
     def summary(self) -> str:
         return (f"projected {self.projected} rows, malformed {self.malformed} (listed in dual_write_errors: "
-                f"{self.listed}; `invoke errors` shows them), left {self.left}"
-                + (f"; {self.pacing}" if self.pacing else ""))
+                f"{self.listed}; `invoke errors` shows them), left {self.left}")
 
 
 class RowsPerSecond(ProgressColumn):
@@ -204,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
     result = run(args.url, batch_size=args.batch_size, pause_seconds=args.pause, lock_timeout=args.lock_timeout,
                  statement_timeout=args.statement_timeout)
     print(f"backfill: {result.summary()}; {result.batches} batches ({result.rows_per_second:,.0f} rows/s)")
+    if result.pacing:
+        print(f"pacing: {result.pacing}")
 
 
 if __name__ == "__main__":
