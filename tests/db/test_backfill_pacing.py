@@ -7,10 +7,13 @@ pauses the backfill decided on and what it says about them.
 
 from __future__ import annotations
 
+import io
+import re
 import time
 
 import psycopg
 import pytest
+from rich.console import Console
 
 from dualwrite import backfill, backfill_pacing, migration
 from dualwrite.backfill_pacing import Budget, WalPacer
@@ -103,3 +106,13 @@ def test_pacing_can_be_turned_off(db, db_url, admin_conn):
     result = backfill.run(db_url, batch_size=100, max_batch_seconds=None, show_progress=False, pause_seconds=0.001,
                           sleep=between_batches, pace_by_wal=False)
     assert slept == [0.001, 0.001, 0.001] and result.pacing == ""
+
+
+def test_the_progress_line_shows_the_pacing(db, db_url):
+    generate_sheets(db, 50)
+    migration.set_phase(db, 1)
+    screen = io.StringIO()
+    result = backfill.run(db_url, batch_size=10, show_progress=True,
+                          console=Console(file=screen, force_terminal=True, width=200))
+    assert result.rows == 50
+    assert re.search(r"WAL \d+ MB/s, budget \d+ MB/s", screen.getvalue()), screen.getvalue()[-600:]
