@@ -103,13 +103,15 @@ def rows_after(conn: psycopg.Connection, after_id: int) -> int:
 
 
 def one_batch(conn: psycopg.Connection, after_id: int, batch_size: int) -> tuple[int | None, int]:
-    """Project one batch (inside the caller's transaction): (last id covered or None at the end, rows covered)."""
-    last = conn.execute("SELECT public.backfill_habit_tracker(%s, %s)", (after_id, batch_size)).fetchone()[0]
+    """Project one batch (inside the caller's transaction): (last id covered or None at the end, rows covered).
+    One statement, so one round trip: the batch and the count of the rows it covered."""
+    last, covered = conn.execute(
+        "SELECT b.last, (SELECT count(*) FROM public.habit_tracker AS h WHERE h.id > %(after)s AND h.id <= b.last) "
+        "FROM (SELECT public.backfill_habit_tracker(%(after)s, %(size)s) AS last) AS b",
+        {"after": after_id, "size": batch_size},
+    ).fetchone()
     if last is None:
         return None, 0
-    covered = conn.execute(
-        "SELECT count(*) FROM public.habit_tracker WHERE id > %s AND id <= %s", (after_id, last)
-    ).fetchone()[0]
     return int(last), int(covered)
 
 
