@@ -41,7 +41,7 @@ from rich.text import Text
 
 from dualwrite import db
 from dualwrite.backfill_pacing import WalPacer
-from dualwrite.drift import drift_split
+from dualwrite.drift import drift_split, first_to_backfill
 
 DEFAULT_BATCH_SIZE = 5000
 # How long an app write may have to wait for a batch's row locks. Measured (bench, 100k rows,
@@ -94,7 +94,7 @@ def _connect(conninfo: dict[str, Any] | str) -> psycopg.Connection:
 def resume_point(conn: psycopg.Connection) -> int | None:
     """The id to start after: just before the first row or week that is not in sync, past the
     malformed rows already recorded in dual_write_errors; None if nothing is left to do."""
-    first = drift_split(conn).first_to_backfill
+    first = first_to_backfill(conn)
     return None if first is None else first - 1
 
 
