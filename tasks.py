@@ -406,6 +406,8 @@ def backfill(c, stack="local", batch_size=None):
                     f"or leave it out for stack '{stack}'s habit-tracker-db:backfill_batch_size; nothing was changed.")
     result = stack_backfill.run(stack, _this_machine(), None if batch_size is None else int(text))
     print(f"backfill of stack '{stack}': {result.summary()}")
+    if result.pacing:  # what the server's WAL made it do (dualwrite/backfill_pacing.py)
+        print(f"pacing: {result.pacing}")
 
 
 @task(help={"stack": STACK_HELP, "resolve": "dual_write_errors id whose row was fixed: re-sync it (it is then handled)",
@@ -428,12 +430,19 @@ def errors(c, stack="local", resolve=0, include_handled=False):
     report.error_rows(f"dual_write_errors: stack {stack}: {opened} open, {closed} handled", rows, stack)
 
 
-@task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill"})
-def bench(c, quick=False, full=False):
+@task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill",
+            "only": "Comma-separated figures to run (write,bulk,backfill,drift,cleanup,deploy); "
+                    "results go to bench/results/only/",
+            "port": "Port of the bench cluster (default 54339; another checkout may be benchmarking on it)"})
+def bench(c, quick=False, full=False, only="", port=0):
     """Benchmarks against their floors; writes bench/results/ (table + plot)."""
     from bench import run as bench_run
 
-    bench_run.main(quick=quick, full=full)
+    try:
+        figures = bench_run.parse_only(only)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    bench_run.main(quick=quick, full=full, only=figures, cluster=bench_run.cluster_on(int(port)) if port else None)
 
 
 # --- GitOps: the pull request and the merge (issue 10) --------------------------------

@@ -37,7 +37,11 @@ def markdown(rows: list["Row"], machine: dict) -> str:
         f"Measured on {machine['cores']} cores ({machine['cpu']}), {machine['memory_gb']} GB RAM, "
         f"{machine['postgres']}; server settings: {settings}. Mode `{machine['mode']}`, "
         f"whole run {machine['seconds']:.0f} s; load average at start "
-        f"{' / '.join(f'{x:.1f}' for x in machine['load_average_at_start'])} (other jobs share the machine). "
+        f"{' / '.join(f'{x:.1f}' for x in machine['load_average_at_start'])}"
+        + (f", at end {' / '.join(f'{x:.1f}' for x in machine['load_average_at_end'])}"
+           if machine.get("load_average_at_end") else "")
+        + " (other jobs share the machine). "
+        + (f"Figures run: {', '.join(machine['figures'])}. " if machine.get("figures") else "") +
         "Every ratio is against a floor measured in the same run: rows with rounds ran the floor and the "
         "variant in turn, round after round (order reversed every other round); the ratio is the median of "
         "the per-round ratios, PASS/MISS is judged on it, and the spread is their min-max. "

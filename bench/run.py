@@ -489,28 +489,34 @@ class Bench:
 
     # --- 2. backfill, 3. drift ------------------------------------------------------------
 
-    def figure_backfill_and_drift(self) -> None:
+    def seed_backfill_rows(self) -> int:
+        """habit_tracker with the backfill's rows (as if written before the migration); Phase 1 on."""
         s = self.sizes
-        n = s.backfill_rows
-        users = math.ceil(n / (workload.CHILDREN_PER_USER * 52))
-        console.rule(f"2. backfill of {n:,} rows ({s.backfill_rounds} interleaved rounds)")
         self._install("phase1")
         self.reset()
-        seeded = workload.seed_tracker(self.conn, users, 52, 1.0, limit=n)
+        seeded = workload.seed_tracker(self.conn, self._backfill_users(), 52, 1.0, limit=s.backfill_rows)
         self.settle()
+        return seeded
 
-        def clear_new_schema() -> None:
-            self.conn.execute("TRUNCATE children, weeks, habits, habit_records, dual_write_errors")
-            self.settle("children", "weeks", "habits", "habit_records")
+    def _backfill_users(self) -> int:
+        return math.ceil(self.sizes.backfill_rows / (workload.CHILDREN_PER_USER * 52))
 
+    def _clear_new_schema(self) -> None:
+        self.conn.execute("TRUNCATE children, weeks, habits, habit_records, dual_write_errors")
+        self.settle("children", "weeks", "habits", "habit_records")
+
+    def figure_backfill(self, seeded: int) -> None:
+        s = self.sizes
+        console.rule(f"2. backfill of {seeded:,} rows ({s.backfill_rounds} interleaved rounds)")
         floor_s: list[float] = []
         backfill_s: list[float] = []
         fixed_s: list[float] = []  # diagnostic: the same backfill in fixed batches of DEFAULT_BATCH_SIZE
         batches: list[int] = []
+        pacing: list[str] = []
         for number in range(s.backfill_rounds):
             order = ("floor", "backfill", "fixed") if s.fixed_batches else ("floor", "backfill")
             for which in order if number % 2 == 0 else order[::-1]:
-                clear_new_schema()
+                self._clear_new_schema()
                 if which == "floor":
                     started = time.perf_counter()
                     workload.project_all(self.conn)
@@ -519,8 +525,11 @@ class Bench:
                     result = backfill.run(self.url, show_progress=False)
                     backfill_s.append(result.seconds)
                     batches.append(result.batches)
+                    pacing.append(result.pacing)
                 else:
                     fixed_s.append(backfill.run(self.url, show_progress=False, max_batch_seconds=None).seconds)
+            console.print(f"  round {number + 1}/{s.backfill_rounds}: floor {floor_s[-1]:.2f} s, backfill "
+                          f"{backfill_s[-1]:.2f} s ({pacing[-1]})")
         stats = spread([f / b for f, b in zip(floor_s, backfill_s)])  # rows/s ratio = floor time / backfill time
         fixed = spread([f / b for f, b in zip(floor_s, fixed_s)]) if fixed_s else None
         rps, floor_rps = seeded / statistics.median(backfill_s), seeded / statistics.median(floor_s)
@@ -531,43 +540,55 @@ class Bench:
                      stats["ratio"], ">= 0.80x rows/s", "PASS" if stats["ratio"] >= 0.8 else "MISS",
                      "seconds per round: backfill " + ", ".join(f"{x:.2f}" for x in backfill_s)
                      + "; floor " + ", ".join(f"{x:.2f}" for x in floor_s)
+                     + "; its WAL pacing per round: " + " | ".join(pacing)
                      + ("" if stats["ratio"] >= 0.8 or fixed is None else
                         f"; the batches sized to {backfill.MAX_BATCH_SECONDS:g} s (each its own transaction, so an app "
                         f"write waits at most that long for a batch's row locks) are part of what it costs: the "
                         f"same backfill in fixed {backfill.DEFAULT_BATCH_SIZE}-row batches ran at {spread_text(fixed)} "
                         "of the floor in the same rounds"),
                      {"rows": seeded, "seconds_rounds": backfill_s, "floor_seconds_rounds": floor_s,
-                      "fixed_batches_seconds_rounds": fixed_s},
+                      "fixed_batches_seconds_rounds": fixed_s, "pacing_rounds": pacing},
                      stats["ratio_min"], stats["ratio_max"], stats["rounds"]))
 
         # The same backfill while the app writes (Phase 1 trigger on), against the writer alone,
         # round after round (each round alone, then under load).
-        variables = {"users": users, "weeks": 52}
+        variables = {"users": self._backfill_users(), "weeks": 52}
         alone: list[workload.PgbenchResult] = []
         loaded: list[Overlap] = []
         drifts: list[float] = []  # after each backfill under load: the trigger and the backfill must agree
-        for _ in range(s.writer_rounds):
-            clear_new_schema()
+        loaded_pacing: list[str] = []
+        for number in range(s.writer_rounds):
+            self._clear_new_schema()
             alone.append(Pgbench(self.pgbench_conn, workload.WRITE_MIX, clients=2, seconds=s.writer_alone_seconds,
                                  variables=variables, rate=s.writer_rate).wait())
-            clear_new_schema()
+            self._clear_new_schema()
             writer = Pgbench(self.pgbench_conn, workload.WRITE_MIX, clients=2,
                              seconds=math.ceil(1.5 * statistics.median(backfill_s) + 3), variables=variables,
                              rate=s.writer_rate)
             time.sleep(1.0)
             t0 = time.time()
-            backfill.run(self.url, show_progress=False)
+            result = backfill.run(self.url, show_progress=False)
             t1 = time.time()
             loaded.append(Overlap(writer.wait(), t0, t1))
+            loaded_pacing.append(result.pacing)
             drift = self.conn.execute("SELECT drift_pct FROM dual_write_drift()").fetchone()[0]
             drifts.append(float(drift))
             if drift != 0:
                 console.print(f"  [bold red]drift after backfill under load: {drift}%[/]")
+            console.print(f"  writer round {number + 1}/{s.writer_rounds}: backfill {t1 - t0:.2f} s "
+                          f"({loaded_pacing[-1]}); writer p99 {loaded[-1].during.percentile(99, (t0, t1)):.1f} ms "
+                          f"(alone {alone[-1].percentile(99):.1f} ms)")
         self._writer_row("2. backfill", "Writer p99 during backfill", alone, loaded, "backfill",
-                         "drift after each round: " + ", ".join(f"{d:g}%" for d in drifts))
+                         "drift after each round: " + ", ".join(f"{d:g}%" for d in drifts)
+                         + "; the backfill's WAL pacing per round: " + " | ".join(loaded_pacing))
 
+    def figure_drift(self, seeded: int) -> None:
+        s = self.sizes
         console.rule(f"3. drift check over {seeded:,} rows ({s.drift_rounds} interleaved rounds)")
+        if not self.conn.execute("SELECT EXISTS (SELECT FROM weeks)").fetchone()[0]:  # no backfill ran before
+            workload.project_all(self.conn, check_foreign_keys=False)
         self.settle()
+        drift = self.conn.execute("SELECT drift_pct FROM dual_write_drift()").fetchone()[0]
         drift_query = lambda: self.conn.execute("SELECT * FROM dual_write_drift()").fetchall()  # noqa: E731
         read_query = lambda: self.conn.execute(workload.HASH_READ).fetchall()  # noqa: E731
         drift_query(), read_query()  # warm-up: caches and plans
@@ -692,12 +713,39 @@ class Bench:
                          "median of 3" if key != "up_s" else "", {"seconds": value, **floor}))
 
 
+# What `--only` selects: each figure's rows, by the name a user types.
+FIGURES = ("write", "bulk", "backfill", "drift", "cleanup", "deploy")
+FULL_FIGURES = ("backfill", "drift")  # the full mode re-measures only what the backfill's size changes
+
+
+def parse_only(text: str) -> tuple[str, ...]:
+    """`--only backfill,drift` as a tuple of figure names ("" selects every figure)."""
+    names = tuple(name.strip() for name in text.split(",") if name.strip())
+    unknown = sorted(set(names) - set(FIGURES))
+    if unknown:
+        raise ValueError(f"bench --only {text}: no figure named {', '.join(unknown)}. The figures are "
+                         f"{', '.join(FIGURES)}; a full run (--full) has {', '.join(FULL_FIGURES)} only.")
+    return names
+
+
+def cluster_on(port: int) -> localdb.LocalCluster:
+    """The bench instance on another port (its own data directory beside the default one's)."""
+    return localdb.LocalCluster(name=f"bench-{port}", port=port, dbname="postgres")
+
+
 def main(quick: bool = False, full: bool = False, results_dir: Path | str | None = None,
-         cluster: localdb.LocalCluster | None = None) -> list[Row]:
-    """Run every figure; `cluster` (default: the `bench` instance) is where (tests pass their own)."""
+         cluster: localdb.LocalCluster | None = None, only: tuple[str, ...] = ()) -> list[Row]:
+    """Run every figure (or those in `only`); `cluster` (default: the `bench` instance) is where
+    (tests pass their own). A run of some figures writes under bench/results/only/ unless
+    `results_dir` says otherwise, so it never overwrites a whole run's results."""
     sizes = Sizes.for_mode(quick, full)
+    parse_only(",".join(only))  # a name that is not a figure fails here, before anything runs
+    figures = [f for f in (FULL_FIGURES if full else FIGURES) if not only or f in only]
     # Each mode keeps its own results: a quick or full run never overwrites the default run's.
-    out = Path(results_dir) if results_dir else RESULTS_DIR / {"default": "", "quick": "quick", "full": "full"}[sizes.mode]
+    default_out = RESULTS_DIR / {"default": "", "quick": "quick", "full": "full"}[sizes.mode]
+    if only:
+        default_out = RESULTS_DIR / "only" / sizes.mode
+    out = Path(results_dir) if results_dir else default_out
     out.mkdir(parents=True, exist_ok=True)
     bench = Bench(sizes, cluster or BENCH_CLUSTER)
     started = time.monotonic()
@@ -705,13 +753,21 @@ def main(quick: bool = False, full: bool = False, results_dir: Path | str | None
         with console.status(f"[bold]bench ({sizes.mode}): preparing database '{BENCH_DB}'"):
             bench.prepare()
         machine = bench.machine()
+        machine["figures"] = figures
         console.print(f"[bold]{machine['cores']} cores, {machine['cpu']}; {machine['postgres'].split(' on ')[0]}")
-        if sizes.mode != "full":  # the full mode re-measures only what the backfill's size changes
+        if "write" in figures:
             bench.figure_write()
+        if "bulk" in figures:
             bench.figure_bulk()
-        bench.figure_backfill_and_drift()
-        if sizes.mode != "full":
+        if "backfill" in figures or "drift" in figures:
+            seeded = bench.seed_backfill_rows()
+            if "backfill" in figures:
+                bench.figure_backfill(seeded)
+            if "drift" in figures:
+                bench.figure_drift(seeded)
+        if "cleanup" in figures:
             bench.figure_cleanup()
+        if "deploy" in figures:
             bench.figure_deploy()
     finally:
         if getattr(bench, "conn", None) is not None:
@@ -721,6 +777,7 @@ def main(quick: bool = False, full: bool = False, results_dir: Path | str | None
         if bench.started_cluster:
             bench.cluster.stop()
     machine["seconds"] = round(time.monotonic() - started, 1)
+    machine["load_average_at_end"] = os.getloadavg()
     report.write(out, bench.rows, machine)
     console.print(f"[bold]bench ({sizes.mode}) done in {machine['seconds']:.0f} s: {out / 'results.md'}")
     return bench.rows

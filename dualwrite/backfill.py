@@ -10,7 +10,12 @@ sized to last about `max_batch_seconds` (adapted from the last batch's duration,
 above `batch_size`), which bounds that wait whatever batch size the stack configures. Resumable: the run starts just before
 the smallest id that `dual_write_diff()` reports (missing, mismatched or orphaned), so after
 a kill the rows already projected are skipped; the state is the projection itself, in the
-database. Safe while the app writes (see the SQL function). Progress shows rows/s.
+database. Safe while the app writes (see the SQL function).
+
+Paced by the server's WAL as well (dualwrite/backfill_pacing.py): after each batch it reads the
+WAL written and the checkpoints requested, and waits when it runs above the budget that
+max_wal_size allows, or once when a checkpoint was requested. Progress shows rows/s and that
+pacing ("WAL 12 MB/s, budget 18 MB/s, paused 0.5 s for a checkpoint"); the result sums it up.
 
 Malformed rows (habit_tracker_row_error) cannot be projected until their data is fixed: a
 batch records each in dual_write_errors, and a later run starts past those already recorded
@@ -35,7 +40,8 @@ from rich.console import Console
 from rich.text import Text
 
 from dualwrite import db
-from dualwrite.drift import drift_split
+from dualwrite.backfill_pacing import WalPacer
+from dualwrite.drift import drift_split, first_to_backfill
 
 DEFAULT_BATCH_SIZE = 5000
 # How long an app write may have to wait for a batch's row locks. Measured (bench, 100k rows,
@@ -59,6 +65,7 @@ class BackfillResult:
     malformed: int = 0  # malformed rows in the whole table after the run
     listed: int = 0  # of those, the ones whose problem is in dual_write_errors
     left: int = 0  # rows still out of sync after the run that a backfill could fix (0 unless the app raced it)
+    pacing: str = ""  # the WAL pacing over the run (WalPacer.summary()), "" when it was off
 
     @property
     def rows_per_second(self) -> float:
@@ -87,7 +94,7 @@ def _connect(conninfo: dict[str, Any] | str) -> psycopg.Connection:
 def resume_point(conn: psycopg.Connection) -> int | None:
     """The id to start after: just before the first row or week that is not in sync, past the
     malformed rows already recorded in dual_write_errors; None if nothing is left to do."""
-    first = drift_split(conn).first_to_backfill
+    first = first_to_backfill(conn)
     return None if first is None else first - 1
 
 
@@ -96,13 +103,15 @@ def rows_after(conn: psycopg.Connection, after_id: int) -> int:
 
 
 def one_batch(conn: psycopg.Connection, after_id: int, batch_size: int) -> tuple[int | None, int]:
-    """Project one batch (inside the caller's transaction): (last id covered or None at the end, rows covered)."""
-    last = conn.execute("SELECT public.backfill_habit_tracker(%s, %s)", (after_id, batch_size)).fetchone()[0]
+    """Project one batch (inside the caller's transaction): (last id covered or None at the end, rows covered).
+    One statement, so one round trip: the batch and the count of the rows it covered."""
+    last, covered = conn.execute(
+        "SELECT b.last, (SELECT count(*) FROM public.habit_tracker AS h WHERE h.id > %(after)s AND h.id <= b.last) "
+        "FROM (SELECT public.backfill_habit_tracker(%(after)s, %(size)s) AS last) AS b",
+        {"after": after_id, "size": batch_size},
+    ).fetchone()
     if last is None:
         return None, 0
-    covered = conn.execute(
-        "SELECT count(*) FROM public.habit_tracker WHERE id > %s AND id <= %s", (after_id, last)
-    ).fetchone()[0]
     return int(last), int(covered)
 
 
@@ -115,6 +124,7 @@ def next_batch_size(size: int, seconds: float, target: float, largest: int) -> i
 def _progress(show: bool, console: Console | None) -> Progress:
     return Progress(
         TextColumn("backfill"), BarColumn(), MofNCompleteColumn(), RowsPerSecond(), TimeElapsedColumn(),
+        TextColumn("{task.fields[pace]}"),
         disable=not show, console=console,
     )
 
@@ -131,11 +141,13 @@ def run(
     max_batches: int | None = None,
     max_batch_seconds: float | None = MAX_BATCH_SECONDS,
     sleep: Callable[[float], None] = time.sleep,
+    pace_by_wal: bool = True,
 ) -> BackfillResult:
     """Backfill from the resume point to the end. `pause_seconds` leaves the app room between
     batches; `max_batches` stops early (a partial run, as a kill would leave it);
-    `max_batch_seconds=None` turns the adaptive sizing off (every batch is `batch_size`); `console`
-    is where the progress bar goes (default: the terminal)."""
+    `max_batch_seconds=None` turns the adaptive sizing off (every batch is `batch_size`);
+    `pace_by_wal=False` turns the WAL pacing off; `console` is where the progress bar goes
+    (default: the terminal)."""
     if batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {batch_size}")
     started = time.monotonic()
@@ -144,8 +156,9 @@ def run(
         if start is None:
             return _closing_count(conn, BackfillResult(0, 0, None, None, time.monotonic() - started))
         after, rows, batches = start, 0, 0
+        pacer = WalPacer.start(conn) if pace_by_wal else None
         with _progress(show_progress, console) as progress:
-            task = progress.add_task("backfill", total=rows_after(conn, start))
+            task = progress.add_task("backfill", total=rows_after(conn, start), pace="")
             size = batch_size if max_batch_seconds is None else min(batch_size, FIRST_BATCH)
             while max_batches is None or batches < max_batches:
                 began = time.monotonic()
@@ -160,10 +173,17 @@ def run(
                 after, rows = last, rows + covered
                 if max_batch_seconds is not None:
                     size = next_batch_size(size, time.monotonic() - began, max_batch_seconds, batch_size)
-                progress.update(task, advance=covered)
-                if pause_seconds:
-                    sleep(pause_seconds)
-        return _closing_count(conn, BackfillResult(rows, batches, start, after, time.monotonic() - started))
+                wait = 0.0
+                if pacer is not None:
+                    pause = pacer.after_batch(conn)
+                    wait = pause.seconds
+                    pacer.paused_for(pause)
+                progress.update(task, advance=covered, pace="" if pacer is None else pacer.line())
+                if wait or pause_seconds:
+                    sleep(wait + pause_seconds)
+        result = BackfillResult(rows, batches, start, after, time.monotonic() - started,
+                                pacing="" if pacer is None else pacer.summary())
+        return _closing_count(conn, result)
 
 
 def _closing_count(conn: psycopg.Connection, result: BackfillResult) -> BackfillResult:
@@ -185,6 +205,8 @@ def main(argv: list[str] | None = None) -> None:
     result = run(args.url, batch_size=args.batch_size, pause_seconds=args.pause, lock_timeout=args.lock_timeout,
                  statement_timeout=args.statement_timeout)
     print(f"backfill: {result.summary()}; {result.batches} batches ({result.rows_per_second:,.0f} rows/s)")
+    if result.pacing:
+        print(f"pacing: {result.pacing}")
 
 
 if __name__ == "__main__":

@@ -115,6 +115,22 @@ CROSS JOIN LATERAL (
 """
 
 
+# The split's first_to_backfill alone: the smallest id of the diff that is not a malformed row
+# already listed in dual_write_errors. A diff row is that only if dual_write_errors has a row for
+# its id whose error is the row's current problem, so habit_tracker_row_error() runs only for ids
+# that dual_write_errors names; SPLIT runs it for every row of the diff (1M calls when a backfill
+# starts on an empty new schema: minutes at 1M rows).
+FIRST_TO_BACKFILL = """
+SELECT min(d.legacy_id)
+FROM public.dual_write_diff() AS d
+WHERE d.state = 'orphaned'
+   OR NOT EXISTS (SELECT FROM public.dual_write_errors AS e
+                  JOIN public.habit_tracker AS h ON h.id = e.tracker_id
+                  WHERE e.tracker_id = d.legacy_id
+                    AND e.error = public.habit_tracker_row_error(h.habits, h.week_start_date))
+"""
+
+
 @dataclass(frozen=True)
 class DriftSplit:
     unsynced: int  # rows and weeks a backfill brings in sync
@@ -153,6 +169,13 @@ def can_split(conn: psycopg.Connection) -> bool:
         "SELECT to_regprocedure('public.dual_write_diff()') IS NOT NULL AND "
         "to_regprocedure('public.habit_tracker_row_error(jsonb, date)') IS NOT NULL AND "
         "to_regclass('public.dual_write_errors') IS NOT NULL").fetchone()[0])
+
+
+def first_to_backfill(conn: psycopg.Connection) -> int | None:
+    """`drift_split(conn).first_to_backfill`, without testing every unsynced row for malformed data."""
+    row = conn.execute(FIRST_TO_BACKFILL).fetchone()
+    assert row is not None  # an aggregate without GROUP BY returns exactly one row
+    return None if row[0] is None else int(row[0])
 
 
 def drift_split(conn: psycopg.Connection, covered: tuple[int, int] | None = None) -> DriftSplit:

@@ -26,6 +26,17 @@
 -- and 0.12 s). Not `SET plan_cache_mode = force_custom_plan`: that setting also applies
 -- to those foreign-key checks and to habit_tracker_row_error's query, re-planning each of
 -- them for every row (5,000-row batches: 2.68 s each with it, about 1.4 s without).
+--
+-- Keys: every week, habit and record a batch creates gets a time-ordered id (the UUIDv7
+-- layout: 48 bits of the clock in milliseconds, the version digit 7, the rest random from
+-- gen_random_uuid()), where the trigger and the tables' defaults use random ones. With random
+-- ids each batch inserts into pages all over the primary keys and over the (week_id, position)
+-- and (habit_id, record_date) indexes, so after every checkpoint nearly every page it touches
+-- goes into the WAL whole (full-page writes): at 1M rows, a checkpoint every 4 s at the default
+-- max_wal_size, and the app's commits waiting behind that WAL (bench/NOTES.md, 2026-12-02).
+-- Time-ordered ids put a batch's entries at the right edge of each of those indexes: the same
+-- few pages, already in the WAL since the checkpoint. The ids are still unique and random
+-- enough not to guess; they only say when the backfill created the row.
 CREATE OR REPLACE FUNCTION public.backfill_habit_tracker(after_id bigint, batch_size integer)
 RETURNS bigint
 LANGUAGE plpgsql
@@ -47,6 +58,11 @@ DECLARE
     v_old bigint[];  -- rows whose week already existed
     v_last bigint;
     v_logged integer;
+    -- The first 48 bits of every id this batch creates: the clock in milliseconds, as in a
+    -- UUIDv7 ('xxxxxxxx-xxxx-7', the rest random). See "Keys" above.
+    v_key_prefix text := overlay(
+        pg_catalog.lpad(pg_catalog.to_hex((EXTRACT(EPOCH FROM pg_catalog.clock_timestamp()) * 1000)::bigint), 12, '0')
+        PLACING '-' FROM 9 FOR 0) || '-7';
 BEGIN
     -- The batch's commit need not wait for its WAL flush: a crash can lose only the last
     -- batches' commits, which leaves the database consistent (never half a batch) and the
@@ -128,8 +144,9 @@ BEGIN
     -- xmax = 0 marks a row this statement inserted (not updated): those weeks are new and
     -- empty, so their habits and records are plainly inserted; the rest are diffed.
     WITH upserted AS (
-        INSERT INTO public.weeks AS w (child_id, week_start_date, week_period, legacy_id)
-        SELECT c.id, h.week_start_date, h.week_period, h.id
+        INSERT INTO public.weeks AS w (id, child_id, week_start_date, week_period, legacy_id)
+        SELECT overlay(pg_catalog.gen_random_uuid()::text PLACING v_key_prefix FROM 1 FOR 15)::uuid,
+               c.id, h.week_start_date, h.week_period, h.id
         FROM public.habit_tracker AS h
         JOIN public.children AS c ON c.user_id = h.user_id AND c.name = h.child_name
         WHERE h.id = ANY (v_ids)
@@ -151,16 +168,18 @@ BEGIN
         -- rescanned it once per week, quadratic in the batch (1,000-row batches: 0.56 s
         -- for this statement, against 0.29 s with a custom plan).
         WITH new_habits AS (
-            INSERT INTO public.habits (week_id, name, position)
-            SELECT w.id, e.elem ->> 'name', (e.ord - 1)::integer
+            INSERT INTO public.habits (id, week_id, name, position)
+            SELECT overlay(pg_catalog.gen_random_uuid()::text PLACING v_key_prefix FROM 1 FOR 15)::uuid,
+                   w.id, e.elem ->> 'name', (e.ord - 1)::integer
             FROM public.habit_tracker AS h
             JOIN public.weeks AS w ON w.legacy_id = h.id AND w.legacy_id = ANY (v_new)
             CROSS JOIN LATERAL jsonb_array_elements(h.habits) WITH ORDINALITY AS e (elem, ord)
             WHERE h.id = ANY (v_new)
             RETURNING id, week_id, position
         )
-        INSERT INTO public.habit_records (habit_id, record_date, status)
-        SELECT nh.id, src.week_start_date + d.i, src.habits -> nh.position -> 'times' ->> d.i
+        INSERT INTO public.habit_records (id, habit_id, record_date, status)
+        SELECT overlay(pg_catalog.gen_random_uuid()::text PLACING v_key_prefix FROM 1 FOR 15)::uuid,
+               nh.id, src.week_start_date + d.i, src.habits -> nh.position -> 'times' ->> d.i
         FROM new_habits AS nh
         CROSS JOIN LATERAL (
             SELECT h.week_start_date, h.habits
@@ -187,8 +206,9 @@ BEGIN
       AND hb.week_id = w.id
       AND hb.position >= jsonb_array_length(h.habits);
 
-    INSERT INTO public.habits AS hb (week_id, name, position)
-    SELECT w.id, e.elem ->> 'name', (e.ord - 1)::integer
+    INSERT INTO public.habits AS hb (id, week_id, name, position)
+    SELECT overlay(pg_catalog.gen_random_uuid()::text PLACING v_key_prefix FROM 1 FOR 15)::uuid,
+           w.id, e.elem ->> 'name', (e.ord - 1)::integer
     FROM public.habit_tracker AS h
     JOIN public.weeks AS w ON w.legacy_id = h.id AND w.legacy_id = ANY (v_old)
     CROSS JOIN LATERAL jsonb_array_elements(h.habits) WITH ORDINALITY AS e (elem, ord)
@@ -207,8 +227,9 @@ BEGIN
                         THEN h.habits -> hb.position -> 'times' ->> (rec.record_date - h.week_start_date) END,
                    '') = '';
 
-    INSERT INTO public.habit_records AS rec (habit_id, record_date, status)
-    SELECT hb.id, h.week_start_date + d.i, h.habits -> hb.position -> 'times' ->> d.i
+    INSERT INTO public.habit_records AS rec (id, habit_id, record_date, status)
+    SELECT overlay(pg_catalog.gen_random_uuid()::text PLACING v_key_prefix FROM 1 FOR 15)::uuid,
+           hb.id, h.week_start_date + d.i, h.habits -> hb.position -> 'times' ->> d.i
     FROM public.habit_tracker AS h
     JOIN public.weeks AS w ON w.legacy_id = h.id AND w.legacy_id = ANY (v_old)
     JOIN public.habits AS hb ON hb.week_id = w.id

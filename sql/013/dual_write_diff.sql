@@ -33,42 +33,50 @@ SET search_path = ''
 SET enable_indexscan = off
 SET enable_bitmapscan = off
 SET enable_memoize = off
+-- The source side's GROUP BY is hashed per worker (partial aggregates, then one final
+-- aggregate of a row per sheet). The planner thinks each habits array has 100 elements (any
+-- set-returning function's default estimate), so it would rather sort the wide rows, gather
+-- them into one process and group them there: serial again (59 s at 1M rows, against 20 s).
+SET enable_sort = off
 SET work_mem = '64MB'
 SET jit = off
 AS $$
 WITH source AS (
-    -- Each row's elements are reduced by a subquery over its own array (no sort or hash of
-    -- the whole table). Rows whose habits is not an array are reduced as an empty one.
+    -- One row per element (a row with no element for an empty array), reduced per sheet by
+    -- GROUP BY h.id: each worker of a parallel scan reduces its own sheets (partial
+    -- aggregates), so this side runs in parallel like the target side. A LATERAL aggregate
+    -- subquery per row, as this side was, is parallel-restricted (its outer reference is a
+    -- parameter), so it ran in one process: at 1M rows, 1.74x the floor (bench/NOTES.md).
+    -- Rows whose habits is not an array are reduced as an empty one.
     SELECT h.id, h.user_id, h.child_name, h.week_start_date, h.week_period,
-           coalesce(jsonb_typeof(h.habits) = 'array' AND EXTRACT(ISODOW FROM h.week_start_date) = 1
-                    AND e.valid, false) AS valid,
-           e.habit_count,
-           e.habit_hash
+           -- bool_or of a value that is the same on each of the sheet's rows: the aggregate
+           -- then carries a boolean per sheet instead of its whole habits document.
+           coalesce(bool_or(jsonb_typeof(h.habits) = 'array' AND EXTRACT(ISODOW FROM h.week_start_date) = 1)
+                    AND coalesce(bool_and(
+                            coalesce(jsonb_typeof(x.elem -> 'name') = 'string', false)
+                            AND CASE WHEN jsonb_typeof(x.elem -> 'times') = 'array'
+                                     THEN jsonb_array_length(x.elem -> 'times') = 7
+                                          AND (x.elem -> 'times') <@ '["green", "yellow", "red", ""]'::jsonb
+                                     ELSE false END) FILTER (WHERE x.ord IS NOT NULL), true),
+                    false) AS valid,
+           count(x.ord) AS habit_count,
+           -- Day i of habit p hashes ((week_start_date - epoch + i) * 4 + status code)
+           -- seeded with p: the same number the target side computes from a record's
+           -- own date and status and its habit's position. An empty day adds nothing.
+           coalesce(bit_xor(
+               hashtextextended((x.ord - 1)::text || ':' || (x.elem ->> 'name'), 0)
+               # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 0 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 0), x.ord - 1), 0)
+               # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 4 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 1), x.ord - 1), 0)
+               # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 8 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 2), x.ord - 1), 0)
+               # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 12 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 3), x.ord - 1), 0)
+               # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 16 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 4), x.ord - 1), 0)
+               # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 20 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 5), x.ord - 1), 0)
+               # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 24 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 6), x.ord - 1), 0)
+           ) FILTER (WHERE x.ord IS NOT NULL), 0) AS habit_hash
     FROM public.habit_tracker AS h
-    CROSS JOIN LATERAL (
-        SELECT coalesce(bool_and(
-                   coalesce(jsonb_typeof(x.elem -> 'name') = 'string', false)
-                   AND CASE WHEN jsonb_typeof(x.elem -> 'times') = 'array'
-                            THEN jsonb_array_length(x.elem -> 'times') = 7
-                                 AND (x.elem -> 'times') <@ '["green", "yellow", "red", ""]'::jsonb
-                            ELSE false END), true) AS valid,
-               count(*) AS habit_count,
-               -- Day i of habit p hashes ((week_start_date - epoch + i) * 4 + status code)
-               -- seeded with p: the same number the target side computes from a record's
-               -- own date and status and its habit's position. An empty day adds nothing.
-               coalesce(bit_xor(
-                   hashtextextended((x.ord - 1)::text || ':' || (x.elem ->> 'name'), 0)
-                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 0 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 0), x.ord - 1), 0)
-                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 4 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 1), x.ord - 1), 0)
-                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 8 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 2), x.ord - 1), 0)
-                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 12 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 3), x.ord - 1), 0)
-                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 16 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 4), x.ord - 1), 0)
-                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 20 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 5), x.ord - 1), 0)
-                   # coalesce(hashint8extended((h.week_start_date - DATE '2000-01-03')::bigint * 4 + 24 + array_position(ARRAY['green', 'yellow', 'red'], x.elem -> 'times' ->> 6), x.ord - 1), 0)
-               ), 0) AS habit_hash
-        FROM jsonb_array_elements(CASE WHEN jsonb_typeof(h.habits) = 'array' THEN h.habits ELSE '[]' END)
-            WITH ORDINALITY AS x (elem, ord)
-    ) AS e
+    LEFT JOIN LATERAL jsonb_array_elements(CASE WHEN jsonb_typeof(h.habits) = 'array' THEN h.habits ELSE '[]' END)
+        WITH ORDINALITY AS x (elem, ord) ON true
+    GROUP BY h.id
 ),
 week_term AS (
     -- One term per habit, and one per record (hashed as it meets its habit in a hash join)

@@ -1,0 +1,154 @@
+"""The backfill's pace by what the server says about its WAL and checkpoints, not only batch time.
+
+    pacer = WalPacer.start(conn)           # reads the server's settings and counters once
+    pause = pacer.after_batch(conn)        # after each batch: how long to wait, and why
+    pacer.line()                           # "WAL 12 MB/s, budget 18 MB/s, paused 0.5 s for a checkpoint"
+
+Why: an app write commits only when its WAL is on disk, so it waits behind whatever WAL the
+backfill just wrote, and behind the checkpoint that WAL sets off. `max_wal_size` is the
+platform's setting (Supabase sets it per compute size; the deploy role cannot change it), so
+the backfill reads what it can and keeps within it:
+
+- **The WAL budget.** PostgreSQL starts a checkpoint once about max_wal_size /
+  (1 + checkpoint_completion_target) of WAL was written since the last one, and logs
+  "checkpoints are occurring too frequently" when they come closer than `checkpoint_warning`
+  (30 s by default). The budget is the rate that keeps them at least that far apart:
+  539 MB / 30 s = 18 MB/s at PostgreSQL's defaults (1 GB). Above it, the backfill waits
+  until its average over the last WINDOW_SECONDS is back at the budget.
+- **A checkpoint requested meanwhile** (pg_stat_bgwriter.checkpoints_req moved: WAL volume,
+  or someone's CHECKPOINT): the backfill waits CHECKPOINT_PAUSE once. Right after a
+  checkpoint starts, the first change to every page writes the whole page to the WAL, so
+  that is when the app's commits queue longest behind a batch's WAL.
+
+Everything it reads is readable by the deploy role: pg_current_wal_lsn(), pg_stat_bgwriter
+and pg_settings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Callable
+
+import psycopg
+
+WINDOW_SECONDS = 10.0  # the WAL rate is averaged over the batches of about this long (bursts within it are fine:
+# a checkpoint comes after a volume of WAL, not a rate)
+CHECKPOINT_PAUSE = 0.5  # seconds the backfill yields when a checkpoint was requested
+MAX_PAUSE = 2.0  # never wait longer than this after one batch
+DEFAULT_SPACING = 30.0  # seconds between checkpoints when checkpoint_warning is 0 (off)
+MB = 1024 * 1024
+
+SETTINGS = """
+SELECT max(setting::float8 * CASE unit WHEN 'MB' THEN 1024 * 1024 WHEN 'kB' THEN 1024 ELSE 1 END)
+           FILTER (WHERE name = 'max_wal_size') AS max_wal_bytes,
+       max(setting::float8) FILTER (WHERE name = 'checkpoint_completion_target') AS completion_target,
+       max(setting::float8) FILTER (WHERE name = 'checkpoint_warning') AS warning_seconds
+FROM pg_catalog.pg_settings
+WHERE name IN ('max_wal_size', 'checkpoint_completion_target', 'checkpoint_warning')
+"""
+# Each read is its own transaction (autocommit), so the cumulative stats are current.
+COUNTERS = """
+SELECT pg_catalog.pg_current_wal_lsn() - '0/0'::pg_catalog.pg_lsn, b.checkpoints_req, b.checkpoints_timed
+FROM pg_catalog.pg_stat_bgwriter AS b
+"""
+
+
+@dataclass(frozen=True)
+class Budget:
+    wal_per_checkpoint: float  # bytes of WAL after which PostgreSQL starts a checkpoint
+    spacing: float  # seconds the backfill keeps between checkpoints it causes
+
+    @property
+    def bytes_per_second(self) -> float:
+        return self.wal_per_checkpoint / self.spacing
+
+    @staticmethod
+    def read(conn: psycopg.Connection) -> "Budget":
+        row = conn.execute(SETTINGS).fetchone()
+        assert row is not None  # an aggregate without GROUP BY returns one row
+        max_wal, target, warning = row
+        return Budget(float(max_wal) / (1 + float(target)), float(warning) or DEFAULT_SPACING)
+
+
+@dataclass(frozen=True)
+class Sample:
+    at: float  # monotonic seconds
+    wal: int  # bytes: pg_current_wal_lsn()
+    checkpoints_req: int
+    checkpoints_timed: int
+
+    @staticmethod
+    def read(conn: psycopg.Connection, clock: Callable[[], float] = time.monotonic) -> "Sample":
+        row = conn.execute(COUNTERS).fetchone()
+        assert row is not None
+        return Sample(clock(), int(row[0]), int(row[1]), int(row[2]))
+
+
+@dataclass(frozen=True)
+class Pause:
+    seconds: float
+    reason: str  # "" (no pause), "for a checkpoint", "for the WAL budget"
+
+
+@dataclass
+class WalPacer:
+    budget: Budget
+    last: Sample
+    clock: Callable[[], float] = time.monotonic
+    window: deque[Sample] = field(default_factory=deque)
+    rate: float = 0.0  # bytes/s over the window, as last measured
+    last_pause: Pause = Pause(0.0, "")
+    paused: float = 0.0  # seconds paused in all
+    checkpoints_req: int = 0  # requested checkpoints seen since the start
+    checkpoints_timed: int = 0
+    wal: int = 0  # bytes written since the start (by everyone: the server's WAL)
+
+    @staticmethod
+    def start(conn: psycopg.Connection, clock: Callable[[], float] = time.monotonic,
+              budget: Budget | None = None) -> "WalPacer":
+        first = Sample.read(conn, clock)
+        return WalPacer(budget or Budget.read(conn), first, clock, deque([first]))
+
+    def after_batch(self, conn: psycopg.Connection) -> Pause:
+        """Read the counters after a batch; how long to wait before the next one, and why."""
+        now = Sample.read(conn, self.clock)
+        requested = now.checkpoints_req - self.last.checkpoints_req
+        self.checkpoints_req += requested
+        self.checkpoints_timed += now.checkpoints_timed - self.last.checkpoints_timed
+        self.wal += now.wal - self.last.wal
+        self.last = now
+        self.window.append(now)
+        while len(self.window) > 2 and now.at - self.window[1].at >= WINDOW_SECONDS:
+            self.window.popleft()
+        oldest = self.window[0]
+        elapsed = max(now.at - oldest.at, 1e-3)
+        written = now.wal - oldest.wal
+        self.rate = written / elapsed
+        over_budget = written / self.budget.bytes_per_second - elapsed  # seconds ahead of the budget
+        if requested > 0:
+            pause = Pause(min(MAX_PAUSE, max(CHECKPOINT_PAUSE, over_budget)), "for a checkpoint")
+        elif over_budget > 0:
+            pause = Pause(min(MAX_PAUSE, over_budget), "for the WAL budget")
+        else:
+            pause = Pause(0.0, "")
+        self.last_pause = pause
+        return pause
+
+    def paused_for(self, pause: Pause) -> None:
+        """Count a pause that was taken."""
+        self.paused += pause.seconds
+
+    def line(self) -> str:
+        """The pace as a progress line shows it."""
+        text = f"WAL {self.rate / MB:,.0f} MB/s, budget {self.budget.bytes_per_second / MB:,.0f} MB/s"
+        if self.last_pause.seconds:
+            text += f", paused {self.last_pause.seconds:.1f} s {self.last_pause.reason}"
+        return text
+
+    def summary(self) -> str:
+        """The whole run's pace, for the closing line."""
+        return (f"WAL {self.wal / MB:,.0f} MB at budget {self.budget.bytes_per_second / MB:,.0f} MB/s; "
+                f"checkpoints {self.checkpoints_req} requested, {self.checkpoints_timed} timed; "
+                f"paused {self.paused:.1f} s")

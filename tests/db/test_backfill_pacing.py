@@ -1,0 +1,118 @@
+"""The backfill paces itself by the server's WAL and checkpoints (dualwrite/backfill_pacing.py).
+
+Checkpoints are real: another session (the cluster's admin, as a dashboard superuser would)
+runs CHECKPOINT at a known point between two batches. No timing is asserted: only which
+pauses the backfill decided on and what it says about them.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import time
+
+import psycopg
+import pytest
+from rich.console import Console
+
+from dualwrite import backfill, backfill_pacing, migration
+from dualwrite.backfill_pacing import Budget, WalPacer
+from dualwrite.drift import drift_report
+from sheets import generate_sheets
+
+pytestmark = pytest.mark.db
+
+NO_BUDGET = Budget(wal_per_checkpoint=1e15, spacing=1.0)  # a WAL rate no test reaches: only checkpoints pause
+
+
+def checkpoint(admin: psycopg.Connection) -> None:
+    """CHECKPOINT, then wait until the stats count it: the checkpointer reports its counters just
+    after it wakes the session that asked, so a read right away can still see the old count."""
+    query = "SELECT checkpoints_req FROM pg_stat_bgwriter"
+    before = admin.execute(query).fetchone()[0]
+    admin.execute("CHECKPOINT")
+    for _ in range(500):
+        if admin.execute(query).fetchone()[0] > before:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the CHECKPOINT never showed in pg_stat_bgwriter.checkpoints_req")
+
+
+@pytest.fixture
+def db(conn: psycopg.Connection) -> psycopg.Connection:
+    migration.apply(conn, 0)
+    return conn
+
+
+def test_a_requested_checkpoint_makes_the_backfill_yield_once(db, admin_conn):
+    pacer = WalPacer.start(db, budget=NO_BUDGET)
+    assert pacer.after_batch(db).seconds == 0
+    checkpoint(admin_conn)  # requested, as one that max_wal_size sets off is
+    pause = pacer.after_batch(db)
+    assert (pause.seconds, pause.reason) == (backfill_pacing.CHECKPOINT_PAUSE, "for a checkpoint")
+    assert pacer.line().endswith(f"paused {backfill_pacing.CHECKPOINT_PAUSE:.1f} s for a checkpoint"), pacer.line()
+    assert pacer.after_batch(db).seconds == 0  # once per checkpoint, not for every batch after it
+    assert pacer.checkpoints_req == 1
+
+
+def test_wal_above_the_budget_makes_the_backfill_wait(db, admin_conn):
+    pacer = WalPacer.start(db, budget=Budget(wal_per_checkpoint=1024, spacing=1.0))  # 1 kB/s
+    admin_conn.execute("SELECT pg_switch_wal()")  # the rest of the WAL segment counts as written
+    generate_sheets(db, 50)
+    pause = pacer.after_batch(db)
+    assert (pause.seconds, pause.reason) == (backfill_pacing.MAX_PAUSE, "for the WAL budget")
+    assert "budget 0 MB/s, paused 2.0 s for the WAL budget" in pacer.line(), pacer.line()
+
+
+def test_the_budget_keeps_checkpoints_as_far_apart_as_checkpoint_warning(db):
+    budget = Budget.read(db)
+    max_wal, target, warning = db.execute(
+        "SELECT pg_size_bytes(current_setting('max_wal_size'))::float8, current_setting('checkpoint_completion_target')::float8,"
+        " extract(epoch FROM current_setting('checkpoint_warning')::interval)::float8").fetchone()
+    assert budget.bytes_per_second == pytest.approx(max_wal / (1 + target) / (warning or backfill_pacing.DEFAULT_SPACING))
+    # PostgreSQL's defaults (1GB, 0.9, 30s): 539 MB of WAL per checkpoint, 18 MB/s.
+    assert Budget(1024 * backfill_pacing.MB / 1.9, 30.0).bytes_per_second / backfill_pacing.MB == pytest.approx(17.96, 0.01)
+
+
+def test_the_backfill_pauses_after_the_batch_that_saw_a_checkpoint(db, db_url, admin_conn):
+    generate_sheets(db, 600)
+    migration.set_phase(db, 1)
+    slept: list[float] = []
+
+    def between_batches(seconds: float) -> None:
+        if not slept:
+            checkpoint(admin_conn)  # between batch 1 and batch 2
+        slept.append(seconds)
+
+    between = 0.001  # --pause: every batch ends in a sleep, so the test sees each decision
+    result = backfill.run(db_url, batch_size=100, max_batch_seconds=None, show_progress=False,
+                          pause_seconds=between, sleep=between_batches)
+    assert result.batches == 7 and result.rows == 600
+    assert [round(s - between, 3) >= backfill_pacing.CHECKPOINT_PAUSE for s in slept] == \
+        [False, True, False, False, False, False]
+    assert "checkpoints 1 requested" in result.pacing, result.pacing
+    assert drift_report(db).drift_pct == 0
+
+
+def test_pacing_can_be_turned_off(db, db_url, admin_conn):
+    generate_sheets(db, 300)
+    migration.set_phase(db, 1)
+    slept: list[float] = []
+
+    def between_batches(seconds: float) -> None:
+        checkpoint(admin_conn)
+        slept.append(seconds)
+
+    result = backfill.run(db_url, batch_size=100, max_batch_seconds=None, show_progress=False, pause_seconds=0.001,
+                          sleep=between_batches, pace_by_wal=False)
+    assert slept == [0.001, 0.001, 0.001] and result.pacing == ""
+
+
+def test_the_progress_line_shows_the_pacing(db, db_url):
+    generate_sheets(db, 50)
+    migration.set_phase(db, 1)
+    screen = io.StringIO()
+    result = backfill.run(db_url, batch_size=10, show_progress=True,
+                          console=Console(file=screen, force_terminal=True, width=200))
+    assert result.rows == 50
+    assert re.search(r"WAL \d+ MB/s, budget \d+ MB/s", screen.getvalue()), screen.getvalue()[-600:]
