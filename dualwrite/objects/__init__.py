@@ -5,6 +5,7 @@ A new kind is one new file here and one line in KINDS.
 
 from __future__ import annotations
 
+from dualwrite.objects.archive import Archive
 from dualwrite.objects.backfill import Backfill
 from dualwrite.objects.base import ObjectKind, Props
 from dualwrite.objects.cron_job import CronJob
@@ -20,7 +21,7 @@ from dualwrite.objects.trigger import Trigger
 
 KINDS: dict[str, type[ObjectKind]] = {
     cls.kind: cls for cls in (Table, Index, Function, Procedure, Trigger, CronJob, Extension, Grants, Backfill, Removal,
-                               Ownership)
+                               Ownership, Archive)
 }
 
 
@@ -30,5 +31,5 @@ def kind_of(props: Props) -> ObjectKind:
     return KINDS[props.get("kind", Backfill.kind)](props)
 
 
-__all__ = ["KINDS", "ObjectKind", "kind_of", "Backfill", "CronJob", "Extension", "Function", "Grants", "Index",
+__all__ = ["KINDS", "ObjectKind", "kind_of", "Archive", "Backfill", "CronJob", "Extension", "Function", "Grants", "Index",
            "Ownership", "Procedure", "Removal", "Table", "Trigger"]
