@@ -76,7 +76,7 @@ class Archive(ObjectKind):
         """(the table's ACL, {column: its ACL}) as aclitem[] text; None/absent where the default applies."""
         regclass = f"{self.schema}.{table}"
         relacl = conn.execute("SELECT relacl::text FROM pg_class WHERE oid = to_regclass(%s)", (regclass,)).fetchone()[0]  # type: ignore[index]
-        columns = dict(conn.execute(
+        columns: dict[str, str] = dict(conn.execute(
             "SELECT attname, attacl::text FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
             "AND NOT attisdropped AND attacl IS NOT NULL", (regclass,)).fetchall())
         return relacl, columns

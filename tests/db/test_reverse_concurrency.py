@@ -122,8 +122,10 @@ def shared(db: psycopg.Connection) -> tuple[int, uuid.UUID]:
 
 
 def old_update(legacy: int, habits: list) -> Callable[[psycopg.Connection], None]:
-    return lambda c: c.execute("UPDATE public.habit_tracker SET habits = %s, updated_at = now() WHERE id = %s",
-                               (Jsonb(habits), legacy))
+    def save(c: psycopg.Connection) -> None:
+        c.execute("UPDATE public.habit_tracker SET habits = %s, updated_at = now() WHERE id = %s",
+                  (Jsonb(habits), legacy))
+    return save
 
 
 def new_tick(week: uuid.UUID, position: int, day: int, status: str) -> Callable[[psycopg.Connection], None]:
