@@ -16,12 +16,14 @@ from dualwrite.objects.index import Index
 from dualwrite.objects.ownership import Ownership
 from dualwrite.objects.procedure import Procedure
 from dualwrite.objects.removal import Removal
+from dualwrite.objects.retirement import Retirement
+from dualwrite.objects.reverse_backfill import ReverseBackfill
 from dualwrite.objects.table import Table
 from dualwrite.objects.trigger import Trigger
 
 KINDS: dict[str, type[ObjectKind]] = {
     cls.kind: cls for cls in (Table, Index, Function, Procedure, Trigger, CronJob, Extension, Grants, Backfill, Removal,
-                               Ownership, Archive)
+                               Ownership, Retirement, ReverseBackfill, Archive)
 }
 
 
@@ -32,4 +34,4 @@ def kind_of(props: Props) -> ObjectKind:
 
 
 __all__ = ["KINDS", "ObjectKind", "kind_of", "Archive", "Backfill", "CronJob", "Extension", "Function", "Grants", "Index",
-           "Ownership", "Procedure", "Removal", "Table", "Trigger"]
+           "Ownership", "Procedure", "Removal", "Retirement", "ReverseBackfill", "Table", "Trigger"]
