@@ -94,7 +94,7 @@ class Archive(ObjectKind):
         regclass = f"{self.schema}.{self.source}"
         previous = conn.execute("SELECT relacl::text FROM pg_class WHERE oid = to_regclass(%s)",
                                 (regclass,)).fetchone()[0]  # type: ignore[index]
-        columns = dict(conn.execute(
+        columns: dict[str, str] = dict(conn.execute(
             "SELECT attname, attacl::text FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
             "AND NOT attisdropped AND attacl IS NOT NULL", (regclass,)).fetchall())
         conn.execute(self._rename(self.source, self.name))
