@@ -64,8 +64,10 @@ class SqlObject:
     privileges: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     def path(self, phase: int, phase0_log: str = "notice") -> Path:
-        # Phase 0's server-log body is a file of its own: sync_old_to_new.phase0_server.sql.
-        variant = "0_server" if phase == 0 and phase0_log == "server" else str(phase)
+        # Phase 0's server-log body is a file of its own: sync_old_to_new.phase0_server.sql (the
+        # only object whose Phase 0 raises the guide's messages; the others have one Phase 0 file).
+        server = SQL_DIR / self.file.format(phase="0_server")
+        variant = "0_server" if phase == 0 and phase0_log == "server" and server.is_file() else str(phase)
         return SQL_DIR / self.file.format(phase=variant)
 
     def source(self, phase: int, phase0_log: str = "notice") -> str:
@@ -149,6 +151,18 @@ MIGRATION_013: tuple[SqlObject, ...] = (
               phase_specific=True),
     SqlObject(Trigger, "trigger_habit_tracker_dual_write", "013/trigger_habit_tracker_dual_write.sql",
               on_table="habit_tracker"),
+    # Phase 1's sync, once per statement with its rows (transition tables: one trigger per event).
+    # The guide's trigger above stays the switch: disabled or dropped, these sync nothing.
+    SqlObject(Function, "sync_habit_tracker_rows", "013/sync_habit_tracker_rows.sql",
+              signature="(text, bigint[], uuid[], text[], date[], text[], jsonb[], bigint[], jsonb[])"),
+    SqlObject(Function, "sync_old_to_new_statement", "013/sync_old_to_new_statement.phase{phase}.sql",
+              signature="()", phase_specific=True),
+    SqlObject(Trigger, "trigger_habit_tracker_dual_write_insert", "013/trigger_habit_tracker_dual_write_insert.sql",
+              on_table="habit_tracker"),
+    SqlObject(Trigger, "trigger_habit_tracker_dual_write_update", "013/trigger_habit_tracker_dual_write_update.sql",
+              on_table="habit_tracker"),
+    SqlObject(Trigger, "trigger_habit_tracker_dual_write_delete", "013/trigger_habit_tracker_dual_write_delete.sql",
+              on_table="habit_tracker"),
     # Drift: the per-row diff, then its counts (dual_write_drift calls dual_write_diff).
     SqlObject(Function, "dual_write_diff", "013/dual_write_diff.sql", signature="()",
               privileges=SERVICE_ROLE_EXECUTE),
@@ -169,7 +183,11 @@ RETIRED: tuple[SqlObject, ...] = (
     SqlObject(Procedure, "cleanup_idempotency_log_in_batches", "", signature="(integer)"),
 )
 
+# The guide's trigger: its state (enabled, disabled, dropped) is the state of the whole sync.
 TRIGGER = next(obj for obj in MIGRATION_013 if obj.kind is Trigger)
+# Every trigger of the forward sync (old -> new): the guide's and Phase 1's statement triggers.
+# What the smoke test, monitor, rollback, destroy and adoption treat as "the trigger".
+FORWARD_TRIGGERS = tuple(obj for obj in MIGRATION_013 if obj.kind is Trigger and obj.on_table == "habit_tracker")
 TABLES = tuple(obj for obj in MIGRATION_013 if obj.kind is Table)
 FUNCTIONS = tuple(obj for obj in MIGRATION_013 if obj.kind is Function)
 

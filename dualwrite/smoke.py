@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 
 
-from dualwrite.catalog import FUNCTIONS, MIGRATION_013, SCHEMA
+from dualwrite.catalog import FORWARD_TRIGGERS, FUNCTIONS, MIGRATION_013, SCHEMA
 from dualwrite.objects.privileges import API_ROLES, SERVICE_ROLE
 from dualwrite.config import StackConfig
 from dualwrite.dual_write_state import read as read_state
@@ -97,14 +97,21 @@ def step2_indexes(conn: psycopg.Connection, _config: StackConfig) -> list[Check]
 
 
 def step3_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
-    row = conn.execute(
-        "SELECT tgrelid::regclass::text, tgenabled FROM pg_trigger WHERE tgname = %s", (TRIGGER,)
-    ).fetchone()
-    if not config.trigger_present:
-        return [Check("3", f"trigger absent (dual_write: {config.dual_write})", row is None, str(row))]
-    expected = "O" if config.trigger_enabled else "D"
-    ok = row is not None and row[0] == "habit_tracker" and row[1] == expected
-    return [Check("3", f"trigger on habit_tracker, enabled = {expected}", ok, "missing" if row is None else f"{row[0]}, {row[1]}")]
+    """The guide's trigger, and each statement trigger of Phase 1's sync beside it (FORWARD_TRIGGERS)."""
+    checks = []
+    for trigger in FORWARD_TRIGGERS:
+        row = conn.execute(
+            "SELECT tgrelid::regclass::text, tgenabled FROM pg_trigger WHERE tgname = %s", (trigger.name,)
+        ).fetchone()
+        name = "trigger" if trigger.name == TRIGGER else trigger.name
+        if not config.trigger_present:
+            checks.append(Check("3", f"{name} absent (dual_write: {config.dual_write})", row is None, str(row)))
+            continue
+        expected = "O" if config.trigger_enabled else "D"
+        ok = row is not None and row[0] == "habit_tracker" and row[1] == expected
+        checks.append(Check("3", f"{name} on habit_tracker, enabled = {expected}", ok,
+                            "missing" if row is None else f"{row[0]}, {row[1]}"))
+    return checks
 
 
 def _new_schema_counts(conn: psycopg.Connection, user_id: str) -> tuple[int, int]:
