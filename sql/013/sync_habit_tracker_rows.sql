@@ -54,13 +54,14 @@ DECLARE
     v_period_weeks uuid[];     -- weeks in place whose period changed, and the new periods
     v_periods text[];
     -- Per habit to diff (every habit of a week diffed whole, else those that changed): its
-    -- week, position, week start, element now and times before.
+    -- week, position, week start, element now, and times and name before.
     v_h_week uuid[];
     v_h_position integer[];
     v_h_whole boolean[];
     v_h_start date[];
     v_h_element jsonb[];
     v_h_before jsonb[];
+    v_h_before_name text[];
     v_child uuid;
     v_occupant uuid;
     v_found uuid;
@@ -154,8 +155,9 @@ BEGIN
         -- The habits to diff: positions from a set-returning function in the select list (no
         -- per-row materialisation, as a function in FROM has).
         SELECT array_agg(x.week_id), array_agg(x.position), array_agg(x.whole), array_agg(x.start),
-               array_agg(x.habits -> x.position), array_agg(x.before -> x.position -> 'times')
-        INTO v_h_week, v_h_position, v_h_whole, v_h_start, v_h_element, v_h_before
+               array_agg(x.habits -> x.position), array_agg(x.before -> x.position -> 'times'),
+               array_agg(x.before -> x.position ->> 'name')
+        INTO v_h_week, v_h_position, v_h_whole, v_h_start, v_h_element, v_h_before, v_h_before_name
         FROM (SELECT k.week_id, k.whole, k.start, k.habits, k.before,
                      generate_series(0, jsonb_array_length(k.habits) - 1) AS position
               FROM unnest(v_week, v_whole, week_start_dates, habits, previous_habits)
@@ -174,41 +176,44 @@ BEGIN
         )
         INSERT INTO public.habits AS h (week_id, name, position)
         SELECT x.week_id, x.element ->> 'name', x.position
-        FROM unnest(v_h_week, v_h_position, v_h_element) AS x (week_id, position, element)
-        WHERE (SELECT o.name FROM public.habits AS o WHERE o.week_id = x.week_id AND o.position = x.position)
+        FROM unnest(v_h_week, v_h_position, v_h_whole, v_h_element, v_h_before_name)
+            AS x (week_id, position, whole, element, before_name)
+        WHERE (x.whole OR x.before_name IS DISTINCT FROM x.element ->> 'name')
+          AND (SELECT o.name FROM public.habits AS o WHERE o.week_id = x.week_id AND o.position = x.position)
               IS DISTINCT FROM x.element ->> 'name'
         ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
 
         -- Records by (habit, date), for the days that differ from the previous row (every
         -- day of a week diffed whole): a record whose day is now empty is deleted, one whose
         -- status changed is updated, a missing one inserted; a week diffed whole also loses
-        -- records outside its dates (a moved week).
+        -- records outside its dates (a moved week). A record found is written by its ctid,
+        -- read in the same statement (its snapshot): no second index probe.
         WITH habit AS (
             SELECT (SELECT h.id FROM public.habits AS h WHERE h.week_id = x.week_id AND h.position = x.position) AS id,
                    x.start, x.element -> 'times' AS times, x.before, x.whole
             FROM unnest(v_h_week, v_h_position, v_h_whole, v_h_start, v_h_element, v_h_before)
                 AS x (week_id, position, whole, start, element, before)
         ), day AS (
-            SELECT y.habit_id, y.record_date, y.status, r.id AS record_id, r.status AS recorded
+            SELECT y.habit_id, y.record_date, y.status, r.ctid AS record, r.status AS recorded
             FROM (SELECT t.id AS habit_id, t.start + t.i AS record_date, t.times ->> t.i AS status
                   FROM (SELECT t.*, generate_series(0, 6) AS i FROM habit AS t) AS t
                   WHERE t.whole OR t.before ->> t.i IS DISTINCT FROM t.times ->> t.i) AS y
-            LEFT JOIN LATERAL (SELECT o.id, o.status FROM public.habit_records AS o
+            LEFT JOIN LATERAL (SELECT o.ctid, o.status FROM public.habit_records AS o
                                WHERE o.habit_id = y.habit_id AND o.record_date = y.record_date) AS r ON true
         ), outside AS (
             DELETE FROM public.habit_records AS rec USING habit AS t
             WHERE t.whole AND rec.habit_id = t.id AND rec.record_date NOT BETWEEN t.start AND t.start + 6
         ), cleared AS (
             DELETE FROM public.habit_records AS rec USING day AS t
-            WHERE t.status = '' AND rec.id = t.record_id
+            WHERE t.status = '' AND rec.ctid = t.record
         ), changed AS (
             UPDATE public.habit_records AS rec SET status = t.status
             FROM day AS t
-            WHERE t.status <> '' AND rec.id = t.record_id AND t.recorded <> t.status
+            WHERE t.status <> '' AND rec.ctid = t.record AND t.recorded <> t.status
         )
         INSERT INTO public.habit_records AS rec (habit_id, record_date, status)
         SELECT t.habit_id, t.record_date, t.status FROM day AS t
-        WHERE t.status <> '' AND t.record_id IS NULL
+        WHERE t.status <> '' AND t.record IS NULL
         ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status;
     EXCEPTION WHEN OTHERS THEN
         -- OTHERS excludes query_canceled: a statement_timeout still cancels the app's write.
