@@ -155,6 +155,8 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     # The guide's trigger above stays the switch: disabled or dropped, these sync nothing.
     SqlObject(Function, "sync_habit_tracker_rows", "013/sync_habit_tracker_rows.sql",
               signature="(text, bigint[], uuid[], text[], date[], text[], jsonb[], bigint[], jsonb[])"),
+    SqlObject(Function, "sync_one_habit_tracker_row", "013/sync_one_habit_tracker_row.sql",
+              signature="(text, public.habit_tracker, public.habit_tracker)"),
     SqlObject(Function, "sync_old_to_new_statement", "013/sync_old_to_new_statement.phase{phase}.sql",
               signature="()", phase_specific=True),
     SqlObject(Trigger, "trigger_habit_tracker_dual_write_insert", "013/trigger_habit_tracker_dual_write_insert.sql",

@@ -62,6 +62,9 @@ DECLARE
     v_previous_ids bigint[];
     v_previous_habits jsonb[];
     v_malformed bigint[] := '{}';
+    v_count integer;
+    v_new public.habit_tracker;
+    v_old public.habit_tracker;
     v_syncing text := current_setting('habit_tracker_db.syncing', true);
     r record;
 BEGIN
@@ -73,6 +76,28 @@ BEGIN
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
                    WHERE t.tgrelid = TG_RELID AND t.tgname = 'trigger_habit_tracker_dual_write'
                      AND t.tgenabled <> 'D') THEN
+        RETURN NULL;
+    END IF;
+
+    -- One row (most app writes): the per-row body, cheaper for one row than the set-based
+    -- statements (sync_one_habit_tracker_row.sql says how much).
+    IF TG_OP = 'DELETE' THEN
+        SELECT count(*) INTO v_count FROM (SELECT FROM old_rows LIMIT 2) AS o;
+    ELSE
+        SELECT count(*) INTO v_count FROM (SELECT FROM new_rows LIMIT 2) AS n;
+    END IF;
+    IF v_count = 0 THEN
+        RETURN NULL;
+    ELSIF v_count = 1 THEN
+        IF TG_OP <> 'DELETE' THEN
+            SELECT n.* INTO v_new FROM new_rows AS n;
+        END IF;
+        IF TG_OP <> 'INSERT' THEN
+            SELECT o.* INTO v_old FROM old_rows AS o;
+        END IF;
+        PERFORM set_config('habit_tracker_db.syncing', 'forward', true);
+        PERFORM public.sync_one_habit_tracker_row(TG_OP, v_new, v_old);
+        PERFORM set_config('habit_tracker_db.syncing', coalesce(v_syncing, ''), true);
         RETURN NULL;
     END IF;
 
