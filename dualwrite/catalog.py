@@ -145,6 +145,8 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     # Error texts quote user data: the owner, and service_role (BYPASSRLS) for monitoring, read them.
     SqlObject(Table, "dual_write_errors", "013/dual_write_errors.sql", columns=DUAL_WRITE_ERRORS_COLUMNS,
               privileges=(("service_role", ("SELECT",)),)),
+    SqlObject(Index, "idx_dual_write_errors_tracker_id", "013/idx_dual_write_errors_tracker_id.sql",
+              on_table="dual_write_errors"),
     # The malformed-row test shared by the Phase 1 trigger and the backfill.
     SqlObject(Function, "habit_tracker_row_error", "013/habit_tracker_row_error.sql", signature="(jsonb, date)"),
     SqlObject(Function, "sync_old_to_new", "013/sync_old_to_new.phase{phase}.sql", signature="()",

@@ -22,6 +22,18 @@
 -- sync was off (a rollback, Phase 0) are brought back by the backfill that `invoke up`
 -- runs when it turns the sync back on (its refresh counts them); drift shows them meanwhile.
 --
+-- Steps: repoint changed ids; find each row's week (in place: same child and date) and the
+-- periods that changed; place the others one at a time (find or create the child; insert,
+-- move or adopt the week: a slot already taken by a new-path or stale week is adopted and
+-- the old one dropped); find the habits to diff; habits by position (drop the tail of a
+-- shorter week, records cascade; upsert new or renamed positions: an unchanged habit never
+-- reaches ON CONFLICT, which would lock it, a heap write per unchanged row); records by
+-- (habit, date) for the days that differ (delete a day now empty, update a changed status
+-- by the ctid read in the same statement, insert a missing day; a week diffed whole also
+-- loses records outside its dates). Filters are scalar subqueries, one index probe each,
+-- never joins a plan could turn into scans; positions and days come from set-returning
+-- functions in the select list (no per-row materialisation, as a function in FROM has).
+--
 -- Anything that fails rolls back this call's subtransaction and is retried on each half
 -- of the rows, down to the single row that fails, which is logged to dual_write_errors and
 -- warned, never raised to the app. With no such row (malformed rows never get here) a
@@ -84,7 +96,6 @@ BEGIN
             WHERE w.legacy_id = p.previous_id AND p.id <> p.previous_id;
         END IF;
 
-        -- Where each row's week is: in place (same child, same date) or to be placed.
         SELECT array_agg(CASE WHEN x.in_place THEN x.week_id END ORDER BY x.i),
                array_agg(NOT x.in_place OR x.before IS NULL OR jsonb_typeof(x.before) <> 'array'
                          OR x.id <> x.previous_id
@@ -106,7 +117,6 @@ BEGIN
             WHERE w.id = p.week_id;
         END IF;
 
-        -- New rows, renamed children and moved weeks, one at a time (rare outside INSERT).
         FOR i IN 1 .. cardinality(ids) LOOP
             CONTINUE WHEN v_week[i] IS NOT NULL;
             SELECT c.id INTO v_child FROM public.children AS c
@@ -116,15 +126,12 @@ BEGIN
                 ON CONFLICT (user_id, name) DO NOTHING
                 RETURNING c.id INTO v_child;
                 IF v_child IS NULL THEN
-                    -- A concurrent writer created it and has committed: this statement sees it.
                     SELECT c.id INTO v_child FROM public.children AS c
                     WHERE c.user_id = user_ids[i] AND c.name = child_names[i];
                 END IF;
             END IF;
             SELECT w.id INTO v_found FROM public.weeks AS w WHERE w.legacy_id = ids[i];
             IF v_found IS NULL THEN
-                -- Not mirrored yet (new row, or written in Phase 0): upsert by (child, date),
-                -- adopting a week written only through the new path.
                 INSERT INTO public.weeks AS w (child_id, week_start_date, week_period, legacy_id)
                 VALUES (v_child, week_start_dates[i], week_periods[i], ids[i])
                 ON CONFLICT (child_id, week_start_date) DO UPDATE
@@ -134,14 +141,11 @@ BEGIN
                 SELECT w.id INTO v_occupant FROM public.weeks AS w
                 WHERE w.child_id = v_child AND w.week_start_date = week_start_dates[i];
                 IF v_occupant IS NULL THEN
-                    -- Move the week (keeps its id, habits and records).
                     UPDATE public.weeks AS w
                     SET child_id = v_child, week_start_date = week_start_dates[i],
                         week_period = week_periods[i], updated_at = now()
                     WHERE w.id = v_found;
                 ELSE
-                    -- The target slot already has a week (new-path only, or stale): adopt it,
-                    -- as INSERT would, and drop the one left behind at the old slot.
                     DELETE FROM public.weeks AS w WHERE w.id = v_found;
                     UPDATE public.weeks AS w
                     SET legacy_id = ids[i], week_period = week_periods[i], updated_at = now()
@@ -152,8 +156,6 @@ BEGIN
             v_week[i] := v_found;
         END LOOP;
 
-        -- The habits to diff: positions from a set-returning function in the select list (no
-        -- per-row materialisation, as a function in FROM has).
         SELECT array_agg(x.week_id), array_agg(x.position), array_agg(x.whole), array_agg(x.start),
                array_agg(x.habits -> x.position), array_agg(x.before -> x.position -> 'times'),
                array_agg(x.before -> x.position ->> 'name')
@@ -164,10 +166,6 @@ BEGIN
                   AS k (week_id, whole, start, habits, before)) AS x
         WHERE x.whole OR x.before -> x.position IS DISTINCT FROM x.habits -> x.position;
 
-        -- Habits by position: drop the tail of a week that got shorter (records cascade),
-        -- then upsert the positions whose name is new or changed. An unchanged habit never
-        -- reaches ON CONFLICT, which would lock it (a heap write per unchanged row). Filters
-        -- are scalar subqueries, one index probe each, never joins a plan could turn into scans.
         WITH dropped AS (
             DELETE FROM public.habits AS h
             USING unnest(v_week, v_whole, habits, previous_habits) AS k (week_id, whole, habits, before)
@@ -183,11 +181,6 @@ BEGIN
               IS DISTINCT FROM x.element ->> 'name'
         ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
 
-        -- Records by (habit, date), for the days that differ from the previous row (every
-        -- day of a week diffed whole): a record whose day is now empty is deleted, one whose
-        -- status changed is updated, a missing one inserted; a week diffed whole also loses
-        -- records outside its dates (a moved week). A record found is written by its ctid,
-        -- read in the same statement (its snapshot): no second index probe.
         WITH habit AS (
             SELECT (SELECT h.id FROM public.habits AS h WHERE h.week_id = x.week_id AND h.position = x.position) AS id,
                    x.start, x.element -> 'times' AS times, x.before, x.whole
@@ -216,7 +209,6 @@ BEGIN
         WHERE t.status <> '' AND t.record IS NULL
         ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status;
     EXCEPTION WHEN OTHERS THEN
-        -- OTHERS excludes query_canceled: a statement_timeout still cancels the app's write.
         IF cardinality(ids) > 1 THEN
             v_half := cardinality(ids) / 2;
             PERFORM public.sync_habit_tracker_rows(

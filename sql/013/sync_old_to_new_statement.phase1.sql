@@ -26,7 +26,9 @@ LOCK TABLE public.habit_tracker IN SHARE ROW EXCLUSIVE MODE;
 --           row: renamed child and moved week move that week; habits are diffed by
 --           position and records by date, so an edit of one day writes one row.
 --   DELETE  delete the week with legacy_id = id (habits and records cascade); keep the child.
--- sync_habit_tracker_rows() does it for the whole set.
+-- A statement of one row is synced by sync_one_habit_tracker_row(), one of more rows by
+-- sync_habit_tracker_rows(), for the whole set at once (bench/NOTES.md: each is the faster
+-- one for its size; tests/db/test_bulk_sync.py: both give the same weeks).
 --
 -- Malformed rows (see habit_tracker_row_error) and any unexpected error never fail the
 -- app's write: the row stays as the app wrote it, the failure goes to dual_write_errors

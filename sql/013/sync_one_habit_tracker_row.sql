@@ -5,7 +5,14 @@
 -- single-row statements, where a statement's fixed cost (a dozen set-based statements and
 -- their DML nodes) was measured at 0.57x the TPS of this body (bench/NOTES.md,
 -- "2026-12-02: bulk writes"). tests/db/test_bulk_sync.py checks that both give the same weeks.
--- `old_row` is NULL for INSERT, `new_row` for DELETE.
+-- `old_row` is NULL for INSERT, `new_row` for DELETE. Its steps: the malformed-row test
+-- (habit_tracker_row_error()'s, inlined; the helper only for the message); then, in one
+-- subtransaction: repoint a changed id; read the week with its child; if it is in place,
+-- update the period, else find or create the child and insert, move or adopt the week (as in
+-- sync_habit_tracker_rows()); habits by position (drop the tail, upsert new or renamed
+-- positions, unchanged ones filtered by a scalar subquery so ON CONFLICT never locks them);
+-- records by date (delete days now empty or outside the week, upsert new or changed days).
+-- A concurrent writer's child is re-read after ON CONFLICT DO NOTHING.
 --
 -- SECURITY INVOKER: its only caller is the statement trigger's SECURITY DEFINER function,
 -- which runs it as the migration's owner; nobody else may execute it.
@@ -41,11 +48,6 @@ BEGIN
         r := new_row;
     END IF;
 
-    -- Malformed input is an expected case: checked first, without a subtransaction. The
-    -- test is habit_tracker_row_error()'s, inlined as dual_write_diff inlines it (one
-    -- expression here instead of a SECURITY DEFINER call with its own query per write); the
-    -- helper runs only for a row the test rejects, for its message, and has the last word
-    -- (tests/db/test_malformed.py checks that the trigger, the helper and drift agree).
     IF op <> 'DELETE' AND NOT (
         jsonb_typeof(r.habits) = 'array' AND EXTRACT(ISODOW FROM r.week_start_date) = 1
         AND NOT EXISTS (
@@ -64,7 +66,6 @@ BEGIN
         END IF;
     END IF;
 
-    -- Anything else that fails is rolled back to here and logged, never raised to the app.
     BEGIN
         IF op = 'DELETE' THEN
             DELETE FROM public.weeks AS w WHERE w.legacy_id = r.id;
@@ -75,7 +76,6 @@ BEGIN
             UPDATE public.weeks AS w SET legacy_id = new_row.id WHERE w.legacy_id = old_row.id;
         END IF;
 
-        -- The week this row already mirrors, with its child (one index lookup each).
         SELECT w.id, w.week_start_date, w.week_period, c.user_id, c.name
         INTO v_week, v_week_date, v_week_period, v_child_user, v_child_name
         FROM public.weeks AS w
@@ -84,12 +84,10 @@ BEGIN
 
         IF v_week IS NOT NULL AND v_child_user = r.user_id AND v_child_name = r.child_name
            AND v_week_date = r.week_start_date THEN
-            -- Same child, same week: only the period may have changed.
             IF v_week_period IS DISTINCT FROM r.week_period THEN
                 UPDATE public.weeks AS w SET week_period = r.week_period, updated_at = now() WHERE w.id = v_week;
             END IF;
         ELSE
-            -- New row, renamed child or moved week: find or create the child first.
             SELECT c.id INTO v_child FROM public.children AS c
             WHERE c.user_id = r.user_id AND c.name = r.child_name;
             IF v_child IS NULL THEN
@@ -97,15 +95,12 @@ BEGIN
                 ON CONFLICT (user_id, name) DO NOTHING
                 RETURNING c.id INTO v_child;
                 IF v_child IS NULL THEN
-                    -- A concurrent writer created it and has committed: this statement sees it.
                     SELECT c.id INTO v_child FROM public.children AS c
                     WHERE c.user_id = r.user_id AND c.name = r.child_name;
                 END IF;
             END IF;
 
             IF v_week IS NULL THEN
-                -- Not mirrored yet (new row, or written in Phase 0): upsert by (child, date),
-                -- adopting a week written only through the new path.
                 INSERT INTO public.weeks AS w (child_id, week_start_date, week_period, legacy_id)
                 VALUES (v_child, r.week_start_date, r.week_period, r.id)
                 ON CONFLICT (child_id, week_start_date) DO UPDATE
@@ -115,14 +110,11 @@ BEGIN
                 SELECT w.id INTO v_occupant FROM public.weeks AS w
                 WHERE w.child_id = v_child AND w.week_start_date = r.week_start_date;
                 IF v_occupant IS NULL THEN
-                    -- Move the week (keeps its id, habits and records).
                     UPDATE public.weeks AS w
                     SET child_id = v_child, week_start_date = r.week_start_date,
                         week_period = r.week_period, updated_at = now()
                     WHERE w.id = v_week;
                 ELSE
-                    -- The target slot already has a week (new-path only, or stale): adopt it,
-                    -- as INSERT would, and drop the one left behind at the old slot.
                     DELETE FROM public.weeks AS w WHERE w.id = v_week;
                     UPDATE public.weeks AS w
                     SET legacy_id = r.id, week_period = r.week_period, updated_at = now()
@@ -132,16 +124,6 @@ BEGIN
             END IF;
         END IF;
 
-        -- Habits by position: drop the tail (their records cascade), then one upsert that
-        -- inserts new positions and renames changed ones. Two DML nodes per write instead of
-        -- a diff of three (bench/NOTES.md: the per-row cost is mostly statements and DML nodes
-        -- set up). An unchanged habit is filtered out before ON CONFLICT, which would lock it
-        -- (a heap write per unchanged row; bench/NOTES.md has what that cost). The filter is
-        -- a scalar subquery, one index probe per element: a NOT EXISTS would be planned as
-        -- an anti-join, and a session whose generic plan was made while the new schema was
-        -- still small (the flip, before the backfill) then read all of it on every write
-        -- (bench: a writer's p99 of seconds during the backfill). Only writers of this same
-        -- habit_tracker row, already serialised by its row lock, ever write these rows.
         WITH dropped AS (
             DELETE FROM public.habits AS h
             WHERE h.week_id = v_week AND h.position >= jsonb_array_length(r.habits)
@@ -153,8 +135,6 @@ BEGIN
                WHERE o.week_id = v_week AND o.position = (e.ord - 1)::integer) IS DISTINCT FROM e.elem ->> 'name'
         ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
 
-        -- Records by (habit, date): drop days now empty (or outside the week), upsert the
-        -- days that are new or changed; unchanged days are neither written nor locked.
         WITH cleared AS (
             DELETE FROM public.habit_records AS rec
             USING public.habits AS h
@@ -173,7 +153,6 @@ BEGIN
               IS DISTINCT FROM r.habits -> h.position -> 'times' ->> d.i
         ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status;
     EXCEPTION WHEN OTHERS THEN
-        -- OTHERS excludes query_canceled: a statement_timeout still cancels the app's write.
         GET STACKED DIAGNOSTICS v_state = RETURNED_SQLSTATE, v_problem = MESSAGE_TEXT;
         INSERT INTO public.dual_write_errors (tracker_id, operation, error)
         VALUES (r.id, op, v_problem || ' (SQLSTATE ' || v_state || ')');
