@@ -121,15 +121,18 @@ def test_bulk_update_of_rows_written_before_phase_1_creates_their_weeks(db):
 def test_bulk_update_of_a_week_left_behind_by_a_failed_sync_rewrites_all_of_it(db):
     """The sync trusts a week to mirror the row's previous version only when it made it: a row
     with a recorded error has all of its week compared, not only what this write changed."""
-    [sheet] = insert_many(db, BULK, [("Mina", MONDAY, [habit("Read", "green"), habit("Walk", "red")])])
+    sheet, other = insert_many(db, BULK, [("Mina", MONDAY, [habit("Read", "green"), habit("Walk", "red")]),
+                                          ("Jun", MONDAY, [habit("Read", "green"), habit("Walk", "red")])])
     db.execute("ALTER TABLE public.habits ADD CONSTRAINT short_names CHECK (length(name) < 10)")
     db.execute("UPDATE public.habit_tracker SET habits = %s WHERE id = %s",
                (Jsonb([habit("Read", "yellow"), habit("A very long name", "red")]), sheet))
     assert count(db, "dual_write_errors") == 1  # the week still mirrors the first version
     db.execute("ALTER TABLE public.habits DROP CONSTRAINT short_names")
-    db.execute("UPDATE public.habit_tracker SET habits = jsonb_set(habits, '{1,name}', '\"Walk\"') WHERE id = %s",
-               (sheet,))
+    # One statement of two rows (the set-based path), renaming the second habit back.
+    db.execute("UPDATE public.habit_tracker SET habits = jsonb_set(habits, '{1,name}', '\"Walk\"') "
+               "WHERE id IN (%s, %s)", (sheet, other))
     assert projection(db, sheet) == source(db, sheet)  # Read's yellow too, which this write did not change
+    assert projection(db, other) == source(db, other)
 
 
 @pytest.mark.parametrize("rollback", [GUIDE_DISABLE, GUIDE_DROP])
