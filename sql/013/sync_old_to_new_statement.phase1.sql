@@ -63,8 +63,8 @@ DECLARE
     v_habits jsonb[];
     v_previous_ids bigint[];
     v_previous_habits jsonb[];
-    v_malformed bigint[] := '{}';
-    v_count integer;
+    v_malformed bigint[] := '{}'::bigint[];
+    v_count bigint;
     v_new public.habit_tracker;
     v_old public.habit_tracker;
     v_syncing text := current_setting('habit_tracker_db.syncing', true);
