@@ -231,3 +231,15 @@ def test_rows_written_by_the_reverse_sync_are_not_projected_back(db):
     assert all(projection(db, s) == source(db, s) for s in sheets)
     # the forward sync marks its own writes 'forward' only while it writes
     assert db.execute("SELECT current_setting('habit_tracker_db.syncing', true)").fetchone()[0] in (None, "")
+
+
+def test_a_bulk_write_by_an_app_role_without_new_schema_grants_still_syncs(db):
+    """The statement function is the SECURITY DEFINER one: the app's role needs no right on the new schema."""
+    for table in ("children", "weeks", "habits", "habit_records"):
+        db.execute(f"REVOKE ALL ON public.{table} FROM authenticated")
+    with db.transaction():
+        db.execute("SET LOCAL ROLE authenticated")
+        sheets = insert_many(db, BULK, sheet_rows(5))
+        db.execute("UPDATE public.habit_tracker SET habits = jsonb_set(habits, '{0,times,3}', '\"red\"') "
+                   "WHERE user_id = %s", (BULK,))
+    assert all(projection(db, s) == source(db, s) for s in sheets)
