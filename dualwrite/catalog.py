@@ -86,6 +86,11 @@ class SqlObject:
         return tuple(phase.key for phase in phases.PATH if self.name in phase.objects)
 
     @property
+    def forward_trigger(self) -> bool:
+        """The guide's trigger or one of Phase 1's statement triggers beside it (FORWARD_TRIGGERS)."""
+        return self.kind.kind == "trigger" and (self.name == GUIDE_TRIGGER or self.name.startswith(GUIDE_TRIGGER + "_"))
+
+    @property
     def droppable(self) -> bool:
         """False for the archive: only an explicit, separate, reviewed change drops it (never option 3)."""
         return self.kind.kind != "archive"
@@ -124,7 +129,7 @@ class SqlObject:
         if self.on_table and self.kind is Trigger:
             props["on_table"] = self.on_table
             # Only the guide's trigger has rollback states (dual_write: disabled); the others always fire.
-            props["enabled"] = trigger_enabled if self.name == GUIDE_TRIGGER else True
+            props["enabled"] = trigger_enabled if self.forward_trigger else True
         if self.kind is Table:
             # A new table is created with its indexes in one transaction (objects/table.py).
             props["indexes"] = [obj.source(phase, phase0_log) for obj in MIGRATION_013
@@ -193,10 +198,26 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     # Error texts quote user data: the owner, and service_role (BYPASSRLS) for monitoring, read them.
     SqlObject(Table, "dual_write_errors", "013/dual_write_errors.sql", columns=DUAL_WRITE_ERRORS_COLUMNS,
               privileges=(("service_role", ("SELECT",)),)),
+    SqlObject(Index, "idx_dual_write_errors_tracker_id", "013/idx_dual_write_errors_tracker_id.sql",
+              on_table="dual_write_errors"),
     # The malformed-row test shared by the Phase 1 trigger and the backfill.
     SqlObject(Function, "habit_tracker_row_error", "013/habit_tracker_row_error.sql", signature="(jsonb, date)"),
     SqlObject(Function, "sync_old_to_new", "013/sync_old_to_new.phase{phase}.sql", signature="()"),
     SqlObject(Trigger, "trigger_habit_tracker_dual_write", "013/trigger_habit_tracker_dual_write.sql",
+              on_table="habit_tracker"),
+    # Phase 1's sync, once per statement with its rows (transition tables: one trigger per event).
+    # The guide's trigger above stays the switch: disabled or dropped, these sync nothing.
+    SqlObject(Function, "sync_habit_tracker_rows", "013/sync_habit_tracker_rows.sql",
+              signature="(text, bigint[], uuid[], text[], date[], text[], jsonb[], bigint[], jsonb[])"),
+    SqlObject(Function, "sync_one_habit_tracker_row", "013/sync_one_habit_tracker_row.sql",
+              signature="(text, public.habit_tracker, public.habit_tracker)"),
+    SqlObject(Function, "sync_old_to_new_statement", "013/sync_old_to_new_statement.phase{phase}.sql",
+              signature="()"),
+    SqlObject(Trigger, "trigger_habit_tracker_dual_write_insert", "013/trigger_habit_tracker_dual_write_insert.sql",
+              on_table="habit_tracker"),
+    SqlObject(Trigger, "trigger_habit_tracker_dual_write_update", "013/trigger_habit_tracker_dual_write_update.sql",
+              on_table="habit_tracker"),
+    SqlObject(Trigger, "trigger_habit_tracker_dual_write_delete", "013/trigger_habit_tracker_dual_write_delete.sql",
               on_table="habit_tracker"),
     # Drift: the per-row diff, then its counts (dual_write_drift calls dual_write_diff).
     SqlObject(Function, "dual_write_diff", "013/dual_write_diff.sql", signature="()",
@@ -241,6 +262,10 @@ RETIRED: tuple[SqlObject, ...] = (
 )
 
 TRIGGER = next(obj for obj in MIGRATION_013 if obj.name == GUIDE_TRIGGER)
+# Every trigger of the forward sync (old -> new): the guide's, then Phase 1's statement triggers, which
+# sync nothing while the guide's is disabled or dropped. What the smoke test, monitor, rollback,
+# destroy and adoption treat as "the trigger".
+FORWARD_TRIGGERS = tuple(obj for obj in MIGRATION_013 if obj.forward_trigger)
 TABLES = tuple(obj for obj in MIGRATION_013 if obj.kind is Table)
 FUNCTIONS = tuple(obj for obj in MIGRATION_013 if obj.kind is Function)
 TRIGGERS = tuple(obj for obj in MIGRATION_013 if obj.kind is Trigger)

@@ -51,6 +51,12 @@ def _without_comments(text: str) -> str:
     return "".join(kept)
 
 
+def without_comments(text: str) -> str:
+    """`text` without its comments outside function bodies (a dollar-quoted body keeps its own),
+    and without the lines they leave empty."""
+    return "\n".join(line.rstrip() for line in _without_comments(text).splitlines() if line.strip())
+
+
 def statements(text: str, where: str = "SQL") -> list[Statement]:
     """The top-level statements of `text`, in order. SqlSyntaxError if PostgreSQL would refuse it."""
     try:

@@ -92,12 +92,20 @@ class Phase:
         return self.syncs in (BOTH, REVERSE)
 
 
+# The forward sync once per statement, beside the guide's trigger (its Phase 0 body does nothing).
+_STATEMENT_SYNC = frozenset({
+    "sync_habit_tracker_rows", "sync_one_habit_tracker_row", "sync_old_to_new_statement",
+    "trigger_habit_tracker_dual_write_insert", "trigger_habit_tracker_dual_write_update",
+    "trigger_habit_tracker_dual_write_delete",
+})
 # What Phase 0 creates: every object of the guide plus this project's helpers (errors, drift, backfill).
 _GUIDE = frozenset({
     "idempotency_log", "idx_idempotency_key", "idx_idempotency_expires", "idx_idempotency_status",
     "idx_idempotency_created", "cleanup_idempotency_log", "cleanup_idempotency_log_batch", "dual_write_errors",
     "habit_tracker_row_error", "sync_old_to_new", "trigger_habit_tracker_dual_write", "dual_write_diff",
     "dual_write_drift", "dual_write_gate_evidence", "backfill_habit_tracker",
+    # Phase 1's sync once per statement (issue 19): the guide's trigger stays the switch.
+    "idx_dual_write_errors_tracker_id", *_STATEMENT_SYNC,
 })
 # Phase 2 adds the reverse sync and the evidence the Phase 3 gate reads (old clients' writes).
 _REVERSE = frozenset({
@@ -124,7 +132,8 @@ PATH: tuple[Phase, ...] = (
     Phase(
         key="0", order=0, title="log only",
         meaning="the guide's trigger logs every write to habit_tracker (NOTICE or server log); nothing is synced",
-        objects=_GUIDE, bodies={"sync_old_to_new": "0"}, syncs=NONE, backfill=False, reverse_backfill=False,
+        objects=_GUIDE, bodies={"sync_old_to_new": "0", "sync_old_to_new_statement": "0"},
+        syncs=NONE, backfill=False, reverse_backfill=False,
         cleanup_job=False,
         smoke_checks=(*_SMOKE_GUIDE, "test_row", "security", "cleanup_job"),
         drift="none", gate=None, step_back="",
@@ -134,7 +143,7 @@ PATH: tuple[Phase, ...] = (
         key="1", order=1, title="sync old to new",
         meaning="writes to habit_tracker are projected into children, weeks, habits and habit_records; "
                 "existing rows are backfilled",
-        objects=_GUIDE, bodies={"sync_old_to_new": "1"}, syncs=FORWARD, backfill=True, reverse_backfill=False,
+        objects=_GUIDE, bodies={"sync_old_to_new": "1", "sync_old_to_new_statement": "1"}, syncs=FORWARD, backfill=True, reverse_backfill=False,
         cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "test_row", "security", "cleanup_job", "drift"),
         drift="forward",
@@ -149,7 +158,7 @@ PATH: tuple[Phase, ...] = (
         key="2", order=2, title="both directions",
         meaning="the new app writes the normalized tables and a reverse sync rebuilds each touched habit_tracker "
                 "row once per transaction; old clients' writes still flow forward",
-        objects=_GUIDE | _REVERSE, bodies={"sync_old_to_new": "1"}, syncs=BOTH, backfill=True, reverse_backfill=True,
+        objects=_GUIDE | _REVERSE, bodies={"sync_old_to_new": "1", "sync_old_to_new_statement": "1"}, syncs=BOTH, backfill=True, reverse_backfill=True,
         cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "phase_triggers", "test_row", "security", "cleanup_job", "drift"),
         drift="both ways",
@@ -165,7 +174,7 @@ PATH: tuple[Phase, ...] = (
         key="3", order=3, title="contract",
         meaning="forward sync is off and habit_tracker is read-only for the API roles (an old client's write "
                 "gets a clear error); the reverse sync keeps it current for old readers",
-        objects=(_GUIDE | _REVERSE | _READ_ONLY) - {"trigger_habit_tracker_dual_write", "sync_old_to_new"},
+        objects=(_GUIDE | _REVERSE | _READ_ONLY) - {"trigger_habit_tracker_dual_write", "sync_old_to_new"} - _STATEMENT_SYNC,
         bodies={}, syncs=REVERSE, backfill=False, reverse_backfill=True, cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "phase_triggers", "read_only", "security", "cleanup_job", "drift"),
         drift="reverse",

@@ -80,7 +80,9 @@ def _statement(op: str, inputs: dict[str, Any], olds: dict[str, Any], diff: Sequ
     """The SQL this change runs, as its kind runs it (dualwrite/objects: `planned_sql`)."""
     obj = kind_of(inputs or olds)
     statements = obj.planned_sql(op, olds, list(diff))
-    lines = [_text(statement).strip() for statement in statements]
+    # What runs: a file's comments do not (they are in the pull request's diff), and inlining
+    # them kept a fresh environment's comment from fitting under GitHub's limit.
+    lines = [parsed_sql.without_comments(_text(statement)).strip() for statement in statements]
     text = "\n".join(line if line.endswith(";") or line.startswith("--") else line + ";" for line in lines)
     if op == "adopt" and inputs.get("adopt"):
         text = f"-- {inputs['adopt']}\n{text}"

@@ -20,7 +20,7 @@ import psycopg
 from psycopg import sql
 
 from dualwrite import db
-from dualwrite.catalog import CLEANUP_JOB, MIGRATION_013, RETIRED, SCHEMA, TRIGGER
+from dualwrite.catalog import CLEANUP_JOB, FORWARD_TRIGGERS, MIGRATION_013, RETIRED, SCHEMA
 from dualwrite.config import StackConfig
 from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
 from dualwrite.objects.ownership import refuse_unless_owner
@@ -67,10 +67,12 @@ def refusal(config: StackConfig, name: str) -> str | None:
 def statements(name: str) -> list[sql.SQL | sql.Composed]:
     """What the rollback runs, in order; shown to the operator before it runs."""
     chosen = level(name)
+    # The guide's statement alone stops every sync (Phase 1's statement triggers check its
+    # trigger); the rollback leaves none of the forward sync's triggers behind, the guide's first.
     if chosen.name == "disable":
-        return [set_enabled_sql(TRIGGER.name, TRIGGER.on_table, False, SCHEMA)]
+        return [set_enabled_sql(t.name, t.on_table, False, SCHEMA) for t in FORWARD_TRIGGERS]
     if chosen.name == "drop-trigger":
-        return [TRIGGER.drop_sql()]
+        return [t.drop_sql() for t in FORWARD_TRIGGERS]
     # A scheduled cleanup would fail once its function is gone: unschedule it first.
     # Every object of every phase (what is absent is skipped: IF EXISTS), then the objects an
     # earlier release created and this one no longer declares. Tables go with their rows: the

@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 
-from dualwrite.catalog import GUIDE_TRIGGER, MIGRATION_013, SCHEMA, TRIGGERS, objects_in
+from dualwrite.catalog import FORWARD_TRIGGERS, GUIDE_TRIGGER, MIGRATION_013, SCHEMA, TRIGGERS, objects_in
 from dualwrite.objects import Function
 from dualwrite.objects.privileges import API_ROLES, SERVICE_ROLE
 from dualwrite.config import StackConfig
@@ -101,16 +101,24 @@ def step2_indexes(conn: psycopg.Connection, _config: StackConfig) -> list[Check]
 
 
 def step3_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
-    row = conn.execute(
-        "SELECT tgrelid::regclass::text, tgenabled FROM pg_trigger WHERE tgname = %s", (TRIGGER,)
-    ).fetchone()
-    if GUIDE_TRIGGER not in config.stage.objects:
-        return [Check("3", f"trigger absent ({config.stage.label}: forward sync off)", row is None, str(row))]
-    if not config.trigger_present:
-        return [Check("3", f"trigger absent (dual_write: {config.dual_write})", row is None, str(row))]
-    expected = "O" if config.trigger_enabled else "D"
-    ok = row is not None and row[0] == "habit_tracker" and row[1] == expected
-    return [Check("3", f"trigger on habit_tracker, enabled = {expected}", ok, "missing" if row is None else f"{row[0]}, {row[1]}")]
+    """The guide's trigger, and each statement trigger of Phase 1's sync beside it (FORWARD_TRIGGERS)."""
+    checks = []
+    for trigger in FORWARD_TRIGGERS:
+        row = conn.execute(
+            "SELECT tgrelid::regclass::text, tgenabled FROM pg_trigger WHERE tgname = %s", (trigger.name,)
+        ).fetchone()
+        name = "trigger" if trigger.name == TRIGGER else trigger.name
+        if trigger.name not in config.stage.objects:
+            checks.append(Check("3", f"{name} absent ({config.stage.label}: no forward sync)", row is None, str(row)))
+            continue
+        if not config.trigger_present:
+            checks.append(Check("3", f"{name} absent (dual_write: {config.dual_write})", row is None, str(row)))
+            continue
+        expected = "O" if config.trigger_enabled else "D"
+        ok = row is not None and row[0] == "habit_tracker" and row[1] == expected
+        checks.append(Check("3", f"{name} on habit_tracker, enabled = {expected}", ok,
+                            "missing" if row is None else f"{row[0]}, {row[1]}"))
+    return checks
 
 
 def _new_schema_counts(conn: psycopg.Connection, user_id: str) -> tuple[int, int]:
@@ -338,7 +346,7 @@ def _trigger_states(conn: psycopg.Connection) -> dict[str, str]:
 
 def phase_triggers(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     """Every trigger the phase adds to the guide's (the reverse sync's, old clients' writes, read-only)."""
-    wanted = [obj for obj in objects_in(config.phase) if obj in TRIGGERS and obj.name != GUIDE_TRIGGER]
+    wanted = [obj for obj in objects_in(config.phase) if obj in TRIGGERS and obj not in FORWARD_TRIGGERS]
     found = _trigger_states(conn)
     wrong = [f"{obj.name} on {obj.on_table}: {'missing' if obj.name not in found else 'disabled'}"
              for obj in wanted if found.get(obj.name) not in ("O", "A")]

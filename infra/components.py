@@ -65,8 +65,8 @@ class Migration013(pulumi.ComponentResource):
                                          pulumi.ResourceOptions(parent=self, depends_on=[owner]))
             self.objects[archive.name] = previous
         for obj in objects_in(config.phase):
-            if obj.name == GUIDE_TRIGGER and not config.trigger_present:
-                continue  # rollback option 2, declared: the trigger stays dropped
+            if obj.forward_trigger and not config.trigger_present:
+                continue  # rollback option 2, declared: the forward sync's triggers stay dropped
             resource = resources.FOR_KIND[obj.kind](
                 obj.name,
                 obj.props(config.phase, trigger_enabled=config.trigger_enabled, phase0_log=config.phase0_log),

@@ -26,8 +26,9 @@ def present(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in conn.execute(OBJECTS, {"names": [o.name for o in PHASE_0_AND_1]}).fetchall()}
 
 
-def body(conn: psycopg.Connection) -> str:
-    return conn.execute("SELECT prosrc FROM pg_proc WHERE oid = 'public.sync_old_to_new()'::regprocedure").fetchone()[0]
+def body(conn: psycopg.Connection, function: str = "sync_old_to_new") -> str:
+    return conn.execute("SELECT prosrc FROM pg_proc WHERE oid = to_regprocedure(%s)",
+                        (f"public.{function}()",)).fetchone()[0]
 
 
 def test_every_file_is_plain_sql_for_one_transaction():
@@ -50,11 +51,12 @@ def test_apply_creates_every_catalog_object(conn):
 
 def test_set_phase_swaps_only_the_function_body(conn):
     migration.apply(conn, 0)
-    phase0 = body(conn)
+    phase0 = body(conn), body(conn, "sync_old_to_new_statement")
     migration.set_phase(conn, 1)
-    assert body(conn) != phase0 and "INSERT INTO public.weeks" in body(conn)
+    # Phase 1 syncs once per statement; the guide's row trigger keeps only its messages.
+    assert body(conn) != phase0[0] and "sync_habit_tracker_rows" in body(conn, "sync_old_to_new_statement")
     migration.set_phase(conn, 0)
-    assert body(conn) == phase0
+    assert (body(conn), body(conn, "sync_old_to_new_statement")) == phase0
     # CREATE OR REPLACE keeps privileges: still no EXECUTE for PUBLIC.
     assert not conn.execute("SELECT has_function_privilege('anon', 'public.sync_old_to_new()', 'EXECUTE')").fetchone()[0]
 
@@ -89,14 +91,14 @@ def test_phase_must_be_a_place_on_the_path(conn):
 
 
 def test_flip_to_phase1_waits_for_inflight_writers_within_lock_timeout(conn, db_url):
-    """The phase 1 file locks habit_tracker first: a writer mid-transaction makes the flip wait
-    (bounded by lock_timeout, retried), never the other way round."""
+    """The phase 1 file of the function that syncs locks habit_tracker first: a writer
+    mid-transaction makes the flip wait (bounded by lock_timeout, retried), never the other way round."""
     migration.apply(conn, 0)
     with psycopg.connect(db_url) as writer:
         insert_sheet(writer, child="in flight")  # open transaction holding ROW EXCLUSIVE
         quick = Session.on(conn, lock_timeout="100ms", retries=0)
         with pytest.raises(psycopg.errors.LockNotAvailable):
-            by_name("sync_old_to_new").operations(1).apply_update(quick, {})
+            by_name("sync_old_to_new_statement").operations(1).apply_update(quick, {})
         writer.commit()
     migration.set_phase(conn, 1)
-    assert "INSERT INTO public.weeks" in body(conn)
+    assert "sync_habit_tracker_rows" in body(conn, "sync_old_to_new_statement")

@@ -38,7 +38,7 @@ def test_trigger_is_enabled_after_row_on_insert_update_delete(db):
 
 @pytest.mark.parametrize("phase", [0, 1])
 def test_only_phase1_sync_and_the_gate_evidence_are_security_definer_and_every_function_pins_search_path(conn, phase):
-    """Only two functions need definer rights: Phase 1's sync_old_to_new() (it writes tables the app's
+    """Only two functions need definer rights: Phase 1's sync_old_to_new_statement() (it writes tables the app's
     roles may not) and dual_write_gate_evidence() (counts a read-only role cannot see past RLS; it
     writes nothing and only pg_read_all_data and service_role may run it). Every function, definer
     or not, pins an empty search_path (Supabase lint 0011)."""
@@ -53,7 +53,7 @@ def test_only_phase1_sync_and_the_gate_evidence_are_security_definer_and_every_f
         assert config is not None and 'search_path=""' in config, (obj.name, config)
         seen[obj.name] = definer
     assert len(seen) >= 6, seen  # the loop checked every function of 013, not none of them
-    expected_definers = {"dual_write_gate_evidence"} | ({"sync_old_to_new"} if phase == 1 else set())
+    expected_definers = {"dual_write_gate_evidence"} | ({"sync_old_to_new_statement"} if phase == 1 else set())
     assert {name for name, definer in seen.items() if definer} == expected_definers
 
 

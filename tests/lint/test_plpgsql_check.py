@@ -61,6 +61,8 @@ SELECT functionid::text, lineno, statement, sqlstate, message, detail, hint, lev
 FROM plpgsql_check_function_tb(
     %(oid)s::regprocedure,
     relid => %(relid)s::regclass,
+    oldtable => %(oldtable)s,
+    newtable => %(newtable)s,
     fatal_errors => false,
     other_warnings => true,
     extra_warnings => true,
@@ -139,7 +141,12 @@ def check_routine(conn: psycopg.Connection, name: str, signature: str, phase: in
         tables = trigger_tables(conn, oid)
         assert tables, f"trigger function {oid} fires on no table in phase {phase}: nothing to check it with"
         relids = list(tables)
-    rows = [row for relid in relids for row in conn.execute(CHECK, {"oid": oid, "relid": relid}).fetchall()]
+    # A statement trigger's transition tables (Phase 1's sync: the same names on each of its triggers).
+    oldtable, newtable = conn.execute(
+        "SELECT max(tgoldtable), max(tgnewtable) FROM pg_trigger WHERE tgfoid = %s::regprocedure AND NOT tgisinternal",
+        (oid,)).fetchone()
+    rows = [row for relid in relids for row in conn.execute(
+        CHECK, {"oid": oid, "relid": relid, "oldtable": oldtable, "newtable": newtable}).fetchall()]
     return [Finding(name, phase, r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8]) for r in rows]
 
 

@@ -98,7 +98,7 @@ def test_sql_postgresql_refuses_is_an_error_with_its_line():
 def test_migration_013_files():
     assert modes(by_name("trigger_habit_tracker_dual_write").source(0)) == [("habit_tracker", "SHARE ROW EXCLUSIVE")]
     # Its file locks habit_tracker before the replace; its body runs at write time, not at deploy.
-    assert modes(by_name("sync_old_to_new").source(1)) == [("habit_tracker", "SHARE ROW EXCLUSIVE")]
+    assert modes(by_name("sync_old_to_new_statement").source(1)) == [("habit_tracker", "SHARE ROW EXCLUSIVE")]
     assert modes(by_name("idx_idempotency_key").source(0)) == [("idempotency_log", "SHARE")]
     assert modes(by_name("idempotency_log").source(0)) == [("idempotency_log", "ACCESS EXCLUSIVE")] * 3
 

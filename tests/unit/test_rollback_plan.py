@@ -11,15 +11,21 @@ def rendered(level: str) -> list[str]:
     return [s.as_string(None) for s in rollback.statements(level)]
 
 
-def test_disable_is_guide_option_1():
-    assert rendered("disable") == ['ALTER TABLE "public"."habit_tracker" DISABLE TRIGGER "trigger_habit_tracker_dual_write"']
+STATEMENT_TRIGGERS = ["trigger_habit_tracker_dual_write_insert", "trigger_habit_tracker_dual_write_update",
+                      "trigger_habit_tracker_dual_write_delete"]
+
+
+def test_disable_is_guide_option_1_then_the_statement_triggers_of_phase_1():
+    assert rendered("disable") == [
+        f'ALTER TABLE "public"."habit_tracker" DISABLE TRIGGER "{name}"'
+        for name in ["trigger_habit_tracker_dual_write", *STATEMENT_TRIGGERS]]
     assert rollback.follow_up_line("disable") == "habit-tracker-db:dual_write: disabled"
 
 
-def test_drop_trigger_is_guide_option_2():
+def test_drop_trigger_is_guide_option_2_then_the_statement_triggers_of_phase_1():
     assert rendered("drop-trigger") == [
-        'DROP TRIGGER IF EXISTS "trigger_habit_tracker_dual_write" ON "public"."habit_tracker"'
-    ]
+        f'DROP TRIGGER IF EXISTS "{name}" ON "public"."habit_tracker"'
+        for name in ["trigger_habit_tracker_dual_write", *STATEMENT_TRIGGERS]]
     assert rollback.follow_up_line("drop-trigger") == "habit-tracker-db:dual_write: absent"
 
 
