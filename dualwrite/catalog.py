@@ -101,7 +101,7 @@ class SqlObject:
             raise ValueError(f"{self.name} has no body in {phases.at(phase).label}; it exists in phases "
                              f"{', '.join(self.phases)}")
         # Phase 0's server-log body is a file of its own: sync_old_to_new.phase0_server.sql.
-        if variant == "0" and phase0_log == "server":
+        if variant == "0" and phase0_log == "server" and (SQL_DIR / self.file.format(phase="0_server")).is_file():
             variant = "0_server"
         return SQL_DIR / self.file.format(phase=variant)
 

@@ -147,6 +147,16 @@ def function_attributes(text: str, where: str = "SQL") -> list[FunctionAttribute
     return found
 
 
+def bodies_folded(text: str, where: str = "SQL") -> str:
+    """`text` with each function body it creates folded to one line saying how long it is: what a
+    reviewer of a new function needs beside its file is its header (SECURITY, search_path, grants)."""
+    for function in function_attributes(text, where):
+        if function.body and function.body.strip():
+            lines = function.body.strip("\n").count("\n") + 1
+            text = text.replace(function.body, f"\n    -- body: {lines} lines, as in its file under sql/ at this commit\n", 1)
+    return text
+
+
 def _constant(node: Any) -> str:
     value = node.val if isinstance(node, ast.A_Const) else node
     for attr in ("sval", "ival", "fval", "boolval"):

@@ -272,8 +272,16 @@ def sections(config: StackConfig, preview: dict[str, Any], gate: Sequence[Check]
             line for c in diffs for line in _details(f"diff <code>{c.name}</code> ({c.type})", "diff", c.sql_diff)]
             + [""]))
     out.append(Section("SQL each change runs", [
-        line for c in found for line in _details(f"{c.op} <code>{c.name}</code> ({c.type})", "sql", c.sql)]))
+        line for c in found for line in _details(f"{c.op} <code>{c.name}</code> ({c.type})", "sql", _shown(c))]))
     return out
+
+
+def _shown(change: Change) -> str:
+    """The SQL shown for a change: a new function's body is folded (its whole text is the file in the
+    PR's diff; a fresh environment's comment must fit GitHub's limit); a changed one shows its diff above."""
+    if change.op in ("create", "adopt") and change.type in ("Function", "Procedure"):
+        return parsed_sql.bodies_folded(change.sql, change.name)
+    return change.sql
 
 
 def _locks(config: StackConfig, found: Sequence[Change]) -> Section:

@@ -22,7 +22,7 @@ import psycopg
 from psycopg import sql
 
 
-from dualwrite.catalog import FORWARD_TRIGGERS, GUIDE_TRIGGER, MIGRATION_013, SCHEMA, TRIGGERS, objects_in
+from dualwrite.catalog import FORWARD_TRIGGERS, MIGRATION_013, SCHEMA, TRIGGERS, objects_in
 from dualwrite.objects import Function
 from dualwrite.objects.privileges import API_ROLES, SERVICE_ROLE
 from dualwrite.config import StackConfig

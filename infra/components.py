@@ -18,7 +18,7 @@ from typing import Any
 
 import pulumi
 
-from dualwrite.catalog import (CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, GUIDE_TRIGGER, MIGRATION_013, SCHEMA,
+from dualwrite.catalog import (CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, MIGRATION_013, SCHEMA,
                                grants_props, objects_in, ownership_props, retirement_props)
 from dualwrite import phases, rollback
 from dualwrite.config import StackConfig

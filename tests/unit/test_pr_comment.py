@@ -160,3 +160,14 @@ def test_an_adopted_table_shows_what_runs_on_it_not_a_create_table():
     assert "| adopt | `Table` | `idempotency_log` |" in text
     assert "CREATE TABLE" not in text and "(new table)" not in text
     assert "`LOCK idempotency_log ACCESS EXCLUSIVE, lock_timeout 3s, 5 retries` (adopt `idempotency_log`: ALTER TABLE" in text
+
+
+@pytest.mark.parametrize("phase", ["0", "1", "2", "3"])
+def test_a_new_functions_body_is_folded_so_every_phase_fits(phase):
+    # A new function's body is its file in the PR's own diff: the comment shows its header (SECURITY,
+    # search_path, grants) and how long the body is; unfolded, Phase 1 alone passed GitHub's limit.
+    rendered = pr_comment.build(config(), fresh_preview(phase), None)
+    assert not rendered.truncated and len(rendered.text) < pr_comment.MAX_CHARS
+    block = rendered.text.split("<details><summary>create <code>dual_write_diff</code>")[1].split("</details>")[0]
+    assert "SECURITY" in block or "LANGUAGE" in block
+    assert "-- body: " in block and "lines, as in its file under sql/ at this commit" in block
