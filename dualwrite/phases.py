@@ -123,7 +123,7 @@ _READ_ONLY = frozenset({"habit_tracker_read_only", "trigger_habit_tracker_read_o
 _RETIRED = frozenset({
     "idempotency_log", "idx_idempotency_key", "idx_idempotency_expires", "idx_idempotency_status",
     "idx_idempotency_created", "cleanup_idempotency_log", "cleanup_idempotency_log_batch", "dual_write_errors",
-    "old_client_writes", "habit_tracker_archive",
+    "idx_dual_write_errors_tracker_id", "old_client_writes", "habit_tracker_archive",
 })
 
 _SMOKE_GUIDE = ("state", "columns", "indexes", "guide_trigger")

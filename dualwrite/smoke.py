@@ -109,7 +109,7 @@ def step3_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
         ).fetchone()
         name = "trigger" if trigger.name == TRIGGER else trigger.name
         if trigger.name not in config.stage.objects:
-            checks.append(Check("3", f"{name} absent ({config.stage.label}: no forward sync)", row is None, str(row)))
+            checks.append(Check("3", f"{name} absent ({config.stage.label}: forward sync off)", row is None, str(row)))
             continue
         if not config.trigger_present:
             checks.append(Check("3", f"{name} absent (dual_write: {config.dual_write})", row is None, str(row)))

@@ -50,9 +50,11 @@ def test_only_the_phase_1_trigger_function_and_the_gate_evidence_are_security_de
             "WHERE pronamespace = 'public'::regnamespace AND proname = ANY(%s) AND prokind = 'f'",
             ([o.name for o in PHASE_0_AND_1 if o.kind is Function],),
         ).fetchall()
-        # dual_write_gate_evidence(): counts for read-only roles that RLS would blind (its SQL file says why).
+        # dual_write_gate_evidence(): counts for read-only roles that RLS would blind (its SQL file says why);
+        # Phase 1's statement function writes the new schema for API roles that cannot (the guide's row
+        # function only raises its NOTICEs, as the invoker).
         assert {name for name, definer, _ in rows if definer} == (
-            {"sync_old_to_new", "dual_write_gate_evidence"} if phase == 1 else {"dual_write_gate_evidence"})
+            {"sync_old_to_new_statement", "dual_write_gate_evidence"} if phase == 1 else {"dual_write_gate_evidence"})
         assert all("search_path=" in (settings or "") for _, _, settings in rows), rows
 
 
