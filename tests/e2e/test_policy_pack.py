@@ -55,7 +55,8 @@ def test_an_object_the_phase_does_not_have_is_refused(e2e_stack, tmp_path):
     assert old in components.read_text(), "infra/components.py no longer holds what this test changes"
     components.write_text(components.read_text().replace(
         old, "        for obj in (*objects_in(config.phase), by_name(GUIDE_TRIGGER)):").replace(
-        "from dualwrite.config import StackConfig", "from dualwrite.catalog import by_name\nfrom dualwrite.config import StackConfig"))
+        "from dualwrite.config import StackConfig",
+        "from dualwrite.catalog import GUIDE_TRIGGER, by_name\nfrom dualwrite.config import StackConfig"))
     result = preview_with_pack(stack, copy)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "[mandatory]" in output, output[-3000:]

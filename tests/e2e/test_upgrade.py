@@ -75,9 +75,16 @@ def test_previous_release_upgrades_with_no_delete_no_replace_and_rows_kept(e2e_s
     assert "FAIL" not in stack.invoke("smoke-test").stdout
 
 
-def test_the_release_before_the_phase_model_upgrades_with_nothing_created_deleted_or_replaced(e2e_stack, tmp_path):
+# What this release adds to a Phase 1 stack: the sync once per statement (issue 19) and its errors index.
+NEW_IN_PHASE_1 = {"idx_dual_write_errors_tracker_id", "sync_habit_tracker_rows", "sync_one_habit_tracker_row",
+                  "sync_old_to_new_statement", "trigger_habit_tracker_dual_write_insert",
+                  "trigger_habit_tracker_dual_write_update", "trigger_habit_tracker_dual_write_delete"}
+
+
+def test_the_release_before_the_phase_model_upgrades_with_nothing_deleted_or_replaced(e2e_stack, tmp_path):
     """PhaseOne ("phase-1") became PhaseJobs: its alias keeps the component's URN and its children's
-    (the cleanup job, pg_cron, the backfill), so the preview creates, deletes and replaces nothing."""
+    (the cleanup job, pg_cron, the backfill), so the preview deletes and replaces nothing and creates
+    only this release's new objects."""
     stack = e2e_stack(phase="1")
     old = tmp_path / "before-phases"
     old.mkdir()
@@ -90,7 +97,7 @@ def test_the_release_before_the_phase_model_upgrades_with_nothing_created_delete
     plan = json.loads(stack.pulumi("preview", "--json").stdout)
     moved = [(step["op"], step["urn"].rsplit("::", 1)[-1]) for step in plan["steps"]
              if step["op"] not in ("same", "update")]
-    assert not moved, moved
+    assert sorted(moved) == sorted(("create", name) for name in NEW_IN_PHASE_1), moved
     stack.invoke("up")
     stack.invoke("preview", "--expect-no-changes")
     exported = json.loads(stack.pulumi("stack", "export").stdout)["deployment"]["resources"]
