@@ -1,0 +1,127 @@
+"""Issue 18's proof: one Supabase-shaped stack walks the phases up and back down, with the real
+engine, exactly as an operator does it (`invoke phase N`, then `invoke up`; every gate runs
+and passes on its evidence, the stack's soak set to 0 h), while two application clients
+write as `authenticated` through RLS the whole time (tests/e2e/walk_support.py):
+
+- the OLD client (the app release on people's phones) writes habit_tracker: new sheets, days
+  ticked, habits edited, sheets deleted;
+- the NEW client writes children/weeks/habits/habit_records, only where the phase allows.
+
+After every step, with both clients paused between two writes: no application write failed,
+drift is 0 in each direction that syncs, each copy holds exactly the sheets each client
+committed (or, where a copy is no longer kept current, every sheet not written since the step
+before, unchanged), dual_write_errors is empty, and `invoke smoke-test` passes and leaves
+every table's row count as it found it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+
+from tests.e2e.walk_support import (Clients, NewClient, OldClient, drift_row, expected, new_copy, old_copy,
+                                    supabase_app, table_counts)
+
+pytestmark = [pytest.mark.engine, pytest.mark.db]
+
+GATE_CONFIG = {
+    "soak_hours": "0",  # the gates' soak rows read the stack history; 0 h is allowed and still needs the phase run
+    "edge_function_waiver": "the walk has no Edge Function: its clients write through psql as PostgREST would",
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    phase: str
+    old_writes: bool  # the old client writes habit_tracker in this phase
+    new_writes: bool  # the new client writes the normalized tables in this phase
+    old_copy: str  # habit_tracker: "exact" (every committed sheet) or "frozen" (no longer kept current)
+    new_copy: str  # the normalized tables: "exact", "frozen" or "empty"
+    drift: tuple[str, ...]  # the drift functions that must read 0
+
+
+START = Step("0", old_writes=True, new_writes=False, old_copy="exact", new_copy="empty", drift=())
+WALK = [
+    Step("1", old_writes=True, new_writes=False, old_copy="exact", new_copy="exact", drift=("dual_write_drift",)),
+    Step("0", old_writes=True, new_writes=False, old_copy="exact", new_copy="frozen", drift=()),
+]
+
+
+def test_the_phase_walk_keeps_every_write_of_both_clients(e2e_stack):
+    stack = e2e_stack(**GATE_CONFIG)
+    # The gate's performance row reads the trigger's mean time (pg_stat_user_functions).
+    stack.query("ALTER SYSTEM SET track_functions = 'pl'", admin=True)
+    stack.query("SELECT pg_reload_conf()", admin=True)
+    supabase_app(stack.cluster.admin_url(), stack.cluster.db_url())
+    api = stack.cluster.db_url(role="authenticator")
+    old, new = OldClient("old client", api), NewClient("new client", api)
+    clients = Clients(old, new)
+    old.start()
+    new.start()
+    try:
+        with psycopg.connect(stack.cluster.db_url(), autocommit=True) as conn:
+            clients.during("phase 0 up")
+            old.active = True
+            stack.invoke("up")
+            marks = check(stack, conn, clients, START, marks=None)
+            for step in WALK:
+                marks = walk_to(stack, conn, clients, step, marks)
+    finally:
+        clients.stop()
+    print(f"walk: old client {old.writes} writes, {old.created} sheets created, {len(old.sheets)} live; "
+          f"new client {new.writes} writes, {new.created} sheets created, {len(new.sheets)} live")
+    assert old.created > 0 and old.sheets, "the old client wrote no sheet"
+
+
+def walk_to(stack, conn: psycopg.Connection, clients: Clients, step: Step, marks: dict[str, int]) -> dict[str, int]:
+    old, new = clients.all
+    clients.during(f"to phase {step.phase}")
+    before = {client.name: client.writes for client in clients.all}
+    # A client the phase does not allow stops before the flip (its gate may read that it stopped).
+    for client, allowed in ((old, step.old_writes), (new, step.new_writes)):
+        if not allowed:
+            client.active = False
+    stack.invoke("phase", step.phase)
+    stack.invoke("up")
+    for client, allowed in ((old, step.old_writes), (new, step.new_writes)):
+        if allowed and client.active:
+            assert client.writes > before[client.name], f"{client.name} wrote nothing while phase {step.phase} deployed"
+        client.active = allowed
+    return check(stack, conn, clients, step, marks)
+
+
+def check(stack, conn: psycopg.Connection, clients: Clients, step: Step, marks: dict[str, int] | None) -> dict[str, int]:
+    """Every check of one step, with both clients paused; returns each client's write count (the mark
+    a frozen copy is compared from at the next step)."""
+    old, new = clients.all
+    with clients.paused():
+        failures = [f for client in clients.all for f in client.failures]
+        assert not failures, f"application writes failed in phase {step.phase}: {failures[:5]}"
+
+        for function in step.drift:
+            row = drift_row(conn, function)
+            drifted = {k: v for k, v in row.items() if k in ("missing", "mismatched", "orphaned", "drift_pct") and v}
+            assert not drifted, f"phase {step.phase}: {function}() = {row}"
+        assert conn.execute("SELECT count(*) FROM public.dual_write_errors").fetchone()[0] == 0
+
+        for client in (old, new):
+            for copy_name, state in (("old", step.old_copy), ("new", step.new_copy)):
+                copy = old_copy(conn, client.user_id) if copy_name == "old" else new_copy(conn, client.user_id)
+                what = f"phase {step.phase}, {client.name}'s sheets in the {copy_name} copy"
+                if state == "empty":
+                    assert copy == {}, what
+                elif state == "exact":
+                    assert copy == expected(client), what
+                else:  # frozen: every sheet not written since the step before is as it was
+                    assert marks is not None
+                    untouched = (set(copy) | set(client.sheets) | set(client.deleted)) - client.written_since(
+                        marks[client.name])
+                    assert {k: v for k, v in copy.items() if k in untouched} == expected(client, untouched), what
+
+        counts = table_counts(conn)
+        smoke = stack.invoke("smoke-test")
+        assert "FAIL" not in smoke.stdout, smoke.stdout[-3000:]
+        assert table_counts(conn) == counts, f"phase {step.phase}: the smoke test left rows"
+        return {client.name: client.writes for client in clients.all}
