@@ -492,12 +492,18 @@ def errors(c, stack="local", resolve=0, include_handled=False):
     report.error_rows(f"dual_write_errors: stack {stack}: {opened} open, {closed} handled", rows, stack)
 
 
-@task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill"})
-def bench(c, quick=False, full=False):
+@task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill",
+            "only": "Comma-separated figures to run (write, bulk, backfill, cleanup, deploy); "
+                    "results go to bench/results/only/"})
+def bench(c, quick=False, full=False, only=""):
     """Benchmarks against their floors; writes bench/results/ (table + plot)."""
     from bench import run as bench_run
 
-    bench_run.main(quick=quick, full=full)
+    try:
+        bench_run.selected(only or None)
+    except ValueError as error:
+        raise _fail(str(error)) from None
+    bench_run.main(quick=quick, full=full, only=only or None)
 
 
 # --- GitOps: the pull request and the merge (issue 10) --------------------------------

@@ -692,12 +692,32 @@ class Bench:
                          "median of 3" if key != "up_s" else "", {"seconds": value, **floor}))
 
 
+# The figures by name, for `--only` (a run of some rows while others change other code).
+FIGURES = ("write", "bulk", "backfill", "cleanup", "deploy")
+
+
+def selected(only: str | None) -> set[str]:
+    """The figures `--only a,b` names (every one without it); one paragraph for an unknown name."""
+    if not only:
+        return set(FIGURES)
+    names = {name.strip() for name in only.split(",") if name.strip()}
+    unknown = sorted(names - set(FIGURES))
+    if unknown or not names:
+        raise ValueError(f"--only {only!r}: unknown figure(s) {', '.join(unknown) or '(none named)'}; the "
+                         f"figures are {', '.join(FIGURES)} (backfill includes drift), comma-separated")
+    return names
+
+
 def main(quick: bool = False, full: bool = False, results_dir: Path | str | None = None,
-         cluster: localdb.LocalCluster | None = None) -> list[Row]:
-    """Run every figure; `cluster` (default: the `bench` instance) is where (tests pass their own)."""
+         cluster: localdb.LocalCluster | None = None, only: str | None = None) -> list[Row]:
+    """Run every figure (or those `only` names); `cluster` (default: the `bench` instance) is where
+    (tests pass their own)."""
     sizes = Sizes.for_mode(quick, full)
-    # Each mode keeps its own results: a quick or full run never overwrites the default run's.
-    out = Path(results_dir) if results_dir else RESULTS_DIR / {"default": "", "quick": "quick", "full": "full"}[sizes.mode]
+    figures = selected(only)
+    # Each mode keeps its own results: a quick or full run never overwrites the default run's, and
+    # a run of some figures writes under only/ (git-ignored), never over a whole run's.
+    mode_dir = {"default": "", "quick": "quick", "full": "full"}[sizes.mode]
+    out = Path(results_dir) if results_dir else RESULTS_DIR / (mode_dir if only is None else f"only/{sizes.mode}")
     out.mkdir(parents=True, exist_ok=True)
     bench = Bench(sizes, cluster or BENCH_CLUSTER)
     started = time.monotonic()
@@ -706,12 +726,16 @@ def main(quick: bool = False, full: bool = False, results_dir: Path | str | None
             bench.prepare()
         machine = bench.machine()
         console.print(f"[bold]{machine['cores']} cores, {machine['cpu']}; {machine['postgres'].split(' on ')[0]}")
-        if sizes.mode != "full":  # the full mode re-measures only what the backfill's size changes
+        whole = sizes.mode != "full"  # the full mode re-measures only what the backfill's size changes
+        if whole and "write" in figures:
             bench.figure_write()
+        if whole and "bulk" in figures:
             bench.figure_bulk()
-        bench.figure_backfill_and_drift()
-        if sizes.mode != "full":
+        if "backfill" in figures:
+            bench.figure_backfill_and_drift()
+        if whole and "cleanup" in figures:
             bench.figure_cleanup()
+        if whole and "deploy" in figures:
             bench.figure_deploy()
     finally:
         if getattr(bench, "conn", None) is not None:
