@@ -120,6 +120,11 @@ def check(stack, conn: psycopg.Connection, clients: Clients, step: Step, marks: 
                         marks[client.name])
                     assert {k: v for k, v in copy.items() if k in untouched} == expected(client, untouched), what
 
+            # RLS: each client sees exactly its own rows of either copy, whoever wrote them there.
+            if step.old_copy == "exact":
+                assert client.visible("habit_tracker") == len(old_copy(conn, client.user_id)), step.phase
+            assert client.visible("weeks") == len(new_copy(conn, client.user_id)), step.phase
+
         counts = table_counts(conn)
         smoke = stack.invoke("smoke-test")
         assert "FAIL" not in smoke.stdout, smoke.stdout[-3000:]

@@ -184,6 +184,12 @@ class Client:
             self.deleted[sheet.key] = self.writes
         return apply
 
+    def visible(self, table: str) -> int:
+        """Rows of `table` this user sees through RLS (a connection of the test's own, as PostgREST would)."""
+        with psycopg.connect(self.url, autocommit=True) as conn, conn.transaction():
+            self.as_user(conn)
+            return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("public", table))).fetchone()[0]
+
     # control, from the test's thread
 
     def start(self) -> None:
