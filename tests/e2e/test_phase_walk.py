@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import psycopg
 import pytest
 
-from tests.e2e.walk_support import (Clients, NewClient, OldClient, drift_row, expected, new_copy, old_copy,
-                                    supabase_app, table_counts)
+from tests.e2e.walk_support import (Clients, NewClient, OldClient, api_roles_reading, drift_row, expected, new_copy,
+                                    old_copy, supabase_app, table_counts)
 
 pytestmark = [pytest.mark.engine, pytest.mark.db]
 
@@ -37,14 +37,17 @@ class Step:
     phase: str
     old_writes: bool  # the old client writes habit_tracker in this phase
     new_writes: bool  # the new client writes the normalized tables in this phase
-    old_copy: str  # habit_tracker: "exact" (every committed sheet) or "frozen" (no longer kept current)
+    old_copy: str  # habit_tracker: "exact" (every committed sheet), "frozen" (no longer kept current) or
+    #                "archived" (habit_tracker_archive, frozen, no API role can read it)
     new_copy: str  # the normalized tables: "exact", "frozen" or "empty"
     drift: tuple[str, ...]  # the drift functions that must read 0
+    refused: bool = False  # an old client's write gets the phase's clear error (asserted once)
 
 
+FORWARD, REVERSE = "dual_write_drift", "dual_write_reverse_drift"
 START = Step("0", old_writes=True, new_writes=False, old_copy="exact", new_copy="empty", drift=())
 WALK = [
-    Step("1", old_writes=True, new_writes=False, old_copy="exact", new_copy="exact", drift=("dual_write_drift",)),
+    Step("1", old_writes=True, new_writes=False, old_copy="exact", new_copy="exact", drift=(FORWARD,)),
     Step("0", old_writes=True, new_writes=False, old_copy="exact", new_copy="frozen", drift=()),
 ]
 
@@ -72,30 +75,35 @@ def test_the_phase_walk_keeps_every_write_of_both_clients(e2e_stack):
         clients.stop()
     print(f"walk: old client {old.writes} writes, {old.created} sheets created, {len(old.sheets)} live; "
           f"new client {new.writes} writes, {new.created} sheets created, {len(new.sheets)} live")
-    assert old.created > 0 and old.sheets, "the old client wrote no sheet"
+    for client in (old, new) if any(step.new_writes for step in WALK) else (old,):
+        assert client.created > 0 and client.sheets, f"the {client.name} wrote no sheet"
 
 
 def walk_to(stack, conn: psycopg.Connection, clients: Clients, step: Step, marks: dict[str, int]) -> dict[str, int]:
-    old, new = clients.all
+    old, new = clients.old, clients.new
     clients.during(f"to phase {step.phase}")
     before = {client.name: client.writes for client in clients.all}
-    # A client the phase does not allow stops before the flip (its gate may read that it stopped).
+    # A client the phase does not allow stops before the flip (a gate may read that it stopped).
     for client, allowed in ((old, step.old_writes), (new, step.new_writes)):
         if not allowed:
-            client.active = False
+            client.stop_writing()
     stack.invoke("phase", step.phase)
     stack.invoke("up")
     for client, allowed in ((old, step.old_writes), (new, step.new_writes)):
         if allowed and client.active:
             assert client.writes > before[client.name], f"{client.name} wrote nothing while phase {step.phase} deployed"
         client.active = allowed
+    if step.refused:
+        error = old.one_write_outside_the_loop()
+        assert isinstance(error, psycopg.errors.InsufficientPrivilege), error
+        assert f"Phase {step.phase}" in error.diag.message_primary and "Update the app" in error.diag.message_hint, \
+            (error.diag.message_primary, error.diag.message_hint)
     return check(stack, conn, clients, step, marks)
 
 
 def check(stack, conn: psycopg.Connection, clients: Clients, step: Step, marks: dict[str, int] | None) -> dict[str, int]:
     """Every check of one step, with both clients paused; returns each client's write count (the mark
     a frozen copy is compared from at the next step)."""
-    old, new = clients.all
     with clients.paused():
         failures = [f for client in clients.all for f in client.failures]
         assert not failures, f"application writes failed in phase {step.phase}: {failures[:5]}"
@@ -106,20 +114,26 @@ def check(stack, conn: psycopg.Connection, clients: Clients, step: Step, marks: 
             assert not drifted, f"phase {step.phase}: {function}() = {row}"
         assert conn.execute("SELECT count(*) FROM public.dual_write_errors").fetchone()[0] == 0
 
-        for client in (old, new):
+        if step.old_copy == "archived":
+            assert conn.execute("SELECT to_regclass('public.habit_tracker')").fetchone()[0] is None
+            assert api_roles_reading(conn, "habit_tracker_archive") == []
+        for client in clients.all:
             for copy_name, state in (("old", step.old_copy), ("new", step.new_copy)):
-                copy = old_copy(conn, client.user_id) if copy_name == "old" else new_copy(conn, client.user_id)
+                if copy_name == "new":
+                    copy = new_copy(conn, client.user_id)
+                else:
+                    copy = old_copy(conn, client.user_id,
+                                    "habit_tracker_archive" if state == "archived" else "habit_tracker")
                 what = f"phase {step.phase}, {client.name}'s sheets in the {copy_name} copy"
                 if state == "empty":
                     assert copy == {}, what
                 elif state == "exact":
                     assert copy == expected(client), what
-                else:  # frozen: every sheet not written since the step before is as it was
+                else:  # frozen or archived: every sheet not written since the step before is as it was
                     assert marks is not None
                     untouched = (set(copy) | set(client.sheets) | set(client.deleted)) - client.written_since(
                         marks[client.name])
                     assert {k: v for k, v in copy.items() if k in untouched} == expected(client, untouched), what
-
             # RLS: each client sees exactly its own rows of either copy, whoever wrote them there.
             if step.old_copy == "exact":
                 assert client.visible("habit_tracker") == len(old_copy(conn, client.user_id)), step.phase

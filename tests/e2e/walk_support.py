@@ -195,6 +195,12 @@ class Client:
     def start(self) -> None:
         self.thread.start()
 
+    def stop_writing(self) -> None:
+        """No write after this returns (the one in flight, if any, has committed or failed)."""
+        self.active = False
+        with self.turn:
+            pass
+
     def stop(self) -> None:
         self.stopping.set()
         self.thread.join(timeout=30)
@@ -214,6 +220,19 @@ class OldClient(Client):
                            " VALUES (%s, %s, %s, %s, %s) RETURNING id",
                            (self.user_id, sheet.child, sheet.week, sheet.period, Jsonb(sheet.habits))).fetchone()
         return self._committed(sheet, row_id=row[0])
+
+    def one_write_outside_the_loop(self) -> psycopg.Error | None:
+        """One tick as this user, from the test's thread: the error it got, or None (then it is in the ledger)."""
+        with self.turn, psycopg.connect(self.url, autocommit=True) as conn:
+            try:
+                with conn.transaction():
+                    self.as_user(conn)
+                    done = self.tick(conn)
+            except psycopg.Error as error:
+                return error
+            self.writes += 1
+            done()
+            return None
 
     def _save(self, conn: psycopg.Connection, sheet: Sheet, habits: list[dict[str, Any]]) -> Any:
         updated = conn.execute("UPDATE public.habit_tracker SET habits = %s, updated_at = now() WHERE id = %s",
@@ -316,8 +335,9 @@ class NewClient(Client):
 
 
 class Clients:
-    def __init__(self, *clients: Client) -> None:
-        self.all = clients
+    def __init__(self, old: OldClient, new: NewClient) -> None:
+        self.old, self.new = old, new
+        self.all: tuple[Client, ...] = (old, new)
 
     @contextmanager
     def paused(self) -> Iterator[None]:
@@ -387,6 +407,12 @@ def table_counts(conn: psycopg.Connection) -> dict[str, int]:
         "SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND relkind = 'r' ORDER BY 1")]
     return {name: conn.execute(sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier("public", name))).fetchone()[0]
             for name in names}
+
+
+def api_roles_reading(conn: psycopg.Connection, table: str) -> list[str]:
+    """The API roles (and PUBLIC's members among them) that may SELECT `table`."""
+    return [role for role in ("anon", "authenticated", "service_role")
+            if conn.execute("SELECT has_table_privilege(%s, %s, 'SELECT')", (role, f"public.{table}")).fetchone()[0]]
 
 
 def drift_row(conn: psycopg.Connection, function: str) -> dict[str, Any]:
