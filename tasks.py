@@ -252,22 +252,29 @@ def smoke_test(c, stack="local"):
 
 @task(help={"stack": STACK_HELP, "force": "Override a failing promotion gate (needs --reason; leaves a trace)",
             "reason": "Why the gate is overridden (10+ chars): written to the stack file as habit-tracker-db:gate_override",
-            "n": "The phase to declare: 0 (log only) or 1 (sync old to new; the promotion gate runs first)"})
+            "n": "The phase to declare, one step up or down: 0 (log only), 1 (sync old to new), 2 (both directions), "
+                 "3 (contract) or retired; a step up runs that phase's promotion gate first"})
 def phase(c, n, stack="local", force=False, reason=""):
     """The GitOps edit: set the phase line of Pulumi.<stack>.yaml, print the diff, deploy nothing.
 
-    Refuses a stack file that does not parse or sets a key this project does not read."""
-    from dualwrite import promotion, report, stack_file, config as stack_config
+    One step at a time (dualwrite/phases.py); up runs the gate to enter, down needs none and says what
+    it does. Refuses a stack file that does not parse or sets a key this project does not read."""
+    from dualwrite import phases, promotion, report, stack_file, config as stack_config
 
     override = None
     try:
         edit = stack_file.set_phase(stack, n, write=False)
-        if str(n).strip() == "1" and edit.changed:
-            gate = promotion.phase_gate(stack)
-            if not report.checks_table(f"promotion gate for '{stack}'", gate):
+        current, target = _declared_phase(stack), phases.parse(n)
+        assert target is not None  # set_phase refused anything else
+        skipped = phases.one_step(current, target)
+        if skipped:
+            raise _fail(f"Stack '{stack}': {skipped}. Nothing changed.")
+        if target.order > current.order and edit.changed:
+            gate = promotion.phase_gate(stack, target=target)
+            if not report.checks_table(f"promotion gate for '{stack}' entering {target.label}", gate):
                 if not force:
-                    raise _fail(f"'{stack}' cannot enter phase 1 yet; fix the stack before it, or use --force "
-                                "--reason \"...\" (the reason is committed in the stack file and shown on the PR).")
+                    raise _fail(f"'{stack}' cannot enter phase {target.key} yet; fix the stack before it, or use "
+                                "--force --reason \"...\" (the reason is committed in the stack file and shown on the PR).")
                 if not reason.strip():
                     raise _fail(f"--force for '{stack}' needs --reason \"...\": it is written to {edit.path.name} as "
                                 "habit-tracker-db:gate_override, so the commit, the PR comment and the deploy's "
@@ -275,6 +282,9 @@ def phase(c, n, stack="local", force=False, reason=""):
                 override = reason
                 failed = "; ".join(f"{check.name} ({check.detail})" for check in gate if not check.ok)
                 print(f"WARNING: --force: promotion gate for '{stack}' overridden. Failed rows: {failed}", file=sys.stderr)
+        elif target.order < current.order:
+            print(f"One step back, from {current.label} to {target.label}: no gate. After `invoke up`: "
+                  f"{current.step_back}.")
         edit = promotion.declare_phase(stack, n, override)
     except stack_config.ConfigError as error:
         raise _fail(str(error)) from None
@@ -282,6 +292,15 @@ def phase(c, n, stack="local", force=False, reason=""):
     if edit.changed:
         print(f"Next: commit {edit.path.name}, open a pull request; after the merge, `invoke up --stack {stack}` "
               "(or the merge workflow) deploys it.")
+
+
+def _declared_phase(stack: str):
+    """The phase a stack file declares now (its entry in dualwrite/phases.py)."""
+    from dualwrite import config as stack_config
+
+    raw = stack_config.read_stack_file(stack)
+    raw.pop("db_password", None)
+    return stack_config.parse(stack, raw, has_password=True).stage
 
 
 def _enforce(stack: str, base: str | None, head: str | None, what: str, *, since_deployed: bool = False) -> None:
@@ -360,6 +379,8 @@ def rollback(c, level, stack="local", yes=False):
         chosen = rb.level(level)
     except ValueError as error:
         raise _fail(str(error)) from None
+    if refusal := rb.refusal(config, level):  # from Phase 2 on, the rollback is one step back
+        raise _fail(refusal)
     with _user_errors():
         _, conn = connection.connect(stack)
         _, info = connection.conninfo(stack)

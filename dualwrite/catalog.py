@@ -1,10 +1,11 @@
 """The database objects of migration 013, in the order they are created.
 
 One entry per object: its kind (a class of dualwrite/objects/), its name and the
-`sql/013/` file that creates it. The Pulumi program declares one resource per entry,
-tests apply the same list through the same per-object operations (dualwrite/migration.py),
-and the rollback drops them in reverse order. Nothing else in the project lists these
-objects.
+`sql/013/` file that creates it. Which phases each object exists in, and which body it runs
+there, is dualwrite/phases.py's (`SqlObject.phases`, `objects_in(phase)`). The Pulumi program
+declares one resource per object of the stack's phase, tests apply the same list through the
+same per-object operations (dualwrite/migration.py), and the rollback drops them in reverse
+order. Nothing else in the project lists these objects.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from psycopg import sql
 
+from dualwrite import phases
 from dualwrite.objects import Function, Index, ObjectKind, Procedure, Table, Trigger
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -23,6 +25,8 @@ SQL_DIR = ROOT / "sql"
 
 # Schema of the app's tables (Supabase puts them in `public`).
 SCHEMA = "public"
+# The guide's trigger: the only one with rollback states (dual_write: disabled | absent).
+GUIDE_TRIGGER = "trigger_habit_tracker_dual_write"
 # The pg_cron job of Phase 1; fixed, because monitoring, smoke tests and rollback look it up by name.
 CLEANUP_JOB = "cleanup_idempotency_log"
 # A DO block that calls cleanup_idempotency_log_batch() and commits after each batch (row locks
@@ -47,6 +51,13 @@ DUAL_WRITE_ERRORS_COLUMNS = (
     ("occurred_at", "timestamp with time zone"),
 )
 
+OLD_CLIENT_WRITES_COLUMNS = (  # one row per day and backend that wrote habit_tracker (Phase 2 on)
+    ("day", "date"), ("backend_pid", "integer"), ("login_role", "text"), ("statements", "bigint"),
+    ("first_at", "timestamp with time zone"), ("last_at", "timestamp with time zone"),
+)
+# The new schema's tables, whose writes the reverse sync copies into habit_tracker (Phase 2 and 3).
+REVERSE_SYNCED = ("children", "weeks", "habits", "habit_records")
+
 
 @dataclass(frozen=True)
 class SqlObject:
@@ -54,18 +65,37 @@ class SqlObject:
 
     kind: type[ObjectKind]
     name: str  # unqualified name in SCHEMA
-    file: str  # path below sql/, may contain "{phase}"
+    file: str  # path below sql/; "{phase}" stands for the body the phase picks (phases.Phase.bodies)
     signature: str = ""  # functions and procedures: argument types, e.g. "()" or "(bigint, integer)"
     on_table: str = ""  # triggers and indexes: the table they sit on
-    phase_specific: bool = False  # True when the file differs per phase
     # Tables: the columns an existing table must have to be adopted, (name, format_type()).
     columns: tuple[tuple[str, str], ...] = ()
     # Tables and functions: what each role keeps; everyone else keeps nothing (objects/privileges.py).
     privileges: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
+    @property
+    def phase_specific(self) -> bool:
+        """True when the phase picks the body (the file differs per phase)."""
+        return "{phase}" in self.file
+
+    @property
+    def phases(self) -> tuple[str, ...]:
+        """The phases (stack-file keys) this object exists in, read from dualwrite/phases.py."""
+        return tuple(phase.key for phase in phases.PATH if self.name in phase.objects)
+
+    @property
+    def droppable(self) -> bool:
+        """False for the archive: only an explicit, separate, reviewed change drops it (never option 3)."""
+        return self.kind.kind != "archive"
+
     def path(self, phase: int, phase0_log: str = "notice") -> Path:
+        variant = phases.at(phase).body(self.name)
+        if self.phase_specific and not variant:
+            raise ValueError(f"{self.name} has no body in {phases.at(phase).label}; it exists in phases "
+                             f"{', '.join(self.phases)}")
         # Phase 0's server-log body is a file of its own: sync_old_to_new.phase0_server.sql.
-        variant = "0_server" if phase == 0 and phase0_log == "server" else str(phase)
+        if variant == "0" and phase0_log == "server":
+            variant = "0_server"
         return SQL_DIR / self.file.format(phase=variant)
 
     def source(self, phase: int, phase0_log: str = "notice") -> str:
@@ -88,7 +118,8 @@ class SqlObject:
             props["signature"] = self.signature
         if self.on_table and self.kind is Trigger:
             props["on_table"] = self.on_table
-            props["enabled"] = trigger_enabled
+            # Only the guide's trigger has rollback states (dual_write: disabled); the others always fire.
+            props["enabled"] = trigger_enabled if self.name == GUIDE_TRIGGER else True
         if self.kind is Table:
             # A new table is created with its indexes in one transaction (objects/table.py).
             props["indexes"] = [obj.source(phase, phase0_log) for obj in MIGRATION_013
@@ -118,9 +149,10 @@ def ownership_props(project: str, stack: str) -> dict[str, Any]:
 
 def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
     """The Security component's watch over the privileges of `objects` (default: every table,
-    function and procedure): each one's REVOKE/GRANT, applied again, and their ACLs read back."""
-    chosen = [obj for obj in MIGRATION_013 if obj.kind in (Table, Function, Procedure)
-              and (objects is None or obj.name in objects)]
+    function and procedure of Phase 0): each one's REVOKE/GRANT, applied again, and their ACLs read back."""
+    if objects is None:
+        objects = [obj.name for obj in objects_in(phases.FIRST.order)]
+    chosen = [obj for obj in MIGRATION_013 if obj.kind in (Table, Function, Procedure) and obj.name in objects]
     declared = [{"kind": obj.kind.kind, "name": obj.name, "schema": SCHEMA, "signature": obj.signature,
                  "privileges": {role: list(granted) for role, granted in obj.privileges}} for obj in chosen]
     return {"kind": "grants", "name": "migration_013_privileges", "schema": SCHEMA, "declared": declared,
@@ -145,8 +177,7 @@ MIGRATION_013: tuple[SqlObject, ...] = (
               privileges=(("service_role", ("SELECT",)),)),
     # The malformed-row test shared by the Phase 1 trigger and the backfill.
     SqlObject(Function, "habit_tracker_row_error", "013/habit_tracker_row_error.sql", signature="(jsonb, date)"),
-    SqlObject(Function, "sync_old_to_new", "013/sync_old_to_new.phase{phase}.sql", signature="()",
-              phase_specific=True),
+    SqlObject(Function, "sync_old_to_new", "013/sync_old_to_new.phase{phase}.sql", signature="()"),
     SqlObject(Trigger, "trigger_habit_tracker_dual_write", "013/trigger_habit_tracker_dual_write.sql",
               on_table="habit_tracker"),
     # Drift: the per-row diff, then its counts (dual_write_drift calls dual_write_diff).
@@ -158,6 +189,26 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject(Function, "dual_write_gate_evidence", "013/dual_write_gate_evidence.sql", signature="()",
               privileges=GATE_EVIDENCE_EXECUTE),
     SqlObject(Function, "backfill_habit_tracker", "013/backfill_habit_tracker.sql", signature="(bigint, integer)"),
+    # Phase 2: the evidence the Phase 3 gate reads, writes to habit_tracker the reverse sync did not make.
+    SqlObject(Table, "old_client_writes", "013/old_client_writes.sql", columns=OLD_CLIENT_WRITES_COLUMNS,
+              privileges=(("service_role", ("SELECT",)),)),
+    SqlObject(Function, "record_old_client_write", "013/record_old_client_write.sql", signature="()"),
+    SqlObject(Trigger, "trigger_habit_tracker_old_client_writes", "013/trigger_habit_tracker_old_client_writes.sql",
+              on_table="habit_tracker"),
+    # Phase 2: the reverse sync, one rebuild of a sheet's habit_tracker row per transaction.
+    SqlObject(Function, "habit_tracker_from_week", "013/habit_tracker_from_week.sql", signature="(uuid)"),
+    SqlObject(Function, "sync_new_to_old", "013/sync_new_to_old.sql", signature="()"),
+    # Per table: a BEFORE row trigger that locks the sheet's habit_tracker row first and queues its week, and
+    # a deferred constraint trigger that rebuilds each queued week once at commit (sync_new_to_old.sql).
+    *(SqlObject(Trigger, f"trigger_{table}_reverse_{role}", f"013/trigger_{table}_reverse_{role}.sql", on_table=table)
+      for table in REVERSE_SYNCED for role in ("lock", "sync")),
+    SqlObject(Function, "dual_write_reverse_drift", "013/dual_write_reverse_drift.sql", signature="()",
+              privileges=SERVICE_ROLE_EXECUTE),
+    SqlObject(Function, "backfill_new_to_old", "013/backfill_new_to_old.sql", signature="(uuid, integer)"),
+    # Phase 3: habit_tracker read-only for every writer but the reverse sync.
+    SqlObject(Function, "habit_tracker_read_only", "013/habit_tracker_read_only.sql", signature="()"),
+    SqlObject(Trigger, "trigger_habit_tracker_read_only", "013/trigger_habit_tracker_read_only.sql",
+              on_table="habit_tracker"),
 )
 
 # Objects earlier releases created that this one no longer declares (they hold no data):
@@ -169,9 +220,20 @@ RETIRED: tuple[SqlObject, ...] = (
     SqlObject(Procedure, "cleanup_idempotency_log_in_batches", "", signature="(integer)"),
 )
 
-TRIGGER = next(obj for obj in MIGRATION_013 if obj.kind is Trigger)
+TRIGGER = next(obj for obj in MIGRATION_013 if obj.name == GUIDE_TRIGGER)
 TABLES = tuple(obj for obj in MIGRATION_013 if obj.kind is Table)
 FUNCTIONS = tuple(obj for obj in MIGRATION_013 if obj.kind is Function)
+TRIGGERS = tuple(obj for obj in MIGRATION_013 if obj.kind is Trigger)
+
+
+def objects_in(phase: int) -> tuple[SqlObject, ...]:
+    """The objects of a phase (its place on the path), in creation order."""
+    names = phases.at(phase).objects
+    return tuple(obj for obj in MIGRATION_013 if obj.name in names)
+
+
+# The guide's objects (Phases 0 and 1 have the same ones; only the sync body differs).
+PHASE_0_AND_1 = objects_in(0)
 
 
 def by_name(name: str) -> SqlObject:

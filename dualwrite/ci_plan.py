@@ -36,6 +36,7 @@ from typing import Any
 import yaml
 
 from dualwrite import config as stack_config
+from dualwrite import phases
 from dualwrite.config import PROJECT, ROOT, ConfigError
 
 # Paths whose change touches every stack (prefixes of repository paths).
@@ -55,6 +56,7 @@ class StackPlan:
     position: int  # index in the promotion order at HEAD
     promotes_from: str | None
     reasons: list[str]  # changed paths that touch this stack
+    # Places on the path (dualwrite/phases.py; shown by their stack-file keys).
     phase_before: int | None  # None: no stack file at BASE (a new stack)
     phase_after: int | None  # None: the stack file is gone at HEAD
     embedded: bool
@@ -69,9 +71,10 @@ class StackPlan:
     def status(self) -> str:
         if self.phase_after is None:
             return "removed"
+        after = phases.at(self.phase_after).key
         if self.phase_before is None:
-            return f"phase {self.phase_after}, nothing recorded" if self.note else "new"
-        return f"phase {self.phase_before} -> {self.phase_after}" if self.phase_change else f"phase {self.phase_after}"
+            return f"phase {after}, nothing recorded" if self.note else "new"
+        return f"phase {phases.at(self.phase_before).key} -> {after}" if self.phase_change else f"phase {after}"
 
 
 @dataclass(frozen=True)
@@ -200,7 +203,9 @@ def _head_configs(repo: Path, head_commit: str) -> tuple[dict[str, dict[str, Any
 
 
 def _phase_of(raw: dict[str, Any] | None) -> int | None:
-    return int(str(raw["phase"]).strip()) if raw is not None and _valid_phase(raw) else None
+    """The place on the path a stack file at some commit declares; None: no file, or not a phase."""
+    stage = phases.parse(raw.get("phase")) if raw is not None else None
+    return None if stage is None else stage.order
 
 
 def plan(base: str, head: str, repo: Path = ROOT) -> Plan:
@@ -215,7 +220,7 @@ def plan(base: str, head: str, repo: Path = ROOT) -> Plan:
         reasons = own + global_reasons if stack in after else own
         if not reasons:
             continue
-        phase_before = int(str(before[stack]["phase"]).strip()) if stack in before and _valid_phase(before[stack]) else None
+        phase_before = _phase_of(before.get(stack))
         stacks.append(StackPlan(
             stack=stack,
             position=order.index(stack) if stack in order else len(order),
@@ -267,10 +272,6 @@ def plan_since_deployed(deployed: dict[str, str | None], head: str, repo: Path =
                                 reasons=reasons, phase_before=phase_before, phase_after=configs[stack].phase,
                                 embedded=False, since=since, note=note))
     return Plan(base=DEPLOYED, head=head, changed_files=sorted(changed_all), order=order, stacks=stacks)
-
-
-def _valid_phase(raw: dict[str, Any]) -> bool:
-    return str(raw.get("phase", "")).strip() in ("0", "1")
 
 
 def github_outputs(result: Plan) -> str:

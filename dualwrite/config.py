@@ -15,13 +15,15 @@ from typing import Any, Mapping
 
 import yaml
 
+from dualwrite import phases
 from dualwrite.db import LOCK_TIMEOUT, STATEMENT_TIMEOUT
 from dualwrite.drift import DEFAULT_THRESHOLD_PCT
 
 PROJECT = "habit-tracker-db"
 ROOT = Path(__file__).resolve().parent.parent
 
-PHASES = {0: "log only (NOTICE)", 1: "sync old to new"}
+# Each phase's place on the path -> its title (the phases themselves: dualwrite/phases.py).
+PHASES = {phase.order: phase.title for phase in phases.PATH}
 # Every key of the project's namespace a stack file may set (db_password only as a secret).
 KEYS = (
     "phase", "dual_write", "db_host", "db_port", "db_name", "db_user", "db_sslmode", "db_password",
@@ -31,6 +33,8 @@ KEYS = (
     "soak_hours", "max_dual_write_errors", "perf_max_mean_ms", "edge_function_waiver",
     # The trace of `invoke phase 1 --force --reason`: the deploy's re-check honors it (dualwrite/gate_inputs.py).
     "gate_override",
+    # The Phase 3 gate: how long old clients must have written nothing to habit_tracker.
+    "quiet_period_hours",
 )
 # The deployment guide's three rollback options, declared: `enabled` is normal operation,
 # `disabled` = option 1 (trigger disabled), `absent` = option 2 (trigger dropped),
@@ -54,7 +58,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class StackConfig:
     stack: str
-    phase: int
+    phase: int  # the phase's place on the path (dualwrite/phases.py); `stage` is its entry
     dual_write: str
     db_host: str
     db_port: int
@@ -77,6 +81,13 @@ class StackConfig:
     perf_max_mean_ms: float = 5.0
     edge_function_waiver: str | None = None
     gate_override: str | None = None
+    # The Phase 3 gate: hours without a write of an old client to habit_tracker (old_client_writes).
+    quiet_period_hours: float = 168.0
+
+    @property
+    def stage(self) -> phases.Phase:
+        """The declared phase's entry: what exists, syncs and is checked in it."""
+        return phases.at(self.phase)
 
     @property
     def stack_file(self) -> str:
@@ -204,9 +215,18 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
         return value
 
     phase_value = raw.get("phase")
-    if phase_value is None or str(phase_value).strip() not in {str(p) for p in PHASES}:
-        raise _fail(stack, "phase", phase_value, "0 (log only, NOTICE) or 1 (sync old to new)")
-    phase = int(str(phase_value).strip())
+    stage = phases.parse(phase_value)
+    if stage is None:
+        raise _fail(stack, "phase", phase_value, phases.described())
+    dual_write = choice("dual_write", DUAL_WRITE_STATES, "enabled")
+    if dual_write not in stage.dual_write:
+        raise ConfigError(
+            f"Stack '{stack}' ({stack_file_name(stack)}): config key '{_key('dual_write')}' is {dual_write!r}, "
+            f"which {stage.label} does not allow; allowed there: {' | '.join(stage.dual_write)}. The guide's "
+            "rollback options (disabled, absent, removed) apply in phases 0 and 1, where its trigger is the only "
+            f"sync; from phase 2 on, the rollback is one step back: `invoke phase {stage.before} --stack {stack}`, "
+            f"then `invoke up` ({stage.step_back}). Fix that line in {stack_file_name(stack)}; nothing was deployed."
+        )
 
     db_host = text("db_host")
     if not has_password and db_host not in ("127.0.0.1", "localhost", "::1") and not db_host.startswith("/"):
@@ -259,8 +279,8 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
 
     return StackConfig(
         stack=stack,
-        phase=phase,
-        dual_write=choice("dual_write", DUAL_WRITE_STATES, "enabled"),
+        phase=stage.order,
+        dual_write=dual_write,
         db_host=db_host,
         db_port=integer("db_port", 5432, 1, 65535, "a TCP port 1-65535"),
         db_name=identifier("db_name", "postgres"),
@@ -281,6 +301,8 @@ def parse(stack: str, raw: Mapping[str, Any], *, has_password: bool) -> StackCon
                                 "milliseconds above 0 (decimals allowed), e.g. 5"),
         edge_function_waiver=None if waiver is None else str(waiver).strip(),
         gate_override=None if override is None else str(override).strip(),
+        quiet_period_hours=number("quiet_period_hours", 168, 0, 8760,
+                                  "hours from 0 to 8760 (decimals allowed) without an old client's write, e.g. 168"),
     )
 
 

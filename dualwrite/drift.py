@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 import psycopg
+from psycopg.rows import dict_row
 
 # The guide: "drift detection shows < 0.1% drift". A stack's `drift_threshold` is the most
 # drift it allows: `within` passes at or below it, so 0 means "none at all" (and can pass).
@@ -66,6 +67,21 @@ def drift_report(conn: psycopg.Connection) -> DriftReport:
     source_rows, synced, missing, mismatched, orphaned, errors, drift_pct = row
     return DriftReport(int(source_rows), int(synced), int(missing), int(mismatched), int(orphaned), int(errors),
                        drift_pct=Decimal(drift_pct))
+
+
+def reverse_drift_report(conn: psycopg.Connection) -> DriftReport:
+    """dual_write_reverse_drift() (Phase 2 on): how far habit_tracker is from the new schema, in the
+    same counts as the forward report (its source rows are the weeks); read by column name, so the
+    columns it does not have (e.g. errors) count 0."""
+    with conn.cursor(row_factory=dict_row) as cursor:
+        row = cursor.execute("SELECT * FROM public.dual_write_reverse_drift()").fetchone()
+    assert row is not None  # one row, like dual_write_drift()
+
+    def count(name: str) -> int:
+        return int(row.get(name) or 0)
+
+    return DriftReport(count("source_rows"), count("synced"), count("missing"), count("mismatched"),
+                       count("orphaned"), count("errors"), drift_pct=Decimal(row.get("drift_pct") or 0))
 
 
 def check(report: DriftReport, threshold_pct: Decimal | float | str = DEFAULT_THRESHOLD_PCT) -> DriftReport:

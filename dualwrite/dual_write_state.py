@@ -4,10 +4,12 @@
     state.rollback            # the rollback level the database shows ("disable", "drop-trigger", "all") or None
     state.matches             # False: an emergency rollback (or a hand change) the stack file does not declare
     state.describe()          # one paragraph: what is in effect, and how to keep it or get back
-    state.drift_not_applicable()  # why drift means nothing here, or None where Phase 1 syncs
+    state.drift_not_applicable()  # why drift means nothing here, or None where a sync runs
 
 Drift, the smoke test and monitor read it, so a stack in Phase 0, or with a rollback in
-effect, declared or not, is judged by what it is meant to do there.
+effect, declared or not, is judged by what it is meant to do there. Which phase the database
+runs is read from its triggers, the archive and the sync body (`deployed_phase`); what each
+phase syncs, and so where drift applies, is dualwrite/phases.py's.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 
 import psycopg
 
+from dualwrite import phases
 from dualwrite.catalog import TRIGGER
 from dualwrite.config import StackConfig
 from dualwrite.rollback import LEVELS
@@ -31,8 +34,10 @@ class DualWriteState:
     stack_file: str
     declared_phase: int
     declared: str  # the stack's dual_write: enabled | disabled | absent | removed
-    deployed_phase: str  # sync_old_to_new()'s body: "0", "1", "absent" or "unknown ..."
-    in_database: str  # enabled | disabled | absent (trigger dropped) | removed (013 gone) | replica only | always
+    deployed_phase: str  # the phase the database runs: "0" .. "3", "retired", "absent" or "unknown ..."
+    # The guide's trigger: enabled | disabled | absent (trigger dropped) | removed (013 gone) | replica only |
+    # always; in a phase without it (3, retired) "enabled" means it is absent, as declared.
+    in_database: str
 
     @property
     def rollback(self) -> str | None:
@@ -44,9 +49,13 @@ class DualWriteState:
         return self.in_database == self.declared  # the states share the declared values' names
 
     @property
+    def declared_stage(self) -> phases.Phase:
+        return phases.at(self.declared_phase)
+
+    @property
     def syncing(self) -> bool:
-        """Phase 1 is deployed and its trigger fires: the new schema is kept in sync."""
-        return self.deployed_phase == "1" and self.in_database == "enabled"
+        """The declared phase is deployed and its sync runs (its triggers as the phase has them)."""
+        return self.deployed_phase.split(" ")[0] == self.declared_stage.key and self.in_database == "enabled"
 
     def _rollback_words(self) -> str:
         chosen = LEVELS[self.rollback] if self.rollback else None
@@ -60,7 +69,7 @@ class DualWriteState:
                 return (f"{self._rollback_words()} is in effect, as declared ({line}). To end it: "
                         f"set `{config_line('dual_write', 'enabled')}`, then `invoke up --stack {self.stack}` "
                         "(it re-creates or enables the trigger and backfills the rows written meanwhile).")
-            return f"dual write runs as declared ({line}, phase {self.declared_phase})."
+            return f"dual write runs as declared ({line}, phase {self.declared_stage.key})."
         if self.rollback:
             keep = config_line("dual_write", LEVELS[self.rollback].dual_write)
             return (f"a rollback is in effect that the stack does not declare: the database shows "
@@ -72,26 +81,35 @@ class DualWriteState:
 
     def drift_not_applicable(self) -> str | None:
         """Why drift says nothing about this stack (one paragraph), or None where it applies:
-        Phase 1 declared with dual_write: enabled, and deployed with its trigger firing."""
-        if self.declared_phase != 1:
-            return (f"drift does not apply to stack '{self.stack}': it declares phase {self.declared_phase}, where "
+        a phase that syncs (dualwrite/phases.py), declared with dual_write: enabled, and deployed."""
+        stage = self.declared_stage
+        if stage.drift == "none" and stage.order == 0:
+            return (f"drift does not apply to stack '{self.stack}': it declares phase {stage.key}, where "
                     "the trigger only logs and the new schema is not kept in sync (drift grows with every app "
                     "write, by design). It applies once the stack runs phase 1 (`invoke phase 1`, then `invoke up`, "
                     "which backfills).")
+        if stage.drift == "none":
+            return (f"drift does not apply to stack '{self.stack}': it declares {stage.label}, where nothing is "
+                    f"synced ({stage.meaning}).")
         if self.declared != "enabled" or self.rollback:
             return (f"drift does not apply to stack '{self.stack}' while the trigger does not sync: "
                     f"{self.describe()}")
         if not self.syncing:
-            return (f"drift does not apply to stack '{self.stack}' yet: it declares phase 1, but the database runs "
-                    f"the phase {self.deployed_phase} trigger function ({self.in_database} trigger). "
-                    f"`invoke up --stack {self.stack}` deploys phase 1 and backfills.")
+            return (f"drift does not apply to stack '{self.stack}' yet: it declares phase {stage.key}, but the "
+                    f"database runs the phase {self.deployed_phase} trigger function ({self.in_database} trigger). "
+                    f"`invoke up --stack {self.stack}` deploys phase {stage.key}"
+                    + (" and backfills." if stage.backfill else "."))
         return None
 
 
-def trigger_in_database(conn: psycopg.Connection) -> str:
+def trigger_in_database(conn: psycopg.Connection, stage: phases.Phase = phases.FIRST) -> str:
+    """The guide's trigger as a dual_write state; in a phase without it (3, retired) its absence is
+    "enabled" (dual write runs as that phase declares) and its presence "present (phase N has none)"."""
     has_013 = conn.execute("SELECT to_regclass('public.idempotency_log') IS NOT NULL").fetchone()[0]
     row = conn.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = %s AND tgrelid = to_regclass(%s)",
                        (TRIGGER.name, "public.habit_tracker")).fetchone()
+    if TRIGGER.name not in stage.objects and has_013:
+        return "enabled" if row is None else f"present ({stage.label} has no forward trigger)"
     if row is None:
         return "absent" if has_013 else "removed"
     return TRIGGER_STATE.get(row[0], row[0])
@@ -102,5 +120,5 @@ def read(conn: psycopg.Connection, config: StackConfig) -> DualWriteState:
 
     return DualWriteState(
         stack=config.stack, stack_file=config.stack_file, declared_phase=config.phase, declared=config.dual_write,
-        deployed_phase=deployed_phase(conn), in_database=trigger_in_database(conn),
+        deployed_phase=deployed_phase(conn), in_database=trigger_in_database(conn, config.stage),
     )

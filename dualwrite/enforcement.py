@@ -67,12 +67,14 @@ def check(stack: str, base: str | None, head: str | None = None, *, repo: Path =
     kind = inputs.transition.kind
     if kind == "rollback":
         rows = [Check("gate", "a rollback is never blocked by the promotion gate", True,
-                      f"{inputs.transition.detail}: stopping Phase 1 needs no evidence from the stack before")]
+                      f"{inputs.transition.detail}: stepping back needs no evidence from the stack before")]
         return Verdict(stack, kind, rows, inputs.callouts)
     if kind == "none":
         return Verdict(stack, kind, [Check("gate", "no Phase 1 flip to gate", True, inputs.transition.detail)],
                        inputs.callouts)
     rows = promotion.phase_gate(stack, now=now, history=history, config=inputs.target, before=inputs.previous)
+    if inputs.transition.skipped:  # a hand edit past `invoke phase`: one step at a time, each with its gate
+        rows.insert(0, Check("gate", "the change moves one phase", False, inputs.transition.skipped))
     overridden = inputs.override is not None and not all(row.ok for row in rows)
     if overridden:
         rows.append(Check("gate", "OVERRIDDEN (invoke phase 1 --force)", True,

@@ -135,17 +135,25 @@ def phase1_since(history: Sequence[dict[str, Any]]) -> tuple[datetime | None, in
 
 
 def soak(previous: str, history: Sequence[dict[str, Any]] | None, config: StackConfig, now: datetime,
-         history_error: str | None = None, phase: str = "1") -> Check:
-    """`phase` "0": the first shared stack soaks its own Phase 0 (the trigger logging every write)."""
-    name = f"{config.soak_hours:g}-hour stability test passed" + ("" if phase == "1" else " (its own Phase 0)")
+         history_error: str | None = None, phase: str = "1", hours_wanted: float | None = None,
+         name: str | None = None) -> Check:
+    """`phase` "0": the first shared stack soaks its own Phase 0 (the trigger logging every write); a
+    later phase: the stack read soaks that phase (dualwrite/phases.py `Gate.reads_phase`)."""
+    hours_wanted = config.soak_hours if hours_wanted is None else hours_wanted
+    name = name or (f"{hours_wanted:g}-hour stability test passed"
+                    + {"1": "", "0": " (its own Phase 0)"}.get(phase, f" (phase {phase})"))
     if history is None:
         return _row(name, False, f"could not read `pulumi stack history` of '{previous}': {history_error}")
     since, version = phase_since(history, phase)
     if since is None:
         return _row(name, False, f"`pulumi stack history` of '{previous}' ({len(history)} entries): no successful "
                                  + ("Phase 1 update since its last Phase 0 (or rollback)" if phase == "1" else
-                                    "Phase 0 update with dual_write enabled since its last change of phase"))
+                                    f"Phase {phase} update with dual_write enabled since its last change of phase"))
     hours = (now - since).total_seconds() / 3600
+    if hours_wanted != config.soak_hours:  # a row of its own (the quiet period's): its own key
+        return _row(name, hours >= hours_wanted,
+                    f"`pulumi stack history` of '{previous}': Phase {phase} since update {version} at "
+                    f"{since:%Y-%m-%d %H:%M:%S} UTC, {hours:.2f} h of the {hours_wanted:g} h asked")
     return _row(name, hours >= config.soak_hours,
                 f"`pulumi stack history` of '{previous}': Phase {phase} since update {version} at "
                 f"{since:%Y-%m-%d %H:%M:%S} UTC, {hours:.2f} h of the {config.soak_hours:g} h "
@@ -161,6 +169,41 @@ def drift(conn: psycopg.Connection, before: StackConfig) -> Check:
                 f"dual_write_drift() on '{before.stack}': {report.drift_pct}% ({report.drifted} of "
                 f"{report.source_rows} rows drifted: {report.missing} missing, {report.mismatched} mismatched, "
                 f"{report.orphaned} orphaned), threshold {before.drift_threshold:g}% ({before.stack_file})")
+
+
+def drift_zero(conn: psycopg.Connection, stack: str) -> Check:
+    """Forward drift at exactly 0 (the gates of Phase 3 and retirement: both copies agree)."""
+    report = dr.drift_report(conn)
+    return _row("Drift old -> new is 0", report.drifted == 0,
+                f"dual_write_drift() on '{stack}': {report.drifted} of {report.source_rows} rows drifted "
+                f"({report.missing} missing, {report.mismatched} mismatched, {report.orphaned} orphaned)")
+
+
+def reverse_drift_zero(conn: psycopg.Connection, stack: str) -> Check:
+    """Reverse drift (new -> old) at exactly 0: habit_tracker agrees with every week."""
+    report = dr.reverse_drift_report(conn)
+    return _row("Drift new -> old is 0", report.drifted == 0,
+                f"dual_write_reverse_drift() on '{stack}': {report.drifted} of {report.source_rows} weeks drifted "
+                f"({report.missing} missing, {report.mismatched} mismatched, {report.orphaned} orphaned)")
+
+
+QUIET_ROW = "Old clients stopped writing habit_tracker"
+
+
+def old_client_writes(conn: psycopg.Connection, config: StackConfig, now: datetime) -> Check:
+    """The Phase 3 gate's evidence, on the stack itself (its own old clients): writes to habit_tracker
+    the reverse sync did not make (old_client_writes), none over `quiet_period_hours`."""
+    hours = config.quiet_period_hours
+    # One row per day and backend (sql/013/old_client_writes.sql): statements counted, the last one's time.
+    count, latest, roles = conn.execute(sql.SQL(
+        "SELECT coalesce(sum(statements), 0), max(last_at), string_agg(DISTINCT login_role, ', ') FROM {} "
+        "WHERE last_at > {}::timestamptz - {}").format(
+            sql.Identifier(SCHEMA, "old_client_writes"), sql.Literal(now), sql.Literal(timedelta(hours=hours)))
+    ).fetchone()
+    last = f", the latest at {latest:%Y-%m-%d %H:%M:%S %Z} (logged in as {roles})" if latest else ""
+    return _row(QUIET_ROW, count == 0,
+                f"old_client_writes on '{config.stack}': {count} statement(s) writing habit_tracker not made by the "
+                f"reverse sync in the last {hours:g} h{last} ({config.stack_file}, {PROJECT}:quiet_period_hours)")
 
 
 def errors(conn: psycopg.Connection, before: StackConfig, config: StackConfig) -> Check:

@@ -16,8 +16,9 @@ or in a deploy the commit the stack last deployed), and the PR's values are only
   leaves: honored only when the change adds or changes it (a stale one from an earlier flip
   is not), and always called out.
 
-What the change does to the stack is its `transition`: `enter` (it starts running Phase 1
-with the trigger enabled: gated), `rollback` (it stops: never gated), or `none`.
+What the change does to the stack is its `transition`: `enter` (it starts running a later
+phase, e.g. Phase 1 with the trigger enabled: gated by that phase's gate, dualwrite/phases.py),
+`rollback` (a step back, or the guide's rollback options: never gated), or `none`.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ from typing import Any, Literal, Mapping
 import yaml
 
 from dualwrite import config as stack_config
+from dualwrite import phases
 from dualwrite.config import PROJECT, ROOT, ConfigError, StackConfig, stack_file_name
 
-GATE_KEYS = ("promotes_from", "soak_hours", "max_dual_write_errors", "perf_max_mean_ms", "edge_function_waiver")
+GATE_KEYS = ("promotes_from", "soak_hours", "max_dual_write_errors", "perf_max_mean_ms", "edge_function_waiver",
+             "quiet_period_hours")
 CALLED_OUT = GATE_KEYS + ("drift_threshold",)
 OVERRIDE_KEY = "gate_override"
 
@@ -41,6 +44,7 @@ OVERRIDE_KEY = "gate_override"
 class Transition:
     kind: Literal["enter", "rollback", "none"]
     detail: str
+    skipped: str | None = None  # an `enter` past more than one phase: why that is refused
 
 
 @dataclass
@@ -93,17 +97,23 @@ def runs_phase1(config: StackConfig | None) -> bool:
     return config is not None and config.phase == 1 and config.trigger_enabled
 
 
+def running(config: StackConfig | None) -> int:
+    """How far along the path a stack runs: its phase's place, or 0 (log only at most) while one of the
+    guide's rollbacks (dual_write: disabled | absent | removed) stops its sync; a new stack file: 0."""
+    return 0 if config is None or not config.trigger_enabled else config.phase
+
+
 def transition(before: StackConfig | None, after: StackConfig) -> Transition:
     def state(config: StackConfig) -> str:
-        return f"phase {config.phase}, dual_write {config.dual_write}"
+        return f"phase {config.stage.key}, dual_write {config.dual_write}"
 
-    if runs_phase1(after) and not runs_phase1(before):
-        was = "a new stack file" if before is None else state(before)
-        return Transition("enter", f"{after.stack}: {was} -> {state(after)}")
-    if runs_phase1(before) and not runs_phase1(after):
-        return Transition("rollback", f"{after.stack}: {state(before)} -> {state(after)}")  # type: ignore[arg-type]
     was = "a new stack file" if before is None else state(before)
-    return Transition("none", f"{after.stack}: {was} -> {state(after)}: does not start Phase 1")
+    if running(after) > running(before):
+        skipped = phases.one_step(phases.at(running(before)), after.stage)
+        return Transition("enter", f"{after.stack}: {was} -> {state(after)}", skipped)
+    if running(after) < running(before):
+        return Transition("rollback", f"{after.stack}: {was} -> {state(after)}")
+    return Transition("none", f"{after.stack}: {was} -> {state(after)}: does not start Phase 1 or a later phase")
 
 
 def _shown(config: StackConfig | None, key: str) -> str:

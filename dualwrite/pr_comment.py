@@ -26,6 +26,7 @@ from psycopg import sql as pgsql
 
 from dualwrite import locks as lk
 from dualwrite import parsed_sql
+from dualwrite import phases as phases_module
 from dualwrite.backfill_estimate import Estimate
 from dualwrite.catalog import by_name
 from dualwrite.config import StackConfig
@@ -173,6 +174,13 @@ def has_backfill(preview: dict[str, Any]) -> bool:
 
 def phases(preview: dict[str, Any], config: StackConfig) -> str:
     """`phase: 0 -> 1`: the deployed phase (the stack's `phase` output in the state) and the declared one."""
+    old = deployed_phase(preview)
+    before = "none (nothing deployed yet)" if old is None else str(old)
+    return f"phase: {before} -> {config.stage.key}" + ("" if str(old) != config.stage.key else " (unchanged)")
+
+
+def deployed_phase(preview: dict[str, Any]) -> Any:
+    """The phase the stack's state records (its `phase` output, or for older states the sync body); None: nothing."""
     old: Any = None
     for step in preview.get("steps", []):
         state = step.get("oldState") or {}
@@ -183,8 +191,19 @@ def phases(preview: dict[str, Any], config: StackConfig) -> str:
             checksum = state["inputs"].get("checksum")  # states written before the output existed
             old = next((p for p, log in ((0, "notice"), (0, "server"), (1, "notice"))
                         if by_name("sync_old_to_new").checksum(p, log) == checksum), None)
-    before = "none (nothing deployed yet)" if old is None else str(old)
-    return f"phase: {before} -> {config.phase}" + ("" if str(old) != str(config.phase) else " (unchanged)")
+    return old
+
+
+def step_line(preview: dict[str, Any], config: StackConfig) -> str | None:
+    """What this step does, in one line (dualwrite/phases.py): a step up says what the phase it enters does, a
+    step back what stepping back does; None when the phase does not change."""
+    old = phases_module.parse(deployed_phase(preview))
+    new = config.stage
+    if old is None or old is new:
+        return None
+    if new.order > old.order:
+        return f"What this step does: {new.label} - {new.meaning}."
+    return f"What this step does (one step back, from {old.label}): {old.step_back}."
 
 
 # The engine's summary, in the order `pulumi preview` prints it.
@@ -228,7 +247,7 @@ def sections(config: StackConfig, preview: dict[str, Any], gate: Sequence[Check]
     out = [Section("", [MARKER.format(stack=config.stack), *callout_lines(callouts), f"## Stack `{config.stack}` ({config.stack_file})", "",
                         f"**{phases(preview, config)}**, dual_write `{config.dual_write}`"
                         + (f", {plan_line}" if plan_line else "") + f". Plan: **{summary}** ({same} unchanged).",
-                        ""])]
+                        "", *([step, ""] if (step := step_line(preview, config)) else [])])]
     security = [line for change in found for line in change.security]
     if security:
         out.append(Section("Security changes", [f"- **{line}**" for line in security] + [""]))

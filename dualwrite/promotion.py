@@ -1,4 +1,11 @@
-"""The promotion gate: a stack enters Phase 1 only after the stack before it proved Phase 1.
+"""The promotion gate: a stack enters a phase only after the stack before it proved that phase.
+
+Each phase's gate is its entry in dualwrite/phases.py (`Gate`: the phase the evidence is read
+in, and its rows); Phase 1's is the guide's checklist, below. Later phases (`step_gate`) read
+the same way: the stack before must declare the phase and pass its smoke test, and the rows
+are read there (soak, drift, errors); the first shared stack reads itself, in the phase it
+runs now. The Phase 3 gate's evidence of old clients is read on the stack itself. Going down
+one step needs no gate.
 
 Stacks are ordered by `promotes_from` in their stack files (local -> dev -> staging ->
 prod). The gate is the deployment guide's whole Phase 1 Activation Checklist
@@ -27,7 +34,7 @@ from typing import Any, Callable
 
 import psycopg
 
-from dualwrite import connection, gate, readonly, stack_file, config as stack_config
+from dualwrite import connection, gate, phases, readonly, stack_file, config as stack_config
 from dualwrite.ci_plan import EMBEDDED
 from dualwrite.smoke import READ_ONLY_SKIP, Check, run_smoke_test
 
@@ -45,12 +52,13 @@ def _reach(stack: str, work: Callable[[Any], list[Check]], fail: Callable[[str],
 
 
 def _history_soak(stack: str, history: Callable[[str], list[dict[str, Any]]], config: stack_config.StackConfig,
-                  now: datetime, phase: str) -> Check:
+                  now: datetime, phase: str, hours: float | None = None, name: str | None = None) -> Check:
     try:
-        return gate.soak(stack, history(stack), config, now, phase=phase)
+        return gate.soak(stack, history(stack), config, now, phase=phase, hours_wanted=hours, name=name)
     except Exception as error:  # noqa: BLE001 - no backend, no stack: the row says which
         return gate.soak(stack, None, config, now, type(error).__name__ + ": "
-                         + (str(error).strip().splitlines() or [""])[-1][:300], phase=phase)
+                         + (str(error).strip().splitlines() or [""])[-1][:300], phase=phase, hours_wanted=hours,
+                         name=name)
 
 
 def first_stack_gate(config: stack_config.StackConfig, now: datetime,
@@ -102,8 +110,10 @@ def _read(name: str, row: Callable[[], Check]) -> Check:
 def phase_gate(stack: str, *, now: datetime | None = None,
                history: Callable[[str], list[dict[str, Any]]] = gate.read_history,
                config: stack_config.StackConfig | None = None,
-               before: stack_config.StackConfig | None = None) -> list[Check]:
-    """Every row of the gate for `stack` entering Phase 1 (ConfigError on a bad stack file).
+               before: stack_config.StackConfig | None = None,
+               target: phases.Phase | None = None) -> list[Check]:
+    """Every row of the gate for `stack` entering `target` (default: the phase `config` declares, Phase 1
+    when that is Phase 0 or `config` is read here), ConfigError on a bad stack file.
 
     `config` (the target, with the gate's keys from the base branch) and `before` (the stack
     before it as declared, with the base branch's drift_threshold) come from
@@ -115,6 +125,13 @@ def phase_gate(stack: str, *, now: datetime | None = None,
         raw = stack_config.read_stack_file(stack)
         raw.pop("db_password", None)
         config = stack_config.parse(stack, raw, has_password=True)
+        target = target or phases.BY_KEY["1"]
+    # Phase 0 is entered by no gate: a config still in it asks about Phase 1 (as it always has).
+    target = target or (config.stage if config.stage.gate is not None else phases.BY_KEY["1"])
+    if target.gate is None:
+        return [Check("gate", f"{target.label} needs no gate", True, "it is the first phase")]
+    if target.gate.rows != ("checklist",):
+        return step_gate(stack, target, config, before, now, history)
     previous = config.promotes_from
     if previous is None:
         if stack in EMBEDDED:
@@ -156,6 +173,71 @@ def phase_gate(stack: str, *, now: datetime | None = None,
         *(Check(gate.STEP, name, False, f"could not reach '{previous}': {why}")
           for name in (drift_row, gate.PERFORMANCE_ROW, gate.ERRORS_ROW))])
     checks.append(gate.approval(config))
+    return checks
+
+
+def step_gate(stack: str, target: phases.Phase, config: stack_config.StackConfig,
+              before: stack_config.StackConfig | None, now: datetime,
+              history: Callable[[str], list[dict[str, Any]]]) -> list[Check]:
+    """The gate of a phase after Phase 1 (its `Gate` in dualwrite/phases.py), read like Phase 1's."""
+    assert target.gate is not None
+    spec = target.gate
+    reads = phases.BY_KEY[spec.reads_phase]
+    previous = config.promotes_from
+    checks: list[Check] = []
+    if previous is None and stack in EMBEDDED:
+        return [Check("gate", f"'{stack}' is first in the promotion order", True,
+                      f"the embedded stack: nothing to wait for ({target.label}'s gate reads the stack before)")]
+    if previous in EMBEDDED:
+        return [Check("gate", f"'{stack}' promotes from a stack CI can read", False,
+                      f"{config.stack_file} says promotes_from: {previous}, the embedded stack on a laptop; remove "
+                      f"that line ('{stack}' is then first and its gate reads itself)")]
+    if previous is None:  # the first shared stack: evidence about itself, in the phase it runs now
+        source, source_config, soak_phase = stack, replace(config, phase=reads.order, dual_write="enabled"), reads.key
+        checks.append(Check("gate", f"'{stack}' is first in the promotion order", True,
+                            f"no stack before it: the gate reads its own phase {reads.key}"))
+    else:
+        if before is None:
+            try:
+                before = stack_config.load(previous)
+            except stack_config.ConfigError as error:
+                return [Check("gate", f"previous stack '{previous}' has valid config", False, str(error))]
+        source, source_config, soak_phase = previous, before, target.key
+        checks.append(Check("gate", f"'{previous}' declares phase {target.key}",
+                            before.phase == target.order and before.trigger_enabled,
+                            f"{before.stack_file}: phase={before.stage.key}, dual_write={before.dual_write}"))
+    soak = _history_soak(source, history, config, now, soak_phase)
+    own_history = None
+    if "quiet_period" in spec.rows:  # the quiet period counts only while the stack itself ran phase 2
+        own_history = _history_soak(stack, history, config, now, reads.key, hours=config.quiet_period_hours,
+                                    name=f"'{stack}' in phase {reads.key} for the quiet period")
+    rows_on_source = {
+        "soak": lambda conn: soak,
+        "drift_forward": lambda conn: _read(gate.DRIFT_ROW.format(threshold=source_config.drift_threshold),
+                                            lambda: gate.drift(conn, source_config)),
+        "drift_zero": lambda conn: _read("Drift old -> new is 0", lambda: gate.drift_zero(conn, source)),
+        "drift_reverse": lambda conn: _read("Drift new -> old is 0", lambda: gate.reverse_drift_zero(conn, source)),
+        "errors": lambda conn: _read(gate.ERRORS_ROW, lambda: gate.errors(conn, source_config, config)),
+    }
+
+    def on_source(conn: Any) -> list[Check]:
+        smoke = run_smoke_test(conn, source_config, writes=not readonly.previous_as_preview())
+        failed = [c for c in smoke if not c.ok]
+        return [Check("gate", f"'{source}' smoke test passes in phase {source_config.stage.key}", not failed,
+                      f"{len(smoke) - len(failed)}/{len(smoke)} checks" + _smoke_note(smoke, failed)),
+                *(rows_on_source[row](conn) for row in spec.rows if row in rows_on_source)]
+
+    checks += _reach(source, on_source, previous_of=stack if previous else None, fail=lambda why: [
+        Check("gate", f"'{source}' smoke test passes", False, f"could not reach '{source}': {why}"),
+        *(Check(gate.STEP, row, False, f"could not reach '{source}': {why}")
+          for row in spec.rows if row in rows_on_source)])
+    if "quiet_period" in spec.rows:
+        assert own_history is not None
+        checks.append(own_history)
+        checks += _reach(stack, lambda conn: [_read(gate.QUIET_ROW, lambda: gate.old_client_writes(conn, config, now))],
+                         lambda why: [Check(gate.STEP, gate.QUIET_ROW, False, f"could not reach '{stack}': {why}")])
+    if "approval" in spec.rows:
+        checks.append(gate.approval(config))
     return checks
 
 

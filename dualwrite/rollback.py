@@ -5,6 +5,10 @@ Three levels, exactly the guide's options: `disable` (option 1), `drop-trigger`
 transaction either does all of it or none of it. Afterwards the stack file should
 declare the same state, or the next `pulumi up` would undo the rollback: `config_line`
 is the line to commit.
+
+The three options exist where the guide's trigger is the sync (phases 0 and 1); from Phase 2
+on, the rollback is one step back (`refusal` says so; dualwrite/phases.py says what each step
+back does).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from psycopg import sql
 
 from dualwrite import db
 from dualwrite.catalog import CLEANUP_JOB, MIGRATION_013, RETIRED, SCHEMA, TRIGGER
+from dualwrite.config import StackConfig
 from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
 from dualwrite.objects.ownership import refuse_unless_owner
 from dualwrite.objects.trigger import set_enabled_sql
@@ -47,6 +52,18 @@ def level(name: str) -> RollbackLevel:
     return LEVELS[name]
 
 
+def refusal(config: StackConfig, name: str) -> str | None:
+    """Why the guide's rollback `name` does not apply to the stack's phase (one paragraph), or None."""
+    stage = config.stage
+    if level(name).dual_write in stage.dual_write:
+        return None
+    return (f"Stack '{config.stack}' ({config.stack_file}) declares {stage.label}, where the guide's rollback "
+            f"options (`invoke rollback --level disable|drop-trigger|all`) do not apply: they stop the guide's "
+            f"trigger, which is not the only sync there. The rollback from {stage.label} is one step back: "
+            f"`invoke phase {stage.before} --stack {config.stack}`, commit, then `invoke up` ({stage.step_back}). "
+            "Nothing changed.")
+
+
 def statements(name: str) -> list[sql.SQL | sql.Composed]:
     """What the rollback runs, in order; shown to the operator before it runs."""
     chosen = level(name)
@@ -55,8 +72,10 @@ def statements(name: str) -> list[sql.SQL | sql.Composed]:
     if chosen.name == "drop-trigger":
         return [TRIGGER.drop_sql()]
     # A scheduled cleanup would fail once its function is gone: unschedule it first.
-    # Objects an earlier release created and this one no longer declares go too.
-    return [unschedule_sql(CLEANUP_JOB), *(obj.drop_sql() for obj in reversed(MIGRATION_013)),
+    # Every object of every phase (what is absent is skipped: IF EXISTS), then the objects an
+    # earlier release created and this one no longer declares. Tables go with their rows: the
+    # option is declared for exactly that.
+    return [unschedule_sql(CLEANUP_JOB), *(obj.drop_sql() for obj in reversed(MIGRATION_013) if obj.droppable),
             *(obj.drop_sql() for obj in RETIRED)]
 
 
@@ -73,9 +92,11 @@ def run(conn: psycopg.Connection, name: str) -> None:
         conn.execute(statement)
 
 
-def drop_everything(conn: psycopg.Connection) -> None:
-    """The guide's option 3 (what `dual_write: removed` declares), inside the caller's transaction."""
-    run(conn, "all")
+def removal_props() -> dict[str, Any]:
+    """What the program declares for `dual_write: removed` (objects/removal.py runs it): option 3's
+    statements, as text a reviewer reads in the PR comment."""
+    return {"kind": "removal", "checksum": "", "cron_job": CLEANUP_JOB,
+            "statements": [statement.as_string(None) for statement in statements("all")[1:]]}
 
 
 def execute(

@@ -2,7 +2,10 @@
 
 It checks the state the stack declares, rollbacks included: its first row says which
 rollback is in effect in the database and whether the stack file declares it (if not: how
-to get back, and the line that keeps it); the drift row applies only where Phase 1 syncs.
+to get back, and the line that keeps it); the drift rows apply only where the phase syncs.
+Which checks run, in which order, is the phase's list (dualwrite/phases.py `smoke_checks`,
+ids of CHECKS below): Phase 2 adds its triggers, Phase 3 the refused write, retirement the
+archive that no API role can read.
 
 Read-only except step 4, which writes a test row inside a transaction that is always
 rolled back (psycopg's force_rollback), so it leaves no row behind even when a check
@@ -19,7 +22,8 @@ import psycopg
 from psycopg import sql
 
 
-from dualwrite.catalog import FUNCTIONS, MIGRATION_013, SCHEMA
+from dualwrite.catalog import GUIDE_TRIGGER, MIGRATION_013, SCHEMA, TRIGGERS, objects_in
+from dualwrite.objects import Function
 from dualwrite.objects.privileges import API_ROLES, SERVICE_ROLE
 from dualwrite.config import StackConfig
 from dualwrite.dual_write_state import read as read_state
@@ -100,6 +104,8 @@ def step3_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     row = conn.execute(
         "SELECT tgrelid::regclass::text, tgenabled FROM pg_trigger WHERE tgname = %s", (TRIGGER,)
     ).fetchone()
+    if GUIDE_TRIGGER not in config.stage.objects:
+        return [Check("3", f"trigger absent ({config.stage.label}: forward sync off)", row is None, str(row))]
     if not config.trigger_present:
         return [Check("3", f"trigger absent (dual_write: {config.dual_write})", row is None, str(row))]
     expected = "O" if config.trigger_enabled else "D"
@@ -175,7 +181,7 @@ def step4_test_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Ch
             checks.append(Check("4", f"INSERT {level}: trigger fired", fired in notices, fired))
             checks.append(Check("4", f"INSERT {level}: trigger details", details in notices, details))
             children, weeks = _new_schema_counts(conn, user_id)
-            if config.phase == 0:
+            if not config.stage.forward_sync:
                 checks.append(
                     Check("4", "phase 0 writes nothing to the new schema", (children, weeks) == (0, 0),
                           f"children={children}, weeks={weeks}")
@@ -226,7 +232,7 @@ def security(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     )
     checks.append(Check("security", "PUBLIC cannot EXECUTE cleanup_idempotency_log()", public is False,
                         f"execute={public}"))
-    for obj in FUNCTIONS:
+    for obj in (o for o in objects_in(config.phase) if o.kind is Function):
         row = conn.execute(
             "SELECT prosecdef, coalesce(array_to_string(proconfig, ','), ''), "
             "       has_function_privilege('anon', oid, 'EXECUTE') OR has_function_privilege('authenticated', oid,"
@@ -258,24 +264,40 @@ def state_notes(checks: list[Check]) -> list[str]:
     return [c.detail for c in checks if c.step == "state" and (not c.ok or "rollback" in c.detail)]
 
 
-def drift_check(conn: psycopg.Connection, config: StackConfig) -> Check:
-    """Drift within the threshold where Phase 1 syncs; where it does not, why drift does not apply.
-    Above it, what the drift is made of and the command that fixes each part."""
-    from dualwrite.drift import drift_report, drift_split
+def drift_check(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    """Drift within the threshold where the phase syncs (forward, reverse, or both: dualwrite/phases.py);
+    where it does not, why drift does not apply. Above it, what the drift is made of and the command
+    that fixes each part."""
+    from dualwrite.drift import drift_report, drift_split, reverse_drift_report
 
+    step = f"phase {config.stage.key}"
     name = f"drift at most {config.drift_threshold}%"
     reason = read_state(conn, config).drift_not_applicable()
     if reason is not None:
-        return Check("phase 1", name, True, f"skipped: {reason}")
+        return [Check(step, name, True, f"skipped: {reason}")]
+    checks = []
+    if config.stage.drift in ("forward", "both ways"):
+        checks.append(_forward_drift(conn, config, step, name, drift_report, drift_split))
+    if config.stage.drift in ("reverse", "both ways"):
+        reverse = reverse_drift_report(conn)
+        checks.append(Check(step, f"reverse drift (new -> old) at most {config.drift_threshold}%",
+                            reverse.within(config.drift_threshold),
+                            f"drift={reverse.drift_pct}% ({reverse.missing} missing, {reverse.mismatched} mismatched, "
+                            f"{reverse.orphaned} orphaned of {reverse.source_rows})"))
+    return checks
+
+
+def _forward_drift(conn: psycopg.Connection, config: StackConfig, step: str, name: str,
+                   drift_report: Callable[..., Any], drift_split: Callable[..., Any]) -> Check:
     report = drift_report(conn)
     if report.within(config.drift_threshold):
-        return Check("phase 1", name, True, f"drift={report.drift_pct}%")
+        return Check(step, name, True, f"drift={report.drift_pct}%")
     from dualwrite import gate_evidence
 
     if not gate_evidence.sees_every_row(conn):  # a read-only role: the split reads rows RLS may hide
-        return Check("phase 1", name, False, f"drift={report.drift_pct}% (what it is made of: `invoke drift "
-                                             f"--stack {config.stack}` with the deploy role)")
-    return Check("phase 1", name, False, f"drift={report.drift_pct}%: {drift_split(conn).advice(config.stack)}")
+        return Check(step, name, False, f"drift={report.drift_pct}% (what it is made of: `invoke drift "
+                                        f"--stack {config.stack}` with the deploy role)")
+    return Check(step, name, False, f"drift={report.drift_pct}%: {drift_split(conn).advice(config.stack)}")
 
 
 def _sees_every_cron_job(conn: psycopg.Connection) -> bool:
@@ -291,32 +313,98 @@ CRON_UNREADABLE = ("not readable by {role}: cron.job shows a role only its own j
                    "read-only role cannot bypass it; the deploy's gate re-check and smoke test read it")
 
 
-def phase_checks(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+def cleanup_job_check(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    """The pg_cron cleanup job scheduled where the phase has it (Phase 1 on), absent in Phase 0."""
     from dualwrite.monitor import cleanup_job
 
+    step = f"phase {config.stage.key}"
+    wanted = config.stage.cleanup_job
+    name = "pg_cron job cleanup_idempotency_log scheduled" if wanted else "no cleanup job scheduled"
     job = cleanup_job(conn)
     if job is None and not _sees_every_cron_job(conn):
-        unreadable = CRON_UNREADABLE.format(role=_one(conn, "SELECT current_user"))
-        name = "pg_cron job cleanup_idempotency_log scheduled" if config.phase == 1 else "no cleanup job scheduled"
-        return [Check(f"phase {config.phase}", name, True, unreadable),
-                *([drift_check(conn, config)] if config.phase == 1 else [])]
-    if config.phase == 1:
-        return [Check("phase 1", "pg_cron job cleanup_idempotency_log scheduled",
-                      job is not None and job[0] == config.cleanup_schedule and job[1] is True,
-                      "missing" if job is None else f"schedule={job[0]}, active={job[1]}"),
-                drift_check(conn, config)]
-    return [Check("phase 0", "no cleanup job scheduled", job is None, "none" if job is None else f"{job}")]
+        return [Check(step, name, True, CRON_UNREADABLE.format(role=_one(conn, "SELECT current_user")))]
+    if wanted:
+        return [Check(step, name, job is not None and job[0] == config.cleanup_schedule and job[1] is True,
+                      "missing" if job is None else f"schedule={job[0]}, active={job[1]}")]
+    return [Check(step, name, job is None, "none" if job is None else f"{job}")]
 
 
-STEPS: tuple[Callable[[psycopg.Connection, StackConfig], list[Check]], ...] = (
-    dual_write_state,
-    step1_columns,
-    step2_indexes,
-    step3_trigger,
-    step4_test_trigger,
-    security,
-    phase_checks,
-)
+def _trigger_states(conn: psycopg.Connection) -> dict[str, str]:
+    """tgname -> tgenabled of the catalog's triggers, on whichever table they sit."""
+    rows = conn.execute("SELECT tgname, tgenabled FROM pg_trigger WHERE tgname = ANY(%s) AND NOT tgisinternal",
+                        ([obj.name for obj in TRIGGERS],)).fetchall()
+    return {name: enabled for name, enabled in rows}
+
+
+def phase_triggers(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    """Every trigger the phase adds to the guide's (the reverse sync's, old clients' writes, read-only)."""
+    wanted = [obj for obj in objects_in(config.phase) if obj in TRIGGERS and obj.name != GUIDE_TRIGGER]
+    found = _trigger_states(conn)
+    wrong = [f"{obj.name} on {obj.on_table}: {'missing' if obj.name not in found else 'disabled'}"
+             for obj in wanted if found.get(obj.name) not in ("O", "A")]
+    return [Check(f"phase {config.stage.key}", f"{len(wanted)} triggers of {config.stage.label} present and enabled",
+                  not wrong, "; ".join(wrong) or ", ".join(obj.name for obj in wanted))]
+
+
+def no_triggers(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    """Retired: every trigger of migration 013 is gone, from the archive and the new tables alike."""
+    left = sorted(_trigger_states(conn))
+    return [Check(f"phase {config.stage.key}", "no trigger of migration 013 left", not left,
+                  ", ".join(left) or "none")]
+
+
+def archive(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    """Retired: habit_tracker kept as habit_tracker_archive, with its rows, and no API role can read it."""
+    step = f"phase {config.stage.key}"
+    archived = _one(conn, "SELECT to_regclass('public.habit_tracker_archive') IS NOT NULL")
+    old = _one(conn, "SELECT to_regclass('public.habit_tracker') IS NOT NULL")
+    checks = [Check(step, "habit_tracker kept as habit_tracker_archive", archived is True and old is False,
+                    f"habit_tracker_archive={archived}, habit_tracker={old}")]
+    if archived:
+        readers = [role for role in (*API_ROLES, SERVICE_ROLE) if _one(
+            conn, "SELECT bool_or(has_table_privilege(%s, 'public.habit_tracker_archive', p)) "
+                  "FROM unnest(ARRAY['SELECT','INSERT','UPDATE','DELETE','TRUNCATE']) p", role)]
+        checks.append(Check(step, "no API role can use habit_tracker_archive", not readers,
+                            ", ".join(readers) or "none of " + ", ".join((*API_ROLES, SERVICE_ROLE))))
+    return checks
+
+
+def read_only(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
+    """Phase 3: an old client's write to habit_tracker is refused (42501), in a transaction always rolled back."""
+    step = f"phase {config.stage.key}"
+    name = "habit_tracker refuses an old client's write (42501)"
+    user_id = str(uuid.uuid4())
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(config.statement_timeout)))
+            _insert_test_row(conn, TEST_MONDAY, user_id)
+        check = Check(step, name, False, "the INSERT went through (rolled back)")
+    except psycopg.Error as error:
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            conn.rollback()
+        check = Check(step, name, error.sqlstate == "42501",
+                      f"{error.sqlstate}: {(error.diag.message_primary or '').strip()}")
+    left = _one(conn, "SELECT count(*) FROM public.habit_tracker WHERE user_id = %s", user_id)
+    return [check, Check(step, "test row rolled back", left == 0, f"rows left={left}")]
+
+
+# Every check a phase may list (dualwrite/phases.py `smoke_checks`), by id.
+CHECKS: dict[str, Callable[[psycopg.Connection, StackConfig], list[Check]]] = {
+    "state": dual_write_state,
+    "columns": step1_columns,
+    "indexes": step2_indexes,
+    "guide_trigger": step3_trigger,
+    "phase_triggers": phase_triggers,
+    "test_row": step4_test_trigger,
+    "read_only": read_only,
+    "security": security,
+    "no_triggers": no_triggers,
+    "archive": archive,
+    "cleanup_job": cleanup_job_check,
+    "drift": drift_check,
+}
+# The checks that write (a test row, always rolled back): not run by a read-only role.
+WRITES = ("test_row", "read_only")
 
 
 READ_ONLY_SKIP = ("not run: it writes a test row (rolled back), which a read-only role cannot; the deploy job's "
@@ -324,14 +412,15 @@ READ_ONLY_SKIP = ("not run: it writes a test row (rolled back), which a read-onl
 
 
 def run_smoke_test(conn: psycopg.Connection, config: StackConfig, *, writes: bool = True) -> list[Check]:
-    """Every check, in the guide's order; a failing step does not stop the others.
-    `writes` False (a read-only role, e.g. a pull request's gate): step 4, the only one that writes, is not run."""
+    """Every check of the stack's phase, in its order; a failing step does not stop the others.
+    `writes` False (a read-only role, e.g. a pull request's gate): the checks that write are not run."""
     if not config.migration_present:
         present = _one(conn, "SELECT to_regclass('public.idempotency_log') IS NOT NULL")
         return [Check("removed", "migration 013 fully removed (dual_write: removed)", present is False, f"table={present}")]
     checks: list[Check] = []
-    for step in STEPS:
-        if step is step4_test_trigger and not writes:
+    for check_id in config.stage.smoke_checks:
+        step = CHECKS[check_id]
+        if check_id in WRITES and not writes:
             checks.append(Check("4", "test trigger", True, READ_ONLY_SKIP))
             continue
         try:
@@ -339,5 +428,6 @@ def run_smoke_test(conn: psycopg.Connection, config: StackConfig, *, writes: boo
         except psycopg.Error as error:
             if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
                 conn.rollback()
-            checks.append(Check("error", step.__name__, False, f"{type(error).__name__}: {error}".strip()))
+            checks.append(Check("error", getattr(step, "__name__", check_id), False,
+                                f"{type(error).__name__}: {error}".strip()))
     return checks

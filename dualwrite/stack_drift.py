@@ -1,10 +1,13 @@
-"""What `invoke drift` says about a stack: drift where Phase 1 syncs, and why not elsewhere.
+"""What `invoke drift` says about a stack: drift where its phase syncs, and why not elsewhere.
 
     result = stack_drift(conn, config)
-    result.not_applicable   # one paragraph (Phase 0, a rollback in effect, ...) or None
+    result.not_applicable   # one paragraph (Phase 0, a rollback in effect, retired, ...) or None
     result.ok               # True where drift does not apply, or is within the stack's threshold
     result.rows()           # the report's counts, split into unsynced and malformed rows
     result.failure()        # above the threshold: how much of each, and the command that fixes it
+
+Which drift applies is the phase's (dualwrite/phases.py): forward (old -> new) in Phase 1,
+both ways in Phase 2, reverse (new -> old) in Phase 3, none in Phase 0 and retired.
 
 The deploy and daily workflows run `invoke drift` on every stack whatever its phase; a stack
 that is not meant to be in sync (Phase 0, a declared rollback) passes with the reason.
@@ -17,7 +20,7 @@ from dataclasses import dataclass
 import psycopg
 
 from dualwrite.config import StackConfig
-from dualwrite.drift import DriftReport, DriftSplit, drift_report, drift_split
+from dualwrite.drift import DriftReport, DriftSplit, drift_report, drift_split, reverse_drift_report
 from dualwrite.dual_write_state import read as read_state
 
 
@@ -26,17 +29,20 @@ class StackDrift:
     stack: str
     threshold_pct: float
     not_applicable: str | None
-    report: DriftReport | None = None
+    report: DriftReport | None = None  # forward: old -> new
     split: DriftSplit | None = None
+    reverse: DriftReport | None = None  # new -> old (Phase 2 on)
 
     @property
     def ok(self) -> bool:
-        return self.report is None or self.report.within(self.threshold_pct)
+        return all(report is None or report.within(self.threshold_pct) for report in (self.report, self.reverse))
 
     def rows(self) -> list[tuple[str, str]]:
+        rows = [(f"reverse {key.replace('_', ' ')}", str(value)) for key, value in vars(self.reverse).items()
+                ] if self.reverse is not None else []
         if self.report is None:
-            return []
-        rows = [(key.replace("_", " "), str(value)) for key, value in vars(self.report).items()]
+            return rows
+        rows = [(key.replace("_", " "), str(value)) for key, value in vars(self.report).items()] + rows
         if self.split is not None:
             rows += [("unsynced rows", f"{self.split.unsynced} (`invoke backfill --stack {self.stack}`)"),
                      ("malformed rows", f"{self.split.malformed} ({self.split.listed} listed in dual_write_errors; "
@@ -44,18 +50,30 @@ class StackDrift:
         return rows
 
     def failure(self) -> str | None:
-        if self.ok or self.report is None:
+        if self.ok:
             return None
-        made_of = f": {self.split.advice(self.stack)}" if self.split is not None else ""
-        return (f"drift {self.report.drift_pct}% is above the threshold {self.threshold_pct}% of stack "
-                f"'{self.stack}'{made_of}")
+        parts = []
+        if self.report is not None and not self.report.within(self.threshold_pct):
+            made_of = f": {self.split.advice(self.stack)}" if self.split is not None else ""
+            parts.append(f"drift {self.report.drift_pct}% is above the threshold {self.threshold_pct}% of stack "
+                         f"'{self.stack}'{made_of}")
+        if self.reverse is not None and not self.reverse.within(self.threshold_pct):
+            parts.append(f"reverse drift (new -> old) {self.reverse.drift_pct}% is above the threshold "
+                         f"{self.threshold_pct}% of stack '{self.stack}': {self.reverse.missing} missing, "
+                         f"{self.reverse.mismatched} mismatched, {self.reverse.orphaned} orphaned habit_tracker rows "
+                         "(backfill_new_to_old() rebuilds them)")
+        return "; ".join(parts)
 
 
 def stack_drift(conn: psycopg.Connection, config: StackConfig) -> StackDrift:
     reason = read_state(conn, config).drift_not_applicable()
     if reason is not None:
         return StackDrift(config.stack, config.drift_threshold, reason)
+    stage = config.stage
+    reverse = reverse_drift_report(conn) if stage.drift in ("both ways", "reverse") else None
+    if stage.drift not in ("forward", "both ways"):
+        return StackDrift(config.stack, config.drift_threshold, None, reverse=reverse)
     report = drift_report(conn)
     # The split reads the diff again: only when there is drift to explain.
     split = drift_split(conn) if report.drifted else None
-    return StackDrift(config.stack, config.drift_threshold, None, report, split)
+    return StackDrift(config.stack, config.drift_threshold, None, report, split, reverse)

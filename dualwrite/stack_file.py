@@ -12,7 +12,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from dualwrite.config import PROJECT, ROOT, ConfigError, check_file, stack_file_name
+from dualwrite import phases
+from dualwrite.config import PROJECT, ROOT, ConfigError, check_file, parse, read_stack_file, stack_file_name
 
 
 @dataclass(frozen=True)
@@ -74,16 +75,21 @@ def set_value(stack: str, key: str, value: str | int, root: Path = ROOT, *, writ
 
 
 def set_phase(stack: str, phase: int | str, root: Path = ROOT, *, write: bool = True) -> StackFileEdit:
-    """The GitOps edit: only the phase line changes."""
-    if str(phase).strip() not in ("0", "1"):
+    """The GitOps edit: only the phase line changes (the phases: dualwrite/phases.py)."""
+    target = phases.parse(phase)
+    if target is None:
         raise ConfigError(
             f"Stack '{stack}' ({stack_file_name(stack)}): '{PROJECT}:phase' cannot be {phase!r}; "
-            "allowed: 0 (log only, NOTICE) or 1 (sync old to new)."
+            f"allowed: {phases.described()}."
         )
     # A file that does not parse, or sets a key this project does not read, is refused as it is:
     # an edit would hide the problem in a one-line diff that a reviewer approves.
     check_file(stack, root)
-    return set_value(stack, "phase", int(str(phase).strip()), root, write=write)
+    # The file as it will read, by every rule (e.g. a dual_write the new phase does not allow), before it changes.
+    raw = {**read_stack_file(stack, root), "phase": target.key}
+    raw.pop("db_password", None)
+    parse(stack, raw, has_password=True)
+    return set_value(stack, "phase", target.key, root, write=write)
 
 
 def remove_value(stack: str, key: str, root: Path = ROOT, *, write: bool = True) -> StackFileEdit:

@@ -1,10 +1,13 @@
 """The parts of the deployment guide, one ComponentResource each.
 
-    Migration013   "What This Migration Creates": idempotency_log and its indexes, the
-                   cleanup function, the sync trigger function (body chosen by phase), the
-                   trigger, and this product's own helpers (errors table, drift, backfill)
+    Migration013   "What This Migration Creates": the objects of the stack's phase (dualwrite/phases.py):
+                   idempotency_log and its indexes, the cleanup function, the sync trigger function
+                   (body chosen by phase), the trigger, this product's own helpers (errors table,
+                   drift, backfill), and from Phase 2 on the reverse sync, Phase 3's read-only guard
+                   and retirement's archive
     Security       "Security": idempotency_log for service_role only, no EXECUTE for the API roles
-    PhaseOne       "Phase 1 Activation Checklist": the pg_cron cleanup job, existing rows brought over
+    PhaseJobs      what runs beside the objects where the phase says so ("Phase 1 Activation
+                   Checklist"): the pg_cron cleanup job, existing rows brought over (the backfill)
     Removed        the rollback plan's option 3, when a stack declares `dual_write: removed`
     Owner          which project and stack own migration 013 in the database (first of all)
 """
@@ -15,9 +18,10 @@ from typing import Any
 
 import pulumi
 
-from dualwrite.catalog import CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, MIGRATION_013, SCHEMA, grants_props, ownership_props
+from dualwrite.catalog import (CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, GUIDE_TRIGGER, SCHEMA, grants_props,
+                               objects_in, ownership_props)
+from dualwrite import rollback
 from dualwrite.config import StackConfig
-from dualwrite.objects import Trigger
 from infra import resources
 
 TYPE = "habit-tracker-db:migration013"
@@ -37,7 +41,7 @@ class Owner(pulumi.ComponentResource):
 
 
 class Migration013(pulumi.ComponentResource):
-    """Every object of the catalog, each depending on the one before it (creation order)."""
+    """Every object of the stack's phase, each depending on the one before it (creation order)."""
 
     objects: dict[str, resources.SqlObjectResource]
 
@@ -47,8 +51,8 @@ class Migration013(pulumi.ComponentResource):
         self.objects = {}
         # The owner record first: nothing is created or adopted in a database another stack owns.
         previous: resources.SqlObjectResource | None = owner
-        for obj in MIGRATION_013:
-            if obj.kind is Trigger and not config.trigger_present:
+        for obj in objects_in(config.phase):
+            if obj.name == GUIDE_TRIGGER and not config.trigger_present:
                 continue  # rollback option 2, declared: the trigger stays dropped
             resource = resources.FOR_KIND[obj.kind](
                 obj.name,
@@ -80,23 +84,23 @@ class Security(pulumi.ComponentResource):
         self.register_outputs({})
 
 
-class PhaseOne(pulumi.ComponentResource):
-    """Phase 1 checklist: schedule the cleanup with pg_cron; bring existing rows over."""
+class PhaseJobs(pulumi.ComponentResource):
+    """What runs beside the objects, where the phase says so (dualwrite/phases.py): the cleanup
+    scheduled with pg_cron (the guide's Phase 1 checklist; from then on, retirement included, since
+    it serves the Edge Function) and the forward backfill (where forward sync runs).
+
+    Earlier releases called it PhaseOne ("phase-1"): the alias keeps its URN and its children's."""
 
     def __init__(self, config: StackConfig, migration: Migration013, owner: resources.Ownership,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(f"{TYPE}:PhaseOne", "phase-1", None, opts)
+        aliased = pulumi.ResourceOptions(aliases=[pulumi.Alias(name="phase-1", type_=f"{TYPE}:PhaseOne")])
+        super().__init__(f"{TYPE}:PhaseJobs", "phase-jobs", None, pulumi.ResourceOptions.merge(aliased, opts))
         objects = migration.objects
+        stage = config.stage
         child = pulumi.ResourceOptions(parent=self, depends_on=[owner])
-        # pg_cron is shared by the whole database: leaving phase 1 unschedules our job but
-        # keeps the extension (other jobs may use it).
-        cron = resources.Extension("pg-cron", {"kind": "extension", "name": "pg_cron", "schema": "pg_catalog",
-                                               "checksum": ""}, child)
-        job: dict[str, Any] = {"kind": "cron_job", "name": CLEANUP_JOB, "schema": SCHEMA,
-                               "schedule": config.cleanup_schedule, "command": CLEANUP_COMMAND, "checksum": ""}
-        resources.CronJob("cleanup-job", job, pulumi.ResourceOptions.merge(
-            child, pulumi.ResourceOptions(depends_on=[cron, objects[CLEANUP_BATCH]])))
-        if "sync_old_to_new" in objects and config.trigger_enabled:
+        if stage.cleanup_job:
+            self._cleanup_job(config, objects, child)
+        if stage.backfill and "sync_old_to_new" in objects and config.trigger_enabled:
             resources.Backfill(
                 "backfill",
                 {"kind": "backfill", "sync_checksum": objects["sync_old_to_new"].checksum,
@@ -107,12 +111,24 @@ class PhaseOne(pulumi.ComponentResource):
             )
         self.register_outputs({})
 
+    @staticmethod
+    def _cleanup_job(config: StackConfig, objects: dict[str, resources.SqlObjectResource],
+                     child: pulumi.ResourceOptions) -> None:
+        # pg_cron is shared by the whole database: leaving the phases that schedule our job
+        # unschedules it but keeps the extension (other jobs may use it).
+        cron = resources.Extension("pg-cron", {"kind": "extension", "name": "pg_cron", "schema": "pg_catalog",
+                                               "checksum": ""}, child)
+        job: dict[str, Any] = {"kind": "cron_job", "name": CLEANUP_JOB, "schema": SCHEMA,
+                               "schedule": config.cleanup_schedule, "command": CLEANUP_COMMAND, "checksum": ""}
+        resources.CronJob("cleanup-job", job, pulumi.ResourceOptions.merge(
+            child, pulumi.ResourceOptions(depends_on=[cron, objects[CLEANUP_BATCH]])))
+
 
 class Removed(pulumi.ComponentResource):
     """`dual_write: removed`: the guide's option 3, declared (tables are retained otherwise)."""
 
     def __init__(self, owner: resources.Ownership, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(f"{TYPE}:Removed", "removed", None, opts)
-        resources.Removal("drop-everything", {"kind": "removal", "checksum": ""},
+        resources.Removal("drop-everything", rollback.removal_props(),
                           pulumi.ResourceOptions(parent=self, depends_on=[owner]))
         self.register_outputs({})

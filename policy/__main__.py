@@ -5,7 +5,10 @@ workflow); a mandatory violation fails the preview with its message.
 
 - a SECURITY DEFINER function must pin its search_path (Supabase lint 0011 with 0028/0029);
 - no object of 013 is granted to anon or authenticated;
-- a stack whose trigger runs the Phase 1 body schedules the cleanup job;
+- a stack in a phase that schedules the cleanup job (dualwrite/phases.py: Phase 1 with its trigger
+  firing, Phase 2 on) declares it;
+- a stack declares only objects its phase has (no forward trigger in Phase 3, no trigger at all
+  once retired), the phase read from what it declares;
 - every table of 013 is declared as a `migration013:Table`, the type that is retained on
   delete and whose provider drops a table only while it is empty. (The policy API shows
   `protect` but not `retain_on_delete`, so the rule checks the type that sets it;
@@ -14,11 +17,13 @@ workflow); a mandatory violation fails the preview with its message.
 
 from __future__ import annotations
 
+from typing import Any, Mapping
+
 from pulumi_policy import (EnforcementLevel, PolicyPack, ReportViolation, ResourceValidationArgs,
                            ResourceValidationPolicy, StackValidationArgs, StackValidationPolicy)
 
-from dualwrite import parsed_sql
-from dualwrite.catalog import CLEANUP_JOB, by_name
+from dualwrite import parsed_sql, phases
+from dualwrite.catalog import CLEANUP_JOB, GUIDE_TRIGGER, MIGRATION_013, by_name
 from dualwrite.objects.privileges import API_ROLES
 
 TABLE_TYPE = "pulumi-python:dynamic/migration013:Table"
@@ -50,15 +55,41 @@ def tables_are_retained(args: ResourceValidationArgs, report: ReportViolation) -
                f"holds rows), not a {args.resource_type}.", None)
 
 
-def phase_1_schedules_the_cleanup(args: StackValidationArgs, report: ReportViolation) -> None:
-    props = {r.name: r.props for r in args.resources if "kind" in r.props}
-    sync = props.get("sync_old_to_new", {})
-    trigger = props.get("trigger_habit_tracker_dual_write", {})
-    phase_1 = sync.get("checksum") == by_name("sync_old_to_new").checksum(1)
-    if phase_1 and trigger.get("enabled") and not any(
+def declared_phase(props: Mapping[str, Mapping[str, Any]]) -> phases.Phase:
+    """The phase a stack's resources show: the last phase after Phase 1 whose own objects (those the phase
+    before it lacks) are all declared; else Phase 1 or 0 by the sync body."""
+    names = set(props)
+    for phase in reversed(phases.PATH[2:]):
+        own = phase.objects - (phases.BY_KEY[phase.before].objects if phase.before else frozenset())
+        if own and own <= names:
+            return phase
+    phase_1 = props.get("sync_old_to_new", {}).get("checksum") == by_name("sync_old_to_new").checksum(1)
+    return phases.at(1 if phase_1 else 0)
+
+
+def _object_props(args: StackValidationArgs) -> dict[str, Mapping[str, Any]]:
+    return {r.name: r.props for r in args.resources if "kind" in r.props}
+
+
+def phase_schedules_the_cleanup(args: StackValidationArgs, report: ReportViolation) -> None:
+    props = _object_props(args)
+    phase = declared_phase(props)
+    firing = props.get(GUIDE_TRIGGER, {}).get("enabled") or phase.order > 1
+    if phase.cleanup_job and firing and not any(
             p.get("kind") == "cron_job" and p.get("name") == CLEANUP_JOB for p in props.values()):
-        report(f"the trigger runs the Phase 1 body but no pg_cron job '{CLEANUP_JOB}' is declared: the guide's "
-               "checklist schedules the cleanup in Phase 1.", None)
+        what = "the trigger runs the Phase 1 body" if phase.order == 1 else f"the stack runs {phase.label}"
+        report(f"{what} but no pg_cron job '{CLEANUP_JOB}' is declared: the guide's checklist schedules the "
+               "cleanup in Phase 1, and every later phase keeps it (it serves the Edge Function).", None)
+
+
+def only_the_phases_objects(args: StackValidationArgs, report: ReportViolation) -> None:
+    props = _object_props(args)
+    phase = declared_phase(props)
+    ours = {obj.name for obj in MIGRATION_013}
+    extra = sorted(name for name in props if name in ours and name not in phase.objects)
+    if extra:
+        report(f"the stack runs {phase.label}, which has no {', '.join(extra)} (dualwrite/phases.py); a phase "
+               "is one line of the stack file, and each step adds and drops its objects as a whole.", None)
 
 
 PolicyPack(
@@ -75,7 +106,10 @@ PolicyPack(
                                  description="tables that hold rows are retained on delete",
                                  validate=tables_are_retained),
         StackValidationPolicy(name="phase-1-cleanup-job",
-                              description="a Phase 1 stack schedules the cleanup job",
-                              validate=phase_1_schedules_the_cleanup),
+                              description="a stack in Phase 1 or later schedules the cleanup job",
+                              validate=phase_schedules_the_cleanup),
+        StackValidationPolicy(name="phase-objects",
+                              description="a stack declares only the objects of its phase",
+                              validate=only_the_phases_objects),
     ],
 )

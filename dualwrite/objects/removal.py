@@ -3,9 +3,11 @@
 Tables are retained when their resources leave the program (so removing one by mistake
 never drops it), which means nothing else would ever drop them. This object does, on
 purpose: its create runs the guide's "Drop Everything" in one bounded transaction, the
-same statements as `invoke rollback --level all` (dualwrite/rollback.py). Its delete
-(the stack declaring the migration again) changes nothing; the objects come back as
-they are created again.
+same statements as `invoke rollback --level all`, which dualwrite/rollback.py declares in
+its props (`removal_props`: the cleanup job to unschedule, then each DROP), so this kind
+needs nothing of the catalog (no import cycle catalog -> objects -> rollback -> catalog).
+Its delete (the stack declaring the migration again) changes nothing; the objects come
+back as they are created again.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import psycopg
 from psycopg import sql
 
 from dualwrite.objects.base import ObjectKind, Props
+from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
 
 
 class Removal(ObjectKind):
@@ -32,10 +35,16 @@ class Removal(ObjectKind):
     def describe(self) -> str:
         return "removal of every object of migration 013 (rollback option 3, declared)"
 
-    def create(self, conn: psycopg.Connection) -> None:
-        from dualwrite import rollback
+    def statements(self, conn: psycopg.Connection | None = None) -> list[sql.SQL | sql.Composed]:
+        """The cleanup job unscheduled (when pg_cron is there to ask), then every DROP, in order."""
+        drops: list[sql.SQL | sql.Composed] = [sql.SQL(text) for text in self.props.get("statements", [])]
+        if conn is not None and not has_pg_cron(conn):
+            return drops
+        return [unschedule_sql(str(self.props.get("cron_job", "cleanup_idempotency_log"))), *drops]
 
-        rollback.drop_everything(conn)
+    def create(self, conn: psycopg.Connection) -> None:
+        for statement in self.statements(conn):
+            conn.execute(statement)
 
     def update(self, conn: psycopg.Connection, olds: Props) -> None:
         self.create(conn)
@@ -44,9 +53,7 @@ class Removal(ObjectKind):
         return None  # nothing in the database to take over
 
     def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
-        from dualwrite import rollback
-
-        return [] if op == "delete" else list(rollback.statements("all"))
+        return [] if op == "delete" else list(self.statements())
 
     def fingerprint_sql(self) -> sql.SQL:
         # Present while idempotency_log is gone: a table created again by hand shows on refresh.

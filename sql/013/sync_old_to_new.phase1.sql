@@ -54,6 +54,16 @@ DECLARE
     v_child_user uuid;
     v_child_name text;
 BEGIN
+    -- Phase 2 (issue 18), the one guard of the two-way sync: the reverse sync writes habit_tracker
+    -- under habit_tracker_db.syncing = 'reverse' (the row comes from the new schema: nothing to
+    -- project back, no NOTICE); any other write is marked 'forward' for the rest of the
+    -- transaction, and the reverse triggers skip what a trigger writes under that mark (their
+    -- WHEN clause, sql/013/trigger_weeks_reverse_sync.sql). Phases 0 and 1 never set 'reverse'.
+    IF pg_catalog.set_config('habit_tracker_db.syncing',
+                             CASE WHEN pg_catalog.current_setting('habit_tracker_db.syncing', true) = 'reverse'
+                                  THEN 'reverse' ELSE 'forward' END, true) = 'reverse' THEN
+        RETURN NULL;
+    END IF;
     IF TG_OP = 'DELETE' THEN
         r := OLD;
     ELSE

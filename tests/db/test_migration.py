@@ -7,7 +7,7 @@ import pytest
 from pglast import ast
 
 from dualwrite import migration, parsed_sql
-from dualwrite.catalog import MIGRATION_013, by_name
+from dualwrite.catalog import PHASE_0_AND_1, by_name
 from dualwrite.db import Session
 from dualwrite.objects import Function
 from dualwrite.objects.table import IncompatibleTable
@@ -23,7 +23,7 @@ UNION ALL SELECT tgname FROM pg_trigger WHERE tgname = ANY(%(names)s)
 
 
 def present(conn: psycopg.Connection) -> set[str]:
-    return {r[0] for r in conn.execute(OBJECTS, {"names": [o.name for o in MIGRATION_013]}).fetchall()}
+    return {r[0] for r in conn.execute(OBJECTS, {"names": [o.name for o in PHASE_0_AND_1]}).fetchall()}
 
 
 def body(conn: psycopg.Connection) -> str:
@@ -31,7 +31,7 @@ def body(conn: psycopg.Connection) -> str:
 
 
 def test_every_file_is_plain_sql_for_one_transaction():
-    for obj in MIGRATION_013:
+    for obj in PHASE_0_AND_1:
         for phase in (0, 1):
             # PostgreSQL's parser refuses psql meta-commands (`\\i`, `\\set`): parsing is that check.
             statements = parsed_sql.statements(obj.source(phase), obj.file)
@@ -45,7 +45,7 @@ def test_every_file_is_plain_sql_for_one_transaction():
 
 def test_apply_creates_every_catalog_object(conn):
     migration.apply(conn, 0)
-    assert present(conn) == {o.name for o in MIGRATION_013}
+    assert present(conn) == {o.name for o in PHASE_0_AND_1}
 
 
 def test_set_phase_swaps_only_the_function_body(conn):
@@ -65,7 +65,7 @@ def test_a_failed_object_leaves_nothing_of_itself_and_the_objects_before_it_stay
     conn.execute("CREATE TABLE public.dual_write_errors (x int)")  # collides half-way through the catalog
     with pytest.raises(IncompatibleTable, match="dual_write_errors already exists but is not the declared one"):
         migration.apply(conn, 0)
-    names = [o.name for o in MIGRATION_013]
+    names = [o.name for o in PHASE_0_AND_1]
     before = set(names[: names.index("dual_write_errors")])
     assert present(conn) == before | {"dual_write_errors"}
     columns = conn.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.dual_write_errors'::regclass "
@@ -82,9 +82,10 @@ def test_drop_removes_everything_and_keeps_app_rows(conn):
     migration.drop(conn)  # idempotent
 
 
-def test_phase_must_be_0_or_1(conn):
-    with pytest.raises(ValueError):
-        migration.apply(conn, 2)
+def test_phase_must_be_a_place_on_the_path(conn):
+    for bad in (5, -1, "1"):
+        with pytest.raises(ValueError, match="phase must be a place on the path 0..4"):
+            migration.apply(conn, bad)  # type: ignore[arg-type]
 
 
 def test_flip_to_phase1_waits_for_inflight_writers_within_lock_timeout(conn, db_url):

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from dualwrite.catalog import MIGRATION_013, TABLES
+from dualwrite.catalog import PHASE_0_AND_1, TABLES
 from dualwrite.objects import Table
 
 pytestmark = [pytest.mark.engine, pytest.mark.db]
@@ -35,7 +35,7 @@ def test_gitops_story(e2e_stack):
     # 1. Phase 0: up, smoke-test.
     stack.invoke("up")
     assert "FAIL" not in stack.invoke("smoke-test").stdout
-    assert sorted(o.name for o in MIGRATION_013) == stack.objects_of_013()
+    assert sorted(o.name for o in PHASE_0_AND_1) == stack.objects_of_013()
 
     # The state shows typed resources under the guide's components, and tables kept on delete.
     exported = json.loads(stack.pulumi("stack", "export").stdout)["deployment"]["resources"]
@@ -104,7 +104,7 @@ def test_gitops_story(e2e_stack):
     # And declared again, everything comes back.
     stack.set("dual_write", "enabled")
     stack.invoke("up")
-    assert sorted(o.name for o in MIGRATION_013) == stack.objects_of_013()
+    assert sorted(o.name for o in PHASE_0_AND_1) == stack.objects_of_013()
 
 
 def test_destroy_keeps_tables_that_hold_rows(e2e_stack):
@@ -113,7 +113,7 @@ def test_destroy_keeps_tables_that_hold_rows(e2e_stack):
     stack.invoke("up")
     stack.query("INSERT INTO public.idempotency_log (key, operation, status) VALUES ('kept', 'create_week', 'success')")
     stack.invoke("destroy")
-    assert stack.objects_of_013() == sorted(o.name for o in MIGRATION_013 if o.kind is Table)
+    assert stack.objects_of_013() == sorted(o.name for o in PHASE_0_AND_1 if o.kind is Table)
     assert stack.query("SELECT key FROM public.idempotency_log") == [("kept",)]
 
 

@@ -118,7 +118,7 @@ def test_new_and_removed_stacks(repo: Path):
 
 
 def test_bad_value_at_head_names_the_stack_and_the_key(repo: Path):
-    (repo / "Pulumi.dev.yaml").write_text(stack_text(2, None))
+    (repo / "Pulumi.dev.yaml").write_text(stack_text(7, None))  # phases: 0 .. 3, retired
     with pytest.raises(ConfigError) as error:
         ci_plan.plan("HEAD~1", commit(repo, "bad"), repo)
     assert "Stack 'dev' (Pulumi.dev.yaml)" in str(error.value) and "habit-tracker-db:phase" in str(error.value)

@@ -79,12 +79,21 @@ def test_past_the_cap_the_longest_blocks_are_cut_with_a_visible_note():
 def test_phase_0_to_1_shows_the_phase_the_body_diff_and_no_checksum():
     text = pr_comment.render(config(), upgrade_preview("0", "1"), None)
     assert "**phase: 0 -> 1**" in text
+    assert "What this step does: phase 1 (sync old to new) - writes to habit_tracker are projected" in text
     row = next(line for line in text.splitlines() if "`sync_old_to_new`" in line and line.startswith("| update"))
     assert "SQL (diff below)" in row and "checksum" not in row
     diff = text.split("### SQL changed since the deployed version")[1].split("### SQL each change runs")[0]
     assert "--- a/sync_old_to_new (deployed)" in diff and "+++ b/sync_old_to_new (this change)" in diff
     assert "\n-    RAISE NOTICE 'Dual-write trigger fired" in diff or "\n-" in diff
     assert any(line.startswith("+") and "INSERT INTO" in line for line in diff.splitlines())
+
+
+def test_a_step_back_says_what_it_does_and_an_unchanged_phase_says_nothing():
+    text = pr_comment.render(config("0"), upgrade_preview("1", "0"), None)
+    assert "**phase: 1 -> 0**" in text
+    assert ("What this step does (one step back, from phase 1 (sync old to new)): the trigger goes back to the "
+            "Phase 0 body") in text
+    assert "What this step does" not in pr_comment.render(config("1"), upgrade_preview("1", "1"), None)
 
 
 def test_invoker_to_definer_is_called_out():

@@ -7,7 +7,8 @@ import runpy
 import pulumi
 import pytest
 
-from dualwrite.catalog import MIGRATION_013
+from dualwrite import phases
+from dualwrite.catalog import MIGRATION_013, objects_in
 from dualwrite.objects import Function, Procedure, Table
 
 MAIN = "infra/__main__.py"
@@ -73,7 +74,7 @@ def test_every_resource_is_typed_and_sits_in_a_component_of_the_guide():
     assert components == {"database-owner": "habit-tracker-db:migration013:Owner",
                           "migration-013": "habit-tracker-db:migration013:Migration",
                           "security": "habit-tracker-db:migration013:Security",
-                          "phase-1": "habit-tracker-db:migration013:PhaseOne"}
+                          "phase-jobs": "habit-tracker-db:migration013:PhaseJobs"}
     # Each kind's inputs name the kind class the provider hands it to.
     assert {props["kind"] for props in sql_objects(mocks).values()} == {
         "table", "index", "function", "trigger", "grants", "extension", "cron_job", "backfill", "ownership"}
@@ -82,7 +83,7 @@ def test_every_resource_is_typed_and_sits_in_a_component_of_the_guide():
 def test_phase0_declares_every_catalog_object_with_phase0_body():
     mocks = run_program(phase="0")
     objects = sql_objects(mocks)
-    assert [n for n in objects if n not in ("privileges", "migration-013-owner")] == [o.name for o in MIGRATION_013]
+    assert [n for n in objects if n not in ("privileges", "migration-013-owner")] == [o.name for o in objects_in(0)]
     assert objects["privileges"]["kind"] == "grants"
     assert objects["sync_old_to_new"]["checksum"] == next(
         o for o in MIGRATION_013 if o.name == "sync_old_to_new"
@@ -107,7 +108,7 @@ def test_privileges_follow_the_objects():
     declared = sql_objects(run_program(phase="0"))
     privileges = declared["privileges"]
     assert privileges["kind"] == "grants"
-    assert set(privileges["objects"]) == {o.name for o in MIGRATION_013 if o.kind in (Table, Function, Procedure)}
+    assert set(privileges["objects"]) == {o.name for o in objects_in(0) if o.kind in (Table, Function, Procedure)}
     declared = {d["name"]: d["privileges"] for d in privileges["declared"]}
     assert declared["idempotency_log"] == {"service_role": ["SELECT", "INSERT", "UPDATE", "DELETE"]}
     assert declared["sync_old_to_new"] == {}  # nobody but the owner
@@ -153,3 +154,46 @@ def test_the_owner_record_comes_first_and_every_object_names_its_owner(config):
     assert {props["owner"] for props in objects.values()} == {"habit-tracker-db/dev"}
     assert mocks.resources.index(next(r for r in mocks.resources if r.name == "migration-013-owner")) < min(
         i for i, r in enumerate(mocks.resources) if r.typ.startswith(TYPED) and r.name != "migration-013-owner")
+
+
+JOBS = ("pg-cron", "cleanup-job", "backfill")
+
+
+@pytest.mark.parametrize("key", ["0", "1", "2", "3"])
+def test_each_phase_declares_its_objects_its_jobs_and_their_privileges(key):
+    """dualwrite/phases.py decides: the phase's objects in catalog order, the cleanup job and the
+    backfill where it has them, and the Security watch over exactly its tables and functions."""
+    phase = phases.BY_KEY[key]
+    mocks = run_program(phase=key)
+    objects = sql_objects(mocks)
+    declared = [name for name in objects if name not in ("privileges", "migration-013-owner", *JOBS)]
+    assert declared == [obj.name for obj in objects_in(phase.order)]
+    assert ("cleanup-job" in objects) is phase.cleanup_job and ("pg-cron" in objects) is phase.cleanup_job
+    assert ("backfill" in objects) is phase.backfill
+    assert set(objects["privileges"]["objects"]) == {
+        obj.name for obj in objects_in(phase.order) if obj.kind in (Table, Function, Procedure)}
+    components = {r.name for r in mocks.resources if r.typ == "habit-tracker-db:migration013:PhaseJobs"}
+    assert components == ({"phase-jobs"} if phase.cleanup_job or phase.backfill else set())
+
+
+def test_phase_2_keeps_the_forward_sync_and_adds_the_reverse_one():
+    one, two = sql_objects(run_program(phase="1")), sql_objects(run_program(phase="2"))
+    assert two["sync_old_to_new"]["checksum"] == one["sync_old_to_new"]["checksum"]  # the Phase 1 body
+    assert two["trigger_habit_tracker_dual_write"]["enabled"] is True
+    for table in ("children", "weeks", "habits", "habit_records"):
+        assert two[f"trigger_{table}_reverse_lock"]["on_table"] == table
+        assert two[f"trigger_{table}_reverse_sync"]["on_table"] == table
+    assert two["old_client_writes"]["kind"] == "table" and "trigger_habit_tracker_read_only" not in two
+
+
+def test_phase_3_turns_forward_sync_off_and_habit_tracker_read_only():
+    three = sql_objects(run_program(phase="3"))
+    assert "trigger_habit_tracker_dual_write" not in three and "backfill" not in three
+    assert three["trigger_habit_tracker_read_only"]["on_table"] == "habit_tracker"
+    assert "trigger_weeks_reverse_sync" in three and "cleanup-job" in three
+
+
+@pytest.mark.parametrize("phase", ["2", "3"])
+def test_the_guides_rollbacks_stop_the_program_from_phase_2_on(phase):
+    with pytest.raises(Exception, match="allowed there: enabled"):
+        run_program(phase=phase, dual_write="disabled")

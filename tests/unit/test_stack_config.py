@@ -20,9 +20,10 @@ def test_defaults():
 @pytest.mark.parametrize(
     ("key", "value", "allowed"),
     [
-        ("phase", 2, "0 (log only, NOTICE) or 1"),
-        ("phase", "one", "0 (log only, NOTICE) or 1"),
-        ("phase", None, "0 (log only, NOTICE) or 1"),
+        ("phase", 4, "0 (log only) | 1 (sync old to new) | 2 (both directions) | 3 (contract) | retired"),
+        ("phase", "one", "0 (log only) | 1 (sync old to new) | 2 (both directions) | 3 (contract) | retired"),
+        ("phase", "Retired", "0 (log only) | 1 (sync old to new) | 2 (both directions) | 3 (contract) | retired"),
+        ("phase", None, "0 (log only) | 1 (sync old to new) | 2 (both directions) | 3 (contract) | retired"),
         ("dual_write", "off", "enabled | disabled | absent | removed"),
         ("db_name", "Robert'); DROP TABLE x;--", "SQL identifier"),
         ("db_user", "Service-Role", "SQL identifier"),

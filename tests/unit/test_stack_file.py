@@ -36,9 +36,9 @@ def test_same_phase_is_no_change(root: Path):
     assert not set_phase("staging", 0, root).changed
 
 
-@pytest.mark.parametrize("bad", [2, "one", "-1", ""])
+@pytest.mark.parametrize("bad", [4, "one", "-1", "", "retire"])
 def test_refuses_other_values(root: Path, bad):
-    with pytest.raises(ConfigError, match="allowed: 0 .* or 1"):
+    with pytest.raises(ConfigError, match=r"allowed: 0 \(log only\) \| 1 .* \| 3 \(contract\) \| retired"):
         set_phase("staging", bad, root)
     assert (root / "Pulumi.staging.yaml").read_text() == STACK
 

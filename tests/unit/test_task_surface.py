@@ -51,7 +51,7 @@ def test_help_documents_every_option(name):
 
 def test_help_phase_documents_n():
     shown = invoke("--help", "phase").stdout
-    assert "-n STRING" in shown and "0 (log only) or 1" in shown
+    assert "-n STRING" in shown and "0 (log only), 1 (sync old to new), 2 (both directions), 3 (contract) or retired" in " ".join(shown.split())
 
 
 @pytest.mark.parametrize("size", ["-5", "0", "abc", "1000001"])
