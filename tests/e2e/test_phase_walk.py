@@ -16,18 +16,23 @@ every table's row count as it found it.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import psycopg
 import pytest
 
+from dualwrite.gate import QUIET_ROW
 from tests.e2e.walk_support import (Clients, NewClient, OldClient, api_roles_reading, drift_row, expected, new_copy,
                                     old_copy, supabase_app, table_counts)
 
 pytestmark = [pytest.mark.engine, pytest.mark.db]
 
+QUIET_PERIOD_S = 7.2
 GATE_CONFIG = {
     "soak_hours": "0",  # the gates' soak rows read the stack history; 0 h is allowed and still needs the phase run
+    # Not 0: a window of a few seconds lets the walk see the Phase 3 gate refuse while the old client writes.
+    "quiet_period_hours": f"{QUIET_PERIOD_S / 3600:g}",
     "edge_function_waiver": "the walk has no Edge Function: its clients write through psql as PostgREST would",
 }
 
@@ -42,11 +47,18 @@ class Step:
     new_copy: str  # the normalized tables: "exact", "frozen" or "empty"
     drift: tuple[str, ...]  # the drift functions that must read 0
     refused: bool = False  # an old client's write gets the phase's clear error (asserted once)
+    quiet: bool = False  # the gate refuses while the old client writes, and passes once it stopped for the quiet period
 
 
 FORWARD, REVERSE = "dual_write_drift", "dual_write_reverse_drift"
 START = Step("0", old_writes=True, new_writes=False, old_copy="exact", new_copy="empty", drift=())
 WALK = [
+    Step("1", old_writes=True, new_writes=False, old_copy="exact", new_copy="exact", drift=(FORWARD,)),
+    Step("2", old_writes=True, new_writes=True, old_copy="exact", new_copy="exact", drift=(FORWARD, REVERSE)),
+    Step("3", old_writes=False, new_writes=True, old_copy="exact", new_copy="exact", drift=(REVERSE,), refused=True,
+         quiet=True),
+    # back down
+    Step("2", old_writes=True, new_writes=True, old_copy="exact", new_copy="exact", drift=(FORWARD, REVERSE)),
     Step("1", old_writes=True, new_writes=False, old_copy="exact", new_copy="exact", drift=(FORWARD,)),
     Step("0", old_writes=True, new_writes=False, old_copy="exact", new_copy="frozen", drift=()),
 ]
@@ -83,10 +95,16 @@ def walk_to(stack, conn: psycopg.Connection, clients: Clients, step: Step, marks
     old, new = clients.old, clients.new
     clients.during(f"to phase {step.phase}")
     before = {client.name: client.writes for client in clients.all}
+    if step.quiet:  # the old client still writes: the gate reads it in old_client_writes
+        refused = stack.invoke("phase", step.phase, check=False)
+        assert refused.returncode != 0 and "FAIL" in refused.stdout and QUIET_ROW in refused.stdout, \
+            refused.stdout[-3000:] + refused.stderr[-2000:]
     # A client the phase does not allow stops before the flip (a gate may read that it stopped).
     for client, allowed in ((old, step.old_writes), (new, step.new_writes)):
         if not allowed:
             client.stop_writing()
+    if step.quiet:
+        time.sleep(QUIET_PERIOD_S + 1)  # not a limit: the gate's window must pass the old client's last write
     stack.invoke("phase", step.phase)
     stack.invoke("up")
     for client, allowed in ((old, step.old_writes), (new, step.new_writes)):
