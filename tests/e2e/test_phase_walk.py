@@ -29,6 +29,7 @@ from tests.e2e.walk_support import (Clients, NewClient, OldClient, api_roles_rea
 pytestmark = [pytest.mark.engine, pytest.mark.db]
 
 QUIET_PERIOD_S = 7.2
+WRITES_BEFORE_CHECK = 40  # a client that starts in a phase: creates, ticks, edits and deletes before the checks
 GATE_CONFIG = {
     "soak_hours": "0",  # the gates' soak rows read the stack history; 0 h is allowed and still needs the phase run
     # Not 0: a window of a few seconds lets the walk see the Phase 3 gate refuse while the old client writes.
@@ -110,6 +111,9 @@ def walk_to(stack, conn: psycopg.Connection, clients: Clients, step: Step, marks
     for client, allowed in ((old, step.old_writes), (new, step.new_writes)):
         if allowed and client.active:
             assert client.writes > before[client.name], f"{client.name} wrote nothing while phase {step.phase} deployed"
+        elif allowed:  # starts now: every kind of write it makes, before the checks
+            client.active = True
+            client.wait_for_writes(WRITES_BEFORE_CHECK)
         client.active = allowed
     if step.refused:
         error = old.one_write_outside_the_loop()

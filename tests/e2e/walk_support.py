@@ -195,6 +195,13 @@ class Client:
     def start(self) -> None:
         self.thread.start()
 
+    def wait_for_writes(self, count: int, patience_s: float = 300) -> None:
+        """Until `count` more writes have committed (a client that just started has something to check)."""
+        goal, deadline = self.writes + count, time.monotonic() + patience_s
+        while self.writes < goal and not self.failures and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert self.writes >= goal or self.failures, f"{self.name}: {self.writes} of {goal} writes in {patience_s:g} s"
+
     def stop_writing(self) -> None:
         """No write after this returns (the one in flight, if any, has committed or failed)."""
         self.active = False
