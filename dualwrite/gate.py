@@ -55,6 +55,9 @@ STEP = "checklist"
 DRIFT_ROW = "Drift detection shows at most {threshold:g}% drift"
 PERFORMANCE_ROW = "Performance baseline acceptable"
 ERRORS_ROW = "Logs monitored: no dual-write errors"
+# The gates of Phase 3 and retirement (dualwrite/phases.py): both copies agree, exactly.
+DRIFT_ZERO_ROW = "Drift old -> new is 0"
+REVERSE_DRIFT_ZERO_ROW = "Drift new -> old is 0"
 CODEOWNERS = (".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS")
 
 
@@ -174,7 +177,7 @@ def drift(conn: psycopg.Connection, before: StackConfig) -> Check:
 def drift_zero(conn: psycopg.Connection, stack: str) -> Check:
     """Forward drift at exactly 0 (the gates of Phase 3 and retirement: both copies agree)."""
     report = dr.drift_report(conn)
-    return _row("Drift old -> new is 0", report.drifted == 0,
+    return _row(DRIFT_ZERO_ROW, report.drifted == 0,
                 f"dual_write_drift() on '{stack}': {report.drifted} of {report.source_rows} rows drifted "
                 f"({report.missing} missing, {report.mismatched} mismatched, {report.orphaned} orphaned)")
 
@@ -182,7 +185,7 @@ def drift_zero(conn: psycopg.Connection, stack: str) -> Check:
 def reverse_drift_zero(conn: psycopg.Connection, stack: str) -> Check:
     """Reverse drift (new -> old) at exactly 0: habit_tracker agrees with every week."""
     report = dr.reverse_drift_report(conn)
-    return _row("Drift new -> old is 0", report.drifted == 0,
+    return _row(REVERSE_DRIFT_ZERO_ROW, report.drifted == 0,
                 f"dual_write_reverse_drift() on '{stack}': {report.drifted} of {report.source_rows} weeks drifted "
                 f"({report.missing} missing, {report.mismatched} mismatched, {report.orphaned} orphaned)")
 

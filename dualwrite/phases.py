@@ -159,14 +159,15 @@ PATH: tuple[Phase, ...] = (
         key="3", order=3, title="contract",
         meaning="forward sync is off and habit_tracker is read-only for the API roles (an old client's write "
                 "gets a clear error); the reverse sync keeps it current for old readers",
-        objects=(_GUIDE | _REVERSE | _READ_ONLY) - {"trigger_habit_tracker_dual_write"},
-        bodies={"sync_old_to_new": "1"}, syncs=REVERSE, backfill=False, cleanup_job=True,
+        objects=(_GUIDE | _REVERSE | _READ_ONLY) - {"trigger_habit_tracker_dual_write", "sync_old_to_new"},
+        bodies={}, syncs=REVERSE, backfill=False, cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "phase_triggers", "read_only", "security", "cleanup_job", "drift"),
         drift="reverse",
         gate=Gate("2", ("quiet_period", "drift_zero", "drift_reverse", "approval"),
                   "old clients stopped writing: zero old_client_writes over quiet_period_hours, drift 0 both ways"),
         step_back="old clients may write habit_tracker again (the read-only trigger is dropped) and the forward "
-                  "trigger is created again; `up` backfills anything the reverse sync wrote meanwhile",
+                  "sync (sync_old_to_new with the Phase 1 body, and its trigger) is created again; `up` backfills "
+                  "whatever the new schema lacks",
         before="2",
     ),
     Phase(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from functools import partial
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -211,26 +212,30 @@ def step_gate(stack: str, target: phases.Phase, config: stack_config.StackConfig
     if "quiet_period" in spec.rows:  # the quiet period counts only while the stack itself ran phase 2
         own_history = _history_soak(stack, history, config, now, reads.key, hours=config.quiet_period_hours,
                                     name=f"'{stack}' in phase {reads.key} for the quiet period")
-    rows_on_source = {
-        "soak": lambda conn: soak,
-        "drift_forward": lambda conn: _read(gate.DRIFT_ROW.format(threshold=source_config.drift_threshold),
-                                            lambda: gate.drift(conn, source_config)),
-        "drift_zero": lambda conn: _read("Drift old -> new is 0", lambda: gate.drift_zero(conn, source)),
-        "drift_reverse": lambda conn: _read("Drift new -> old is 0", lambda: gate.reverse_drift_zero(conn, source)),
-        "errors": lambda conn: _read(gate.ERRORS_ROW, lambda: gate.errors(conn, source_config, config)),
+    # The rows read from the source's database, by their id in the phase's Gate, with the names they show.
+    names = {"drift_forward": gate.DRIFT_ROW.format(threshold=source_config.drift_threshold),
+             "drift_zero": gate.DRIFT_ZERO_ROW, "drift_reverse": gate.REVERSE_DRIFT_ZERO_ROW, "errors": gate.ERRORS_ROW}
+    readers: dict[str, Callable[[Any], Check]] = {
+        "drift_forward": lambda conn: gate.drift(conn, source_config),
+        "drift_zero": lambda conn: gate.drift_zero(conn, source),
+        "drift_reverse": lambda conn: gate.reverse_drift_zero(conn, source),
+        "errors": lambda conn: gate.errors(conn, source_config, config),
     }
+    on_database = [row for row in spec.rows if row in readers]
+    with_soak = "soak" in spec.rows
 
     def on_source(conn: Any) -> list[Check]:
         smoke = run_smoke_test(conn, source_config, writes=not readonly.previous_as_preview())
         failed = [c for c in smoke if not c.ok]
         return [Check("gate", f"'{source}' smoke test passes in phase {source_config.stage.key}", not failed,
                       f"{len(smoke) - len(failed)}/{len(smoke)} checks" + _smoke_note(smoke, failed)),
-                *(rows_on_source[row](conn) for row in spec.rows if row in rows_on_source)]
+                *([soak] if with_soak else []),
+                *(_read(names[row], partial(readers[row], conn)) for row in on_database)]
 
     checks += _reach(source, on_source, previous_of=stack if previous else None, fail=lambda why: [
         Check("gate", f"'{source}' smoke test passes", False, f"could not reach '{source}': {why}"),
-        *(Check(gate.STEP, row, False, f"could not reach '{source}': {why}")
-          for row in spec.rows if row in rows_on_source)])
+        *([soak] if with_soak else []),
+        *(Check(gate.STEP, names[row], False, f"could not reach '{source}': {why}") for row in on_database)])
     if "quiet_period" in spec.rows:
         assert own_history is not None
         checks.append(own_history)

@@ -20,11 +20,13 @@ from tests.e2e.conftest import ROOT
 
 # The last release before components, typed resources and the dualwrite/devenv split.
 PREVIOUS_RELEASE = "03fbefb"
+# The last release before the phase model (dualwrite/phases.py): its PhaseOne component is PhaseJobs now.
+BEFORE_PHASE_MODEL = "692b5ce"
 pytestmark = [pytest.mark.engine, pytest.mark.db]
 
 
-def previous_release(into) -> None:
-    archive = subprocess.run(["git", "archive", "--format=tar", PREVIOUS_RELEASE], cwd=ROOT, capture_output=True,
+def previous_release(into, release: str = PREVIOUS_RELEASE) -> None:
+    archive = subprocess.run(["git", "archive", "--format=tar", release], cwd=ROOT, capture_output=True,
                              check=True).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(into, filter="data")
@@ -71,3 +73,27 @@ def test_previous_release_upgrades_with_no_delete_no_replace_and_rows_kept(e2e_s
     tables = [r for r in exported if r["type"].endswith("migration013:Table")]
     assert len(tables) == 2 and all(r.get("retainOnDelete") for r in tables)
     assert "FAIL" not in stack.invoke("smoke-test").stdout
+
+
+def test_the_release_before_the_phase_model_upgrades_with_nothing_created_deleted_or_replaced(e2e_stack, tmp_path):
+    """PhaseOne ("phase-1") became PhaseJobs: its alias keeps the component's URN and its children's
+    (the cleanup job, pg_cron, the backfill), so the preview creates, deletes and replaces nothing."""
+    stack = e2e_stack(phase="1")
+    old = tmp_path / "before-phases"
+    old.mkdir()
+    previous_release(old, BEFORE_PHASE_MODEL)
+    (old / stack.stack_file.name).write_text(stack.stack_file.read_text())
+    stack.pulumi("up", "--yes", "--skip-preview", cwd=old, env={"PYTHONPATH": str(old)})
+    exported = json.loads(stack.pulumi("stack", "export").stdout)["deployment"]["resources"]
+    assert any(r["type"] == "habit-tracker-db:migration013:PhaseOne" for r in exported)  # the old shape, really
+
+    plan = json.loads(stack.pulumi("preview", "--json").stdout)
+    moved = [(step["op"], step["urn"].rsplit("::", 1)[-1]) for step in plan["steps"]
+             if step["op"] not in ("same", "update")]
+    assert not moved, moved
+    stack.invoke("up")
+    stack.invoke("preview", "--expect-no-changes")
+    exported = json.loads(stack.pulumi("stack", "export").stdout)["deployment"]["resources"]
+    assert {r["urn"].rsplit("::", 1)[-1] for r in exported if r["type"].endswith("migration013:CronJob")} == {
+        "cleanup-job"}
+    assert not any(r["type"].endswith(":PhaseOne") for r in exported)

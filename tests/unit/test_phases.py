@@ -56,7 +56,7 @@ def test_each_object_says_its_phases():
     assert by_name("idempotency_log").phases == phases.KEYS  # serves the Edge Function in every phase
     assert by_name("cleanup_idempotency_log").phases == phases.KEYS
     assert by_name(GUIDE_TRIGGER).phases == ("0", "1", "2")  # forward sync off from Phase 3
-    assert by_name("sync_old_to_new").phases == ("0", "1", "2", "3")
+    assert by_name("sync_old_to_new").phases == ("0", "1", "2")
     assert by_name("trigger_weeks_reverse_sync").phases == ("2", "3")
     assert by_name("old_client_writes").phases == ("2", "3", "retired")  # a table with rows stays
     assert by_name("trigger_habit_tracker_read_only").phases == ("3",)

@@ -93,3 +93,13 @@ def test_no_password_hint_is_plain_text():
     assert "invoke stack-init --stack dev" in hints[0]
     for hint in hints:
         assert "config set" not in hint, hint
+
+
+def test_phase_moves_one_step_at_a_time_and_changes_nothing_otherwise():
+    before = (ROOT / "Pulumi.local.yaml").read_text()
+    one_paragraph(invoke("phase", "2", "--stack", "local"),
+                  "Stack 'local': phase 0 -> 2 skips a step", "0 -> 1 -> 2 -> 3 -> retired", "next up: 1",
+                  "Nothing changed.")
+    one_paragraph(invoke("phase", "4", "--stack", "local"), "allowed: 0 (log only) | 1 (sync old to new)",
+                  "| retired")
+    assert (ROOT / "Pulumi.local.yaml").read_text() == before
