@@ -514,7 +514,7 @@ def errors(c, stack="local", resolve=0, include_handled=False):
 
 
 @task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill",
-            "only": "Comma-separated figures to run (write, bulk, backfill, cleanup, deploy); "
+            "only": "Comma-separated figures to run (write, bulk, phase2, backfill, cleanup, deploy); "
                     "results go to bench/results/only/"})
 def bench(c, quick=False, full=False, only=""):
     """Benchmarks against their floors; writes bench/results/ (table + plot)."""
