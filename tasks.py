@@ -557,7 +557,7 @@ def ci_plan(c, base="", head="HEAD", json=False, github_output=False, since_depl
             out.write(planner.github_outputs(result))
 
 
-@task(help={"stack": STACK_HELP, "gate": "Include the Phase 1 gate (default: when the stack declares phase 1)",
+@task(help={"stack": STACK_HELP, "gate": "Include the promotion gate of the declared phase (default: when it declares phase 1 or later)",
             "base": "The PR's base branch: the gate reads its thresholds there; changes to them head the comment"})
 def pr_comment(c, stack="local", gate=None, base=""):
     """Markdown a reviewer approves from: changes, their SQL and locks, the gate (`> comment.md`)."""
@@ -585,8 +585,8 @@ def pr_comment(c, stack="local", gate=None, base=""):
         verdict = enforcement.check(stack, base) if base else None
         if verdict is not None and verdict.kind != "none":
             rows, callouts = verdict.rows, verdict.callouts
-        elif gate if gate is not None else config.phase == 1:
-            rows = promotion.phase_gate(stack)
+        elif gate if gate is not None else config.stage.gate is not None:
+            rows = promotion.phase_gate(stack)  # the gate of the phase it declares
         callouts = verdict.callouts if verdict is not None else callouts
     except stack_config.ConfigError as error:
         raise _fail(str(error)) from None

@@ -18,13 +18,15 @@ from typing import Any
 from psycopg import sql
 
 from dualwrite import phases
-from dualwrite.objects import Function, Index, ObjectKind, Procedure, Table, Trigger
+from dualwrite.objects import Archive, Function, Index, ObjectKind, Procedure, Table, Trigger
 
 ROOT = Path(__file__).resolve().parent.parent
 SQL_DIR = ROOT / "sql"
 
 # Schema of the app's tables (Supabase puts them in `public`).
 SCHEMA = "public"
+# The app's old table, which retirement keeps as habit_tracker_archive.
+ARCHIVED_TABLE = "habit_tracker"
 # The guide's trigger: the only one with rollback states (dual_write: disabled | absent).
 GUIDE_TRIGGER = "trigger_habit_tracker_dual_write"
 # The pg_cron job of Phase 1; fixed, because monitoring, smoke tests and rollback look it up by name.
@@ -111,9 +113,12 @@ class SqlObject:
             "kind": self.kind.kind,
             "name": self.name,
             "schema": SCHEMA,
-            "sql": self.source(phase, phase0_log),
-            "checksum": self.checksum(phase, phase0_log),
+            # The archive has no file: its kind says what it runs (objects/archive.py).
+            "sql": self.source(phase, phase0_log) if self.file else "",
+            "checksum": self.checksum(phase, phase0_log) if self.file else "",
         }
+        if self.kind is Archive:
+            props.update({"source": ARCHIVED_TABLE, "archived": True})
         if self.signature:
             props["signature"] = self.signature
         if self.on_table and self.kind is Trigger:
@@ -145,6 +150,19 @@ def ownership_props(project: str, stack: str) -> dict[str, Any]:
     source = (SQL_DIR / "013" / "migration_owner.sql").read_text(encoding="utf-8")
     return {"kind": "ownership", "name": "migration_013", "schema": "habit_tracker_db", "project": project,
             "stack": stack, "sql": source, "checksum": sha256(source.encode("utf-8")).hexdigest()}
+
+
+def retirement_props() -> dict[str, Any]:
+    """What retirement stops before it archives habit_tracker (objects/retirement.py): every trigger, then
+    every function, of the phase before it that it does not keep, newest first."""
+    retired = phases.BY_KEY["retired"]
+    before = phases.BY_KEY[retired.before or ""]
+    leaving = [obj for obj in reversed(objects_in(before.order)) if obj.name not in retired.objects]
+    drops = [obj for obj in leaving if obj.kind is Trigger] + [obj for obj in leaving if obj.kind is Function]
+    statements = [obj.drop_sql().as_string(None) for obj in drops]
+    return {"kind": "retirement", "name": "migration_013_syncs", "schema": SCHEMA, "statements": statements,
+            "triggers": [obj.name for obj in drops if obj.kind is Trigger],
+            "checksum": sha256(repr(statements).encode("utf-8")).hexdigest()}
 
 
 def grants_props(objects: list[str] | None = None) -> dict[str, Any]:
@@ -209,6 +227,8 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject(Function, "habit_tracker_read_only", "013/habit_tracker_read_only.sql", signature="()"),
     SqlObject(Trigger, "trigger_habit_tracker_read_only", "013/trigger_habit_tracker_read_only.sql",
               on_table="habit_tracker"),
+    # Retirement: habit_tracker kept as this archive, that no API role can use; never dropped by a phase.
+    SqlObject(Archive, "habit_tracker_archive", ""),
 )
 
 # Objects earlier releases created that this one no longer declares (they hold no data):

@@ -23,9 +23,9 @@ import psycopg
 from psycopg import sql
 
 from dualwrite import phases
-from dualwrite.catalog import MIGRATION_013, grants_props, objects_in
+from dualwrite.catalog import MIGRATION_013, grants_props, objects_in, retirement_props
 from dualwrite.db import Session
-from dualwrite.objects import Grants, Table
+from dualwrite.objects import Archive, Grants, Retirement, Table
 
 
 def _check_phase(phase: int) -> None:
@@ -58,8 +58,12 @@ def set_phase(conn: psycopg.Connection, phase: int, *, session: Session | None =
     session = session or Session.on(conn)
     present = objects_in(phase)
     for obj in reversed(MIGRATION_013):
-        if obj not in present and obj.kind is not Table and obj.droppable:
+        if obj not in present and obj.kind is Archive:  # the step back from retirement, first of all
+            obj.operations(phase).apply_delete(session)
+        elif obj not in present and obj.kind is not Table and obj.droppable:
             session.change(_runs(obj.drop_sql()))
+    if phases.at(phase).archives:  # the syncs stop before habit_tracker is archived (objects/retirement.py)
+        Retirement(retirement_props()).apply_create(session)
     for obj in present:
         operations = obj.operations(phase, phase0_log=phase0_log)
         if obj.phase_specific:

@@ -63,6 +63,7 @@ class Phase:
     bodies: Mapping[str, str]  # object -> the body (file variant) it runs here, for objects with several
     syncs: str  # NONE | FORWARD | BOTH | REVERSE
     backfill: bool  # the forward catch-up (the Phase 1 backfill resource) runs at `up`
+    reverse_backfill: bool  # the reverse catch-up (backfill_new_to_old) runs at `up` where sheets are behind
     cleanup_job: bool  # the pg_cron job cleanup_idempotency_log is scheduled
     smoke_checks: tuple[str, ...]  # check ids dualwrite/smoke.py runs, in order (its CHECKS)
     drift: str  # which drift applies: "forward" | "both ways" | "reverse" | "none"
@@ -72,6 +73,8 @@ class Phase:
     # trigger is the sync; later, stepping back one phase is the rollback.
     dual_write: tuple[str, ...] = ("enabled",)
     before: str | None = None  # key of the phase one step down
+    # habit_tracker is kept as habit_tracker_archive (retirement): the syncs stop first (objects/retirement.py).
+    archives: bool = False
 
     def body(self, name: str) -> str:
         return self.bodies.get(name, "")
@@ -112,8 +115,8 @@ _READ_ONLY = frozenset({"habit_tracker_read_only", "trigger_habit_tracker_read_o
 _RETIRED = frozenset({
     "idempotency_log", "idx_idempotency_key", "idx_idempotency_expires", "idx_idempotency_status",
     "idx_idempotency_created", "cleanup_idempotency_log", "cleanup_idempotency_log_batch", "dual_write_errors",
-    "old_client_writes",
-})  # + habit_tracker_archive, the archive kind (objects/archive.py), once branch `reverse` has it
+    "old_client_writes", "habit_tracker_archive",
+})
 
 _SMOKE_GUIDE = ("state", "columns", "indexes", "guide_trigger")
 
@@ -121,7 +124,8 @@ PATH: tuple[Phase, ...] = (
     Phase(
         key="0", order=0, title="log only",
         meaning="the guide's trigger logs every write to habit_tracker (NOTICE or server log); nothing is synced",
-        objects=_GUIDE, bodies={"sync_old_to_new": "0"}, syncs=NONE, backfill=False, cleanup_job=False,
+        objects=_GUIDE, bodies={"sync_old_to_new": "0"}, syncs=NONE, backfill=False, reverse_backfill=False,
+        cleanup_job=False,
         smoke_checks=(*_SMOKE_GUIDE, "test_row", "security", "cleanup_job"),
         drift="none", gate=None, step_back="",
         dual_write=("enabled", "disabled", "absent", "removed"),
@@ -130,7 +134,8 @@ PATH: tuple[Phase, ...] = (
         key="1", order=1, title="sync old to new",
         meaning="writes to habit_tracker are projected into children, weeks, habits and habit_records; "
                 "existing rows are backfilled",
-        objects=_GUIDE, bodies={"sync_old_to_new": "1"}, syncs=FORWARD, backfill=True, cleanup_job=True,
+        objects=_GUIDE, bodies={"sync_old_to_new": "1"}, syncs=FORWARD, backfill=True, reverse_backfill=False,
+        cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "test_row", "security", "cleanup_job", "drift"),
         drift="forward",
         gate=Gate("1", ("checklist",), "the guide's Phase 1 Activation Checklist: the stack before soaked Phase 1, "
@@ -144,7 +149,8 @@ PATH: tuple[Phase, ...] = (
         key="2", order=2, title="both directions",
         meaning="the new app writes the normalized tables and a reverse sync rebuilds each touched habit_tracker "
                 "row once per transaction; old clients' writes still flow forward",
-        objects=_GUIDE | _REVERSE, bodies={"sync_old_to_new": "1"}, syncs=BOTH, backfill=True, cleanup_job=True,
+        objects=_GUIDE | _REVERSE, bodies={"sync_old_to_new": "1"}, syncs=BOTH, backfill=True, reverse_backfill=True,
+        cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "phase_triggers", "test_row", "security", "cleanup_job", "drift"),
         drift="both ways",
         gate=Gate("1", ("soak", "drift_forward", "errors", "approval"),
@@ -160,7 +166,7 @@ PATH: tuple[Phase, ...] = (
         meaning="forward sync is off and habit_tracker is read-only for the API roles (an old client's write "
                 "gets a clear error); the reverse sync keeps it current for old readers",
         objects=(_GUIDE | _REVERSE | _READ_ONLY) - {"trigger_habit_tracker_dual_write", "sync_old_to_new"},
-        bodies={}, syncs=REVERSE, backfill=False, cleanup_job=True,
+        bodies={}, syncs=REVERSE, backfill=False, reverse_backfill=True, cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "phase_triggers", "read_only", "security", "cleanup_job", "drift"),
         drift="reverse",
         gate=Gate("2", ("quiet_period", "drift_zero", "drift_reverse", "approval"),
@@ -174,7 +180,7 @@ PATH: tuple[Phase, ...] = (
         key="retired", order=4, title="retired",
         meaning="every trigger and sync function is gone; habit_tracker is kept, renamed habit_tracker_archive, "
                 "readable by no API role; idempotency_log and its cleanup stay for the Edge Function",
-        objects=_RETIRED, bodies={}, syncs=NONE, backfill=False, cleanup_job=True,
+        objects=_RETIRED, bodies={}, syncs=NONE, backfill=False, reverse_backfill=False, cleanup_job=True,
         smoke_checks=("state", "columns", "indexes", "no_triggers", "archive", "security", "cleanup_job"),
         drift="none",
         gate=Gate("3", ("soak", "drift_zero", "drift_reverse", "approval"),
@@ -182,7 +188,7 @@ PATH: tuple[Phase, ...] = (
         step_back="habit_tracker_archive is renamed back to habit_tracker with its privileges as they were, the "
                   "Phase 3 triggers and functions are created again, and backfill_new_to_old brings over the rows "
                   "written to the new schema meanwhile",
-        before="3",
+        before="3", archives=True,
     ),
 )
 

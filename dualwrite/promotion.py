@@ -114,7 +114,7 @@ def phase_gate(stack: str, *, now: datetime | None = None,
                before: stack_config.StackConfig | None = None,
                target: phases.Phase | None = None) -> list[Check]:
     """Every row of the gate for `stack` entering `target` (default: the phase `config` declares, Phase 1
-    when that is Phase 0 or `config` is read here), ConfigError on a bad stack file.
+    when that is Phase 0), ConfigError on a bad stack file.
 
     `config` (the target, with the gate's keys from the base branch) and `before` (the stack
     before it as declared, with the base branch's drift_threshold) come from
@@ -126,7 +126,6 @@ def phase_gate(stack: str, *, now: datetime | None = None,
         raw = stack_config.read_stack_file(stack)
         raw.pop("db_password", None)
         config = stack_config.parse(stack, raw, has_password=True)
-        target = target or phases.BY_KEY["1"]
     # Phase 0 is entered by no gate: a config still in it asks about Phase 1 (as it always has).
     target = target or (config.stage if config.stage.gate is not None else phases.BY_KEY["1"])
     if target.gate is None:

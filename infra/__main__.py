@@ -35,7 +35,7 @@ if config.migration_present:
 
     # Phase 1 Activation Checklist: the pg_cron cleanup job, existing rows brought over
     # (in each phase that has them).
-    if config.stage.cleanup_job or config.stage.backfill:
+    if config.stage.cleanup_job or config.stage.backfill or config.stage.reverse_backfill:
         PhaseJobs(config, migration, owner)
     objects = sorted(migration.objects)
 else:

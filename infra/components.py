@@ -18,10 +18,11 @@ from typing import Any
 
 import pulumi
 
-from dualwrite.catalog import (CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, GUIDE_TRIGGER, SCHEMA, grants_props,
-                               objects_in, ownership_props)
-from dualwrite import rollback
+from dualwrite.catalog import (CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, GUIDE_TRIGGER, MIGRATION_013, SCHEMA,
+                               grants_props, objects_in, ownership_props, retirement_props)
+from dualwrite import phases, rollback
 from dualwrite.config import StackConfig
+from dualwrite.objects import Archive
 from infra import resources
 
 TYPE = "habit-tracker-db:migration013"
@@ -51,6 +52,18 @@ class Migration013(pulumi.ComponentResource):
         self.objects = {}
         # The owner record first: nothing is created or adopted in a database another stack owns.
         previous: resources.SqlObjectResource | None = owner
+        if config.stage.archives:
+            # Retirement stops the syncs before habit_tracker is archived (objects/retirement.py says why).
+            previous = resources.Retirement("stop-syncs", retirement_props(),
+                                            pulumi.ResourceOptions(parent=self, depends_on=[owner]))
+        following = phases.up(config.stage)
+        if following is not None and following.archives:
+            # The archive, not yet (objects/archive.py): declared first, so the step back from retirement
+            # renames habit_tracker back before anything is created on it.
+            archive = next(obj for obj in MIGRATION_013 if obj.kind is Archive)
+            previous = resources.Archive(archive.name, {**archive.props(config.phase), "archived": False},
+                                         pulumi.ResourceOptions(parent=self, depends_on=[owner]))
+            self.objects[archive.name] = previous
         for obj in objects_in(config.phase):
             if obj.name == GUIDE_TRIGGER and not config.trigger_present:
                 continue  # rollback option 2, declared: the trigger stays dropped
@@ -87,7 +100,8 @@ class Security(pulumi.ComponentResource):
 class PhaseJobs(pulumi.ComponentResource):
     """What runs beside the objects, where the phase says so (dualwrite/phases.py): the cleanup
     scheduled with pg_cron (the guide's Phase 1 checklist; from then on, retirement included, since
-    it serves the Edge Function) and the forward backfill (where forward sync runs).
+    it serves the Edge Function), the forward backfill (where forward sync runs) and the reverse
+    catch-up (where the reverse sync runs: objects/reverse_backfill.py).
 
     Earlier releases called it PhaseOne ("phase-1"): the alias keeps its URN and its children's."""
 
@@ -106,6 +120,15 @@ class PhaseJobs(pulumi.ComponentResource):
                 {"kind": "backfill", "sync_checksum": objects["sync_old_to_new"].checksum,
                  "batch_size": config.backfill_batch_size, "rows": None,
                  # Declared in sync: a refresh that reads rows out of sync makes `up` backfill them.
+                 "unsynced": 0},
+                pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(objects.values()))),
+            )
+        if stage.reverse_backfill:
+            resources.ReverseBackfill(
+                "reverse-backfill",
+                {"kind": "reverse_backfill", "sync_checksum": objects["habit_tracker_from_week"].checksum,
+                 "batch_size": config.backfill_batch_size, "batches": None,
+                 # Declared in sync: a refresh that reads sheets behind the new schema makes `up` catch them up.
                  "unsynced": 0},
                 pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(depends_on=list(objects.values()))),
             )

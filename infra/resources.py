@@ -82,9 +82,22 @@ class Removal(SqlObjectResource, module=MODULE, name="Removal"):
     pass
 
 
+class Retirement(SqlObjectResource, module=MODULE, name="Retirement"):
+    pass
+
+
+class ReverseBackfill(SqlObjectResource, module=MODULE, name="ReverseBackfill"):
+    pass
+
+
+class Archive(SqlObjectResource, module=MODULE, name="Archive"):
+    """habit_tracker kept as habit_tracker_archive (retirement): a rename, never a drop (objects/archive.py)."""
+
+
 # The resource class that declares each kind of object.
 FOR_KIND: dict[type[objects.ObjectKind], type[SqlObjectResource]] = {
     objects.Table: Table, objects.Index: Index, objects.Function: Function, objects.Procedure: Procedure,
     objects.Trigger: Trigger, objects.CronJob: CronJob, objects.Extension: Extension, objects.Grants: Grants,
     objects.Backfill: Backfill, objects.Removal: Removal, objects.Ownership: Ownership,
+    objects.Retirement: Retirement, objects.ReverseBackfill: ReverseBackfill, objects.Archive: Archive,
 }

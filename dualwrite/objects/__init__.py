@@ -5,6 +5,7 @@ A new kind is one new file here and one line in KINDS.
 
 from __future__ import annotations
 
+from dualwrite.objects.archive import Archive
 from dualwrite.objects.backfill import Backfill
 from dualwrite.objects.base import ObjectKind, Props
 from dualwrite.objects.cron_job import CronJob
@@ -15,12 +16,14 @@ from dualwrite.objects.index import Index
 from dualwrite.objects.ownership import Ownership
 from dualwrite.objects.procedure import Procedure
 from dualwrite.objects.removal import Removal
+from dualwrite.objects.retirement import Retirement
+from dualwrite.objects.reverse_backfill import ReverseBackfill
 from dualwrite.objects.table import Table
 from dualwrite.objects.trigger import Trigger
 
 KINDS: dict[str, type[ObjectKind]] = {
     cls.kind: cls for cls in (Table, Index, Function, Procedure, Trigger, CronJob, Extension, Grants, Backfill, Removal,
-                               Ownership)
+                               Ownership, Retirement, ReverseBackfill, Archive)
 }
 
 
@@ -30,5 +33,5 @@ def kind_of(props: Props) -> ObjectKind:
     return KINDS[props.get("kind", Backfill.kind)](props)
 
 
-__all__ = ["KINDS", "ObjectKind", "kind_of", "Backfill", "CronJob", "Extension", "Function", "Grants", "Index",
-           "Ownership", "Procedure", "Removal", "Table", "Trigger"]
+__all__ = ["KINDS", "ObjectKind", "kind_of", "Archive", "Backfill", "CronJob", "Extension", "Function", "Grants", "Index",
+           "Ownership", "Procedure", "Removal", "Retirement", "ReverseBackfill", "Table", "Trigger"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import psycopg
 import pytest
+from psycopg import sql
 
 from dualwrite import migration, phases
 from dualwrite.catalog import MIGRATION_013, objects_in
@@ -19,8 +20,7 @@ SELECT relname FROM pg_class WHERE relnamespace = 'public'::regnamespace AND rel
 UNION ALL SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND proname = ANY(%(names)s)
 UNION ALL SELECT tgname FROM pg_trigger WHERE tgname = ANY(%(names)s)
 """
-# Up to Phase 3 and back; retirement (the archive) is walked with the engine (tests/e2e).
-WALK = ("0", "1", "2", "3", "2", "1", "0")
+WALK = ("0", "1", "2", "3", "retired", "3", "2", "1", "0")
 
 
 def present(conn: psycopg.Connection) -> set[str]:
@@ -31,6 +31,8 @@ def test_each_step_leaves_exactly_the_phases_objects_and_every_row(conn):
     conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
                  "VALUES (gen_random_uuid(), 'Kept', '2025-10-13', '[]')")
     migration.apply(conn, 0)
+    conn.execute("GRANT SELECT ON public.habit_tracker TO anon")  # an ACL the archive must give back as it was
+    acl = conn.execute("SELECT relacl::text FROM pg_class WHERE oid = 'public.habit_tracker'::regclass").fetchone()
     tables_so_far: set[str] = set()
     for key in WALK:
         phase = phases.BY_KEY[key]
@@ -38,5 +40,59 @@ def test_each_step_leaves_exactly_the_phases_objects_and_every_row(conn):
         expected = {obj.name for obj in objects_in(phase.order)}
         tables_so_far |= {obj.name for obj in objects_in(phase.order) if obj.kind is Table}
         assert present(conn) == expected | tables_so_far, f"after the step to phase {key}"
+        if phase.archives:  # no API role can use the archive; the step back restores the ACL exactly
+            assert not conn.execute("SELECT has_table_privilege('anon', 'public.habit_tracker_archive', 'SELECT') "
+                                    "OR has_table_privilege('service_role', 'public.habit_tracker_archive', 'SELECT') "
+                                    "OR has_table_privilege('authenticated', 'public.habit_tracker_archive', 'SELECT')"
+                                    ).fetchone()[0]
+        else:
+            assert conn.execute("SELECT relacl::text FROM pg_class WHERE oid = 'public.habit_tracker'::regclass"
+                                ).fetchone() == acl
         assert deployed_phase(conn) == key
-        assert conn.execute("SELECT count(*) FROM public.habit_tracker WHERE child_name = 'Kept'").fetchone() == (1,)
+        table = "habit_tracker_archive" if phase.archives else "habit_tracker"
+        assert conn.execute(sql.SQL("SELECT count(*) FROM {} WHERE child_name = 'Kept'").format(
+            sql.Identifier("public", table))).fetchone() == (1,)
+
+
+def test_retirement_stops_every_sync_first_in_one_transaction(conn):
+    """objects/retirement.py: before habit_tracker is archived, every trigger and sync function of Phase 3
+    that retirement does not keep is gone; its fingerprint says so; the step back creates them again."""
+    from dualwrite.catalog import retirement_props
+    from dualwrite.db import Session
+    from dualwrite.objects import Retirement
+
+    migration.apply(conn, 0)
+    for key in ("1", "2", "3"):
+        migration.set_phase(conn, phases.BY_KEY[key].order)
+    stop = Retirement(retirement_props())
+    assert stop.fingerprint(conn) is None  # Phase 3's triggers are there
+    stop.apply_create(Session.on(conn))
+    retired = phases.BY_KEY["retired"]
+    kept = {obj.name for obj in objects_in(retired.order)} | {obj.name for obj in MIGRATION_013 if obj.kind is Table}
+    assert present(conn) == kept - {"habit_tracker_archive"}
+    assert stop.fingerprint(conn) is not None
+    migration.set_phase(conn, phases.BY_KEY["3"].order)
+    assert present(conn) >= {obj.name for obj in objects_in(phases.BY_KEY["3"].order)}
+
+
+def test_the_reverse_catch_up_brings_habit_tracker_back_to_the_new_schema(conn):
+    """objects/reverse_backfill.py: its read counts the sheets behind the weeks (what `up` compares with the
+    declared 0), its run rebuilds them batch by batch, and then it reads 0."""
+    from dualwrite.db import Session
+    from dualwrite.objects import ReverseBackfill
+
+    migration.apply(conn, 0)
+    migration.set_phase(conn, 1)
+    conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+                 "SELECT gen_random_uuid(), 'Sheet ' || g, date '2025-10-13' + 7 * g, '[]' FROM generate_series(1, 5) g")
+    migration.set_phase(conn, 2)
+    # Sheets gone from habit_tracker while their weeks stay (as when it was archived): no sync sees it.
+    conn.execute("SET habit_tracker_db.syncing = 'reverse'")
+    conn.execute("DELETE FROM public.habit_tracker WHERE child_name IN ('Sheet 2', 'Sheet 4')")
+    conn.execute("RESET habit_tracker_db.syncing")
+    catch_up = ReverseBackfill({"kind": "reverse_backfill", "batch_size": 2, "sync_checksum": "x", "unsynced": 0})
+    session = Session.on(conn)
+    assert catch_up.apply_read(session) == {"unsynced": 2}
+    assert catch_up.apply_create(session) == {"batches": 4, "unsynced": 0}  # 5 weeks in batches of 2, then none
+    assert conn.execute("SELECT count(*) FROM public.habit_tracker").fetchone() == (5,)
+    assert catch_up.apply_read(session) == {"unsynced": 0}

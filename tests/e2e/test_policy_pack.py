@@ -43,3 +43,20 @@ def test_a_violating_change_is_refused_with_its_reason(e2e_stack, tmp_path, file
     result = preview_with_pack(stack, copy)
     output = result.stdout + result.stderr
     assert result.returncode != 0 and "[mandatory]" in output and reason in output, output[-3000:]
+
+
+def test_an_object_the_phase_does_not_have_is_refused(e2e_stack, tmp_path):
+    """dualwrite/phases.py decides what each phase declares: a program that puts the guide's forward trigger
+    back into Phase 3 (where forward sync is off) fails the preview, naming the phase and the object."""
+    stack = e2e_stack(phase="3")
+    copy = stack.copy_project(tmp_path / "changed")
+    components = copy / "infra" / "components.py"
+    old = "        for obj in objects_in(config.phase):"
+    assert old in components.read_text(), "infra/components.py no longer holds what this test changes"
+    components.write_text(components.read_text().replace(
+        old, "        for obj in (*objects_in(config.phase), by_name(GUIDE_TRIGGER)):").replace(
+        "from dualwrite.config import StackConfig", "from dualwrite.catalog import by_name\nfrom dualwrite.config import StackConfig"))
+    result = preview_with_pack(stack, copy)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "[mandatory]" in output, output[-3000:]
+    assert "the stack runs phase 3 (contract), which has no trigger_habit_tracker_dual_write" in output, output[-3000:]

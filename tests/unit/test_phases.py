@@ -35,6 +35,8 @@ def test_every_phase_has_every_field(phase: phases.Phase):
     assert phase.drift == {phases.NONE: "none", phases.FORWARD: "forward", phases.BOTH: "both ways",
                            phases.REVERSE: "reverse"}[phase.syncs]
     assert set(phase.smoke_checks) <= set(smoke.CHECKS), "every check id names a check of dualwrite/smoke.py"
+    # Each direction that syncs has its catch-up at `up` (the forward one until forward sync stops).
+    assert phase.backfill is phase.forward_sync and phase.reverse_backfill is phase.reverse_sync
     if phase.gate is not None:
         assert set(phase.gate.rows) <= KNOWN_GATE_ROWS and phase.gate.summary
         # The gate reads a phase no later than the one it enters (the stack before runs it already).
