@@ -14,7 +14,8 @@ save a whole week (the week screen's save, one transaction), set one day, delete
                                  write, for scale)
 
 The OLD client (WRITE_MIX, habit_tracker) in Phase 2, where its writes still flow forward and
-the old_client_writes trigger records them, against Phase 1 and against no trigger.
+the old_client_writes trigger records them, against Phase 1 and against no trigger; and, to say
+where Phase 2's extra cost goes, against Phase 2 without that trigger (a diagnostic variant).
 
 Both Phase 2 floors are checked to write what the sync writes: after every run of the app
 writing both copies and of Phase 2, dual_write_drift() and dual_write_reverse_drift() must be 0.
@@ -155,6 +156,8 @@ VARIANTS = (
     ("old_none", "old client, no trigger", workload.WRITE_MIX, "none"),
     ("old_phase1", "old client, Phase 1", workload.WRITE_MIX, "phase1"),
     ("old_phase2", "old client, Phase 2", workload.WRITE_MIX, "phase2"),
+    ("old_phase2_uncounted", "old client, Phase 2 without the old_client_writes count", workload.WRITE_MIX,
+     "phase2_uncounted"),
     ("new_none", "new client, no trigger (habit_tracker not kept)", NEW_MIX, "none"),
     ("new_both", "new client writing both copies itself, no trigger", NEW_BOTH_MIX, "phase2_no_triggers"),
     ("new_phase2", "new client, Phase 2 (reverse sync)", NEW_MIX, "phase2"),
@@ -167,8 +170,10 @@ def install(conn: psycopg.Connection, what: str) -> None:
     migration.drop(conn)
     if what == "phase1":
         migration.apply(conn, 1)
-    elif what in ("phase2", "phase2_no_triggers"):
+    elif what in ("phase2", "phase2_no_triggers", "phase2_uncounted"):
         migration.apply(conn, 2)
+    if what == "phase2_uncounted":  # diagnostic: what the Phase 3 gate's evidence costs each old-client write
+        conn.execute("DROP TRIGGER trigger_habit_tracker_old_client_writes ON public.habit_tracker")
     if what == "phase2_no_triggers":
         # The floor keeps the drift functions (its check) but no trigger of any kind on the app's tables.
         for trigger, table in conn.execute(
@@ -249,3 +254,4 @@ def figure_phase2(bench: "Bench") -> None:
     add("old_phase2", "old_phase1", "(issue 18: the old client's cost in Phase 2 vs Phase 1)")
     add("old_phase2", "old_none", "(the old client in Phase 2 vs no trigger)")
     add("old_phase1", "old_none", "(Phase 1 in the same rounds, for comparison)")
+    add("old_phase2", "old_phase2_uncounted", "(diagnostic: the old_client_writes count, one upsert per statement)")
