@@ -159,7 +159,7 @@ def _engine(stack: str, args: list[str], rewrite_line: Callable[[str], str] | No
             with readonly.ThrowawayStack(stack) as copy:
                 result = copy.run(args)
         if result.returncode != 0:
-            raise _fail(f"pulumi {args[0]} failed for stack '{stack}' (phase {config.phase}, read-only)")
+            raise _fail(f"pulumi {args[0]} failed for stack '{stack}' (phase {config.stage.key}, read-only)")
         return
     problem = engine.passphrase_problem(stack) or (config.deploy_refusal() if args[0] == "up" else None)
     if problem:
@@ -175,7 +175,7 @@ def _engine(stack: str, args: list[str], rewrite_line: Callable[[str], str] | No
     for paragraph in engine.attention(stack) if args[0] == "up" else []:
         print(f"attention: {paragraph}", file=sys.stderr)
     if result.returncode != 0:
-        raise _fail(f"pulumi {args[0]} failed for stack '{stack}' (phase {config.phase})")
+        raise _fail(f"pulumi {args[0]} failed for stack '{stack}' (phase {config.stage.key})")
     return config
 
 
@@ -199,7 +199,7 @@ def up(c, stack="local"):
     # resources say nothing: a no-op prints the engine's summary and one line below.
     config = _engine(stack, ["up", "--yes", "--skip-preview", "--refresh", "--suppress-outputs"],
                      rewrite_line=display.quiet)
-    print(f"stack '{stack}' deployed: phase {config.phase}, dual_write {config.dual_write}")
+    print(f"stack '{stack}' deployed: phase {config.stage.key}, dual_write {config.dual_write}")
 
 
 @task(help={"stack": STACK_HELP})
@@ -243,7 +243,7 @@ def smoke_test(c, stack="local"):
     from dualwrite import report, smoke
 
     config, checks = _on_database(stack, smoke.run_smoke_test)
-    passed = report.checks_table(f"smoke test: stack {stack}, phase {config.phase}, dual_write {config.dual_write}", checks)
+    passed = report.checks_table(f"smoke test: stack {stack}, phase {config.stage.key}, dual_write {config.dual_write}", checks)
     for paragraph in smoke.state_notes(checks):
         print(f"dual write: {paragraph}")  # unwrapped: the rollback in effect and the way back
     if not passed:
