@@ -1,17 +1,19 @@
-"""Issue 18's proof: one Supabase-shaped stack walks the phases up and back down, with the real
-engine, exactly as an operator does it (`invoke phase N`, then `invoke up`; every gate runs
-and passes on its evidence, the stack's soak set to 0 h), while two application clients
-write as `authenticated` through RLS the whole time (tests/e2e/walk_support.py):
+"""Issue 18's proof: one Supabase-shaped stack walks 0 -> 1 -> 2 -> 3 -> retired and back down
+step by step to 0, with the real engine, exactly as an operator does it (`invoke phase N`, then
+`invoke up`; every gate runs and passes on its evidence, the stack's soak set to 0 h), while two
+application clients write as `authenticated` through RLS the whole time (tests/e2e/walk_support.py):
 
 - the OLD client (the app release on people's phones) writes habit_tracker: new sheets, days
-  ticked, habits edited, sheets deleted;
-- the NEW client writes children/weeks/habits/habit_records, only where the phase allows.
+  ticked, habits edited, sheets deleted, in 0, 1 and 2; it stops before the Phase 3 gate (which
+  refuses while it writes: old_client_writes over a quiet period of seconds), and its one write
+  in Phase 3 gets the clear 42501 error;
+- the NEW client writes children/weeks/habits/habit_records from Phase 2 on, down to 2 again.
 
 After every step, with both clients paused between two writes: no application write failed,
 drift is 0 in each direction that syncs, each copy holds exactly the sheets each client
-committed (or, where a copy is no longer kept current, every sheet not written since the step
-before, unchanged), dual_write_errors is empty, and `invoke smoke-test` passes and leaves
-every table's row count as it found it.
+committed (where a copy is no longer kept current, or archived while retired, every sheet not
+written since the step before, unchanged), each client sees only its own rows, dual_write_errors
+is empty, and `invoke smoke-test` passes and leaves every table's row count as it found it.
 """
 
 from __future__ import annotations
@@ -58,7 +60,9 @@ WALK = [
     Step("2", old_writes=True, new_writes=True, old_copy="exact", new_copy="exact", drift=(FORWARD, REVERSE)),
     Step("3", old_writes=False, new_writes=True, old_copy="exact", new_copy="exact", drift=(REVERSE,), refused=True,
          quiet=True),
-    # back down
+    Step("retired", old_writes=False, new_writes=True, old_copy="archived", new_copy="exact", drift=()),
+    # back down: the sheets written while retired are brought into habit_tracker (backfill_new_to_old)
+    Step("3", old_writes=False, new_writes=True, old_copy="exact", new_copy="exact", drift=(REVERSE,)),
     Step("2", old_writes=True, new_writes=True, old_copy="exact", new_copy="exact", drift=(FORWARD, REVERSE)),
     Step("1", old_writes=True, new_writes=False, old_copy="exact", new_copy="exact", drift=(FORWARD,)),
     Step("0", old_writes=True, new_writes=False, old_copy="exact", new_copy="frozen", drift=()),
