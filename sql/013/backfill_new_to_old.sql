@@ -15,7 +15,8 @@
 -- failure recorded in dual_write_errors: a sheet that was never projected because it is
 -- malformed, or because its projection failed, is an old client's data and stays. Run it where
 -- the forward sync has nothing pending (the gates of Phases 3 and retired require forward drift
--- 0): a well-formed sheet no week mirrors is then one whose week the new app deleted.
+-- 0): a well-formed sheet no week mirrors is then one whose week the new app deleted. While the
+-- guide's trigger is disabled (rollback option 1) the last call deletes nothing, with a WARNING.
 --
 -- Safe while the apps write: each week's sheet is locked before its week is read
 -- (habit_tracker_from_week), so a concurrent writer of that sheet either committed before (and
@@ -51,6 +52,16 @@ BEGIN
         RETURN v_last;
     END IF;
 
+    IF EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
+               WHERE t.tgrelid = 'public.habit_tracker'::regclass
+                 AND t.tgname = 'trigger_habit_tracker_dual_write' AND t.tgenabled = 'D') THEN
+        -- The guide's rollback option 1 is in force: old clients' sheets written meanwhile are
+        -- unmirrored and well-formed too, so none of them can be told from a deleted week's.
+        RAISE WARNING 'backfill_new_to_old: no habit_tracker row deleted: trigger_habit_tracker_dual_write is '
+            'disabled, so a sheet without a week may be an old client''s unsynced write. Enable it and run the '
+            'forward backfill first.';
+        RETURN NULL;
+    END IF;
     -- The deletes are the reverse sync's: not projected forward, not counted as an old client's.
     PERFORM pg_catalog.set_config('habit_tracker_db.syncing', 'reverse', true);
     DELETE FROM public.habit_tracker AS h

@@ -13,6 +13,8 @@
 -- role that logged in, so a gate can tell the app's writes from an operator's.
 CREATE TABLE public.old_client_writes (
     day date NOT NULL,
+    -- integer: what pg_backend_pid() returns (a process id).
+    -- squawk-ignore prefer-bigint-over-int
     backend_pid integer NOT NULL,
     login_role text NOT NULL,
     statements bigint NOT NULL,

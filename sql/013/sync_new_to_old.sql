@@ -48,8 +48,8 @@ DECLARE
     v_week uuid;
     v_new_legacy bigint;
     v_legacy bigint;
-    v_old_parent uuid;
-    v_new_parent uuid;
+    v_old jsonb;
+    v_new jsonb;
     v_user uuid;
     v_child text;
     v_problem text;
@@ -70,46 +70,41 @@ BEGIN
 
     BEGIN
         PERFORM pg_catalog.set_config('habit_tracker_db.syncing', 'reverse', true);
-        -- The weeks this row change touches (its old and its new week when it moves). OLD and
-        -- NEW are read only where the event has them.
+        -- One function serves four tables: their rows are read as jsonb (NULL where the event has
+        -- no OLD or NEW), so each field is looked up by name and plpgsql_check can type it.
+        v_old := to_jsonb(OLD);
+        v_new := to_jsonb(NEW);
+        -- The weeks this row change touches (its old and its new week when it moves).
         IF TG_TABLE_NAME = 'habit_records' THEN
-            IF TG_OP <> 'INSERT' THEN
-                v_old_parent := OLD.habit_id;
-            END IF;
-            IF TG_OP <> 'DELETE' THEN
-                v_new_parent := NEW.habit_id;
-            END IF;
             SELECT array_agg(hb.week_id) INTO v_weeks FROM public.habits AS hb
-            WHERE hb.id = v_old_parent OR hb.id = v_new_parent;
+            WHERE hb.id = (v_old ->> 'habit_id')::uuid OR hb.id = (v_new ->> 'habit_id')::uuid;
         ELSIF TG_TABLE_NAME = 'habits' THEN
-            IF TG_OP <> 'INSERT' THEN
-                v_weeks := ARRAY[OLD.week_id];
-            END IF;
-            IF TG_OP <> 'DELETE' THEN
-                v_weeks := v_weeks || NEW.week_id;
-            END IF;
+            v_weeks := ARRAY[(v_old ->> 'week_id')::uuid, (v_new ->> 'week_id')::uuid];
         ELSIF TG_TABLE_NAME = 'weeks' THEN
             IF TG_OP = 'DELETE' THEN
-                v_legacy := OLD.legacy_id;
-                DELETE FROM public.habit_tracker AS h WHERE h.id = OLD.legacy_id;
-            ELSIF TG_OP = 'INSERT' AND NEW.legacy_id IS NULL AND EXTRACT(ISODOW FROM NEW.week_start_date) = 1 THEN
+                v_legacy := (v_old ->> 'legacy_id')::bigint;
+                DELETE FROM public.habit_tracker AS h WHERE h.id = v_legacy;
+            ELSIF TG_OP = 'INSERT' AND v_new ->> 'legacy_id' IS NULL
+                  AND EXTRACT(ISODOW FROM (v_new ->> 'week_start_date')::date) = 1 THEN
                 -- The sheet's row now, filled at commit; an unmirrored row in its slot is adopted.
-                SELECT c.user_id, c.name INTO v_user, v_child FROM public.children AS c WHERE c.id = NEW.child_id;
+                SELECT c.user_id, c.name INTO v_user, v_child FROM public.children AS c
+                WHERE c.id = (v_new ->> 'child_id')::uuid;
                 INSERT INTO public.habit_tracker AS h (user_id, child_name, week_start_date, week_period)
-                VALUES (v_user, v_child, NEW.week_start_date, NEW.week_period)
+                VALUES (v_user, v_child, (v_new ->> 'week_start_date')::date, v_new ->> 'week_period')
                 ON CONFLICT (user_id, child_name, week_start_date) DO UPDATE SET updated_at = now()
                     WHERE NOT EXISTS (SELECT FROM public.weeks AS o WHERE o.legacy_id = h.id)
                 RETURNING h.id INTO v_new_legacy;
             END IF;
             IF TG_OP <> 'DELETE' THEN
-                v_weeks := ARRAY[NEW.id];
+                v_weeks := ARRAY[(v_new ->> 'id')::uuid];
             END IF;
         ELSIF TG_OP = 'DELETE' THEN -- children: every sheet of the child goes
             DELETE FROM public.habit_tracker AS h
             USING public.weeks AS w
-            WHERE w.child_id = OLD.id AND h.id = w.legacy_id;
-        ELSIF (OLD.user_id, OLD.name) IS DISTINCT FROM (NEW.user_id, NEW.name) THEN -- children: renamed
-            SELECT array_agg(w.id) INTO v_weeks FROM public.weeks AS w WHERE w.child_id = NEW.id;
+            WHERE w.child_id = (v_old ->> 'id')::uuid AND h.id = w.legacy_id;
+        ELSIF (v_old -> 'user_id', v_old -> 'name') IS DISTINCT FROM (v_new -> 'user_id', v_new -> 'name') THEN
+            -- children: renamed, or moved to another user
+            SELECT array_agg(w.id) INTO v_weeks FROM public.weeks AS w WHERE w.child_id = (v_new ->> 'id')::uuid;
         END IF;
 
         -- Lock each sheet's row the first time this transaction touches it, then queue its week.
@@ -135,8 +130,8 @@ BEGIN
         v_new_legacy := NULL;
     END;
 
-    IF TG_TABLE_NAME = 'weeks' AND TG_OP = 'INSERT' AND v_new_legacy IS NOT NULL THEN
-        NEW.legacy_id := v_new_legacy;
+    IF v_new_legacy IS NOT NULL THEN -- a new week: it mirrors the sheet created above
+        NEW := jsonb_populate_record(NEW, jsonb_build_object('legacy_id', v_new_legacy));
     END IF;
     IF TG_OP = 'DELETE' THEN
         RETURN OLD;

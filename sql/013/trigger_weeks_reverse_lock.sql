@@ -1,6 +1,7 @@
--- Phase 2 (issue 18), reverse sync: before a row of weeks changes, lock the habit_tracker
--- row of each sheet it touches and queue its week for the commit (sync_new_to_old.sql says why
--- the lock comes first); a new week is a new sheet, a moved or re-dated week changes it, a deleted week deletes it.
+-- Phase 2 (issue 18), reverse sync: before a row of weeks changes, lock the habit_tracker row
+-- of each sheet it touches and queue its week for the commit (sync_new_to_old.sql says why the
+-- lock comes first); a new week is a new sheet, a moved or re-dated week changes it, a deleted
+-- week deletes it.
 -- WHEN: writes the reverse sync makes itself ('reverse'), and those the forward sync makes
 -- inside its trigger ('forward', trigger depth > 0), never call the function: no write loops.
 -- OR REPLACE: a changed definition is swapped in one transaction.

@@ -141,8 +141,12 @@ def test_old_client_writes_flow_forward_without_coming_back(counted, admin_conn)
     updated_at = db.execute("SELECT updated_at FROM public.habit_tracker WHERE id = %s", (legacy,)).fetchone()[0]
     # and a new client's write is copied back without being projected forward again
     week = db.execute("SELECT id FROM public.weeks WHERE legacy_id = %s", (legacy,)).fetchone()[0]
+    notices: list[str] = []
+    db.add_notice_handler(lambda diag: notices.append(diag.message_primary or ""))
     with as_user(db, USER):
         new_client(db).tick(new_client(db).habit(week, 1), MONDAY, 4, "yellow")
+    # the forward trigger fired for the reverse sync's write and stopped at its guard, before its NOTICEs
+    assert not [n for n in notices if n.startswith("Dual-write trigger fired")], notices
     assert db.execute("SELECT updated_at > %s FROM public.habit_tracker WHERE id = %s",
                       (updated_at, legacy)).fetchone()[0]
     assert_synced(db, legacy)
