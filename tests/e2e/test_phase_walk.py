@@ -92,7 +92,7 @@ def test_the_phase_walk_keeps_every_write_of_both_clients(e2e_stack):
         clients.stop()
     print(f"walk: old client {old.writes} writes, {old.created} sheets created, {len(old.sheets)} live; "
           f"new client {new.writes} writes, {new.created} sheets created, {len(new.sheets)} live")
-    for client in (old, new) if any(step.new_writes for step in WALK) else (old,):
+    for client in (old, new):  # the checks above compared every sheet each one committed, in both copies
         assert client.created > 0 and client.sheets, f"the {client.name} wrote no sheet"
 
 
