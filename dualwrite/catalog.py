@@ -118,7 +118,7 @@ class SqlObject:
             "checksum": self.checksum(phase, phase0_log) if self.file else "",
         }
         if self.kind is Archive:
-            props["table"] = ARCHIVED_TABLE
+            props.update({"source": ARCHIVED_TABLE, "archived": True})
         if self.signature:
             props["signature"] = self.signature
         if self.on_table and self.kind is Trigger:

@@ -15,6 +15,8 @@ ever changed or deleted (the table is the history an operator reads):
 
 Resolving re-syncs that one row (`backfill_habit_tracker(id - 1, 1)`) in one bounded
 transaction, refused with the reason, before anything changes, while the row is still malformed.
+A reverse-sync error of Phase 2 (its text begins "new -> old: ") is resolved the other way: the
+sheet is rebuilt from its week (habit_tracker_from_week), refused while the week is malformed.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ import psycopg
 
 from dualwrite.db import Session
 
+# How a reverse-sync error (Phase 2: new tables -> habit_tracker) begins its text (sql/013/sync_new_to_old.sql).
+REVERSE = "new -> old: "
 # How many rows a listing shows (newest first): the table can grow with a bad client.
 LIST_LIMIT = 200
 
@@ -96,16 +100,39 @@ class Resolved:
     row_exists: bool
 
 
+def _resolve_reverse(conn: psycopg.Connection, stack: str, error_id: int, tracker_id: int) -> Resolved:
+    """A Phase 2 reverse-sync error: the new schema is the newer copy, so the sheet is rebuilt from its
+    week (never projected forward, which would overwrite the new app's write with the old sheet)."""
+    week = conn.execute("SELECT id FROM public.weeks WHERE legacy_id = %s", (tracker_id,)).fetchone() \
+        if tracker_id else None
+    if week is None:
+        raise ResolveRefused(
+            f"Stack '{stack}': dual_write_errors id {error_id} is a reverse-sync error (new -> old) for a week with "
+            f"no habit_tracker row (the week is named in its error text). Fix that week in the new tables; its "
+            f"next write copies it, or run the reverse backfill (backfill_new_to_old). Nothing was changed.")
+    done = conn.execute("SELECT public.habit_tracker_from_week(%s)", (week[0],)).fetchone()[0]
+    if done in ("malformed", "failed"):
+        problem = conn.execute("SELECT error FROM public.dual_write_errors ORDER BY id DESC LIMIT 1").fetchone()[0]
+        raise ResolveRefused(
+            f"Stack '{stack}': week {week[0]} (habit_tracker id {tracker_id}, dual_write_errors id {error_id}) still "
+            f"cannot be copied to habit_tracker: {problem}. Fix the week in the new tables first, then run "
+            f"`invoke errors --stack {stack} --resolve {error_id}` again. Nothing was changed.")
+    return Resolved(error_id, tracker_id, True)
+
+
 def resolve(session: Session, stack: str, error_id: int) -> Resolved:
     """Re-sync the habit_tracker row of dual_write_errors `error_id`, in one bounded transaction."""
 
     def work(conn: psycopg.Connection) -> Resolved:
-        found = conn.execute("SELECT tracker_id FROM public.dual_write_errors WHERE id = %s", (error_id,)).fetchone()
+        found = conn.execute("SELECT tracker_id, error FROM public.dual_write_errors WHERE id = %s",
+                             (error_id,)).fetchone()
         if found is None:
             raise ResolveRefused(
                 f"Stack '{stack}': dual_write_errors has no row with id {error_id}; `invoke errors --stack {stack}` "
                 "lists the open ones (the first column is the id to pass). Nothing was changed.")
         tracker_id = int(found[0])
+        if str(found[1]).startswith(REVERSE):
+            return _resolve_reverse(conn, stack, error_id, tracker_id)
         # FOR SHARE, as the backfill takes it: the row cannot change between the test and the sync.
         row = conn.execute(
             "SELECT public.habit_tracker_row_error(h.habits, h.week_start_date) FROM public.habit_tracker AS h "

@@ -22,7 +22,7 @@ from dualwrite.catalog import (CLEANUP_BATCH, CLEANUP_COMMAND, CLEANUP_JOB, GUID
                                grants_props, objects_in, ownership_props, retirement_props)
 from dualwrite import phases, rollback
 from dualwrite.config import StackConfig
-from dualwrite.objects import Archive, ArchivePending
+from dualwrite.objects import Archive
 from infra import resources
 
 TYPE = "habit-tracker-db:migration013"
@@ -58,10 +58,10 @@ class Migration013(pulumi.ComponentResource):
                                             pulumi.ResourceOptions(parent=self, depends_on=[owner]))
         following = phases.up(config.stage)
         if following is not None and following.archives:
-            # The archive, not yet (objects/archive_pending.py): declared first, so the step back from
-            # retirement renames habit_tracker back before anything is created on it.
+            # The archive, not yet (objects/archive.py): declared first, so the step back from retirement
+            # renames habit_tracker back before anything is created on it.
             archive = next(obj for obj in MIGRATION_013 if obj.kind is Archive)
-            previous = resources.Archive(archive.name, {**archive.props(config.phase), "kind": ArchivePending.kind},
+            previous = resources.Archive(archive.name, {**archive.props(config.phase), "archived": False},
                                          pulumi.ResourceOptions(parent=self, depends_on=[owner]))
             self.objects[archive.name] = previous
         for obj in objects_in(config.phase):

@@ -91,8 +91,7 @@ class ReverseBackfill(SqlObjectResource, module=MODULE, name="ReverseBackfill"):
 
 
 class Archive(SqlObjectResource, module=MODULE, name="Archive"):
-    """habit_tracker kept as habit_tracker_archive (retirement): a rename, never a drop (objects/archive.py);
-    in the phase before retirement the same resource is the archive not yet (objects/archive_pending.py)."""
+    """habit_tracker kept as habit_tracker_archive (retirement): a rename, never a drop (objects/archive.py)."""
 
 
 # The resource class that declares each kind of object.

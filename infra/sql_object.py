@@ -30,10 +30,10 @@ from dualwrite.objects.ownership import refuse_unless_owner
 OUT_OF_BAND = "changed outside Pulumi: "
 CONNECTION_KEYS = "phase db_host db_port db_name db_user db_sslmode lock_timeout statement_timeout".split()
 # What create/update add to the declared inputs in state (base.apply_create, Table's attention,
-# Backfill's rows, ReverseBackfill's batches). Everything else in state is an input, and read() must hand all of those back:
+# Backfill's rows, ReverseBackfill's batches, Archive's previous_acl). Everything else in state is an input, and read() must hand all of those back:
 # an input it leaves out (a table's `columns`, the grants' `declared`, an adopted object's `adopt`,
 # the backfill's `kind`) shows as removed (`-columns`) on every refresh of an unchanged stack.
-OUTPUT_KEYS = frozenset({"fingerprint", "declared_checksum", "attention", "rows", "batches"})
+OUTPUT_KEYS = frozenset({"fingerprint", "declared_checksum", "attention", "rows", "batches", "previous_acl"})
 
 
 class SqlObjectProvider(ResourceProvider):

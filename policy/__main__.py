@@ -69,8 +69,8 @@ def declared_phase(props: Mapping[str, Mapping[str, Any]]) -> phases.Phase:
 
 def _object_props(args: StackValidationArgs) -> dict[str, Mapping[str, Any]]:
     """The stack's objects of 013 by name; the archive the phase before retirement declares, not yet
-    archived (objects/archive_pending.py), is no object of that phase."""
-    return {r.name: r.props for r in args.resources if "kind" in r.props and r.props["kind"] != "archive_pending"}
+    archived (`archived: false`, objects/archive.py), is no object of that phase."""
+    return {r.name: r.props for r in args.resources if "kind" in r.props and r.props.get("archived") is not False}
 
 
 def phase_schedules_the_cleanup(args: StackValidationArgs, report: ReportViolation) -> None:

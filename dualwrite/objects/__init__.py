@@ -6,7 +6,6 @@ A new kind is one new file here and one line in KINDS.
 from __future__ import annotations
 
 from dualwrite.objects.archive import Archive
-from dualwrite.objects.archive_pending import ArchivePending
 from dualwrite.objects.backfill import Backfill
 from dualwrite.objects.base import ObjectKind, Props
 from dualwrite.objects.cron_job import CronJob
@@ -24,7 +23,7 @@ from dualwrite.objects.trigger import Trigger
 
 KINDS: dict[str, type[ObjectKind]] = {
     cls.kind: cls for cls in (Table, Index, Function, Procedure, Trigger, CronJob, Extension, Grants, Backfill, Removal,
-                               Ownership, Retirement, ReverseBackfill, Archive, ArchivePending)
+                               Ownership, Retirement, ReverseBackfill, Archive)
 }
 
 
@@ -35,4 +34,4 @@ def kind_of(props: Props) -> ObjectKind:
 
 
 __all__ = ["KINDS", "ObjectKind", "kind_of", "Archive", "Backfill", "CronJob", "Extension", "Function", "Grants", "Index",
-           "Ownership", "Procedure", "Removal", "Retirement", "ReverseBackfill", "Table", "Trigger", "ArchivePending"]
+           "Ownership", "Procedure", "Removal", "Retirement", "ReverseBackfill", "Table", "Trigger"]

@@ -1,184 +1,190 @@
-"""Retirement (issue 18): habit_tracker kept as a renamed archive that no API role can read.
+"""Retirement's archive: habit_tracker kept, renamed habit_tracker_archive, that no API role can use.
 
-create  renames `table` (habit_tracker) to `name` (habit_tracker_archive) and revokes every
-        privilege PUBLIC, anon, authenticated and service_role had on it (its columns' too), in
-        one transaction, after recording the table's ACL and its columns' ACLs in
-        habit_tracker_db.archived_acl (the private schema of the owner record: no API role can
-        reach it). Rows, indexes, policies and the id sequence move with the table untouched.
-delete  the step back: renames the archive back and restores exactly the recorded ACLs (every
-        grantee, privilege and grant option), then forgets the record. Never drops the table:
-        dropping the archive is an explicit, separate, reviewed change, not something a phase
-        step does (drop_allowed stays True because the delete only renames).
-read    the fingerprint says whether the archive is in place (archive there, table gone).
+Its create renames the table (rows, indexes, policies and its id sequence stay as they are: a
+rename touches no row) and revokes every privilege of anon, authenticated, service_role and
+PUBLIC, in one bounded transaction (column privileges too: REVOKE on a table revokes its
+columns'); the ACLs it had before are recorded in the table's comment (JSON: `previous_acl`, and
+`column_acls` for columns that had their own), so the step back restores exactly those, grant
+options included, whoever runs it (the engine, or dualwrite/migration.py without a state). Its
+delete, the step back to Phase 3, renames it back and grants those privileges again. It never
+drops the table: that is an explicit, separate, reviewed change, never a phase. A database where
+both tables exist, or neither, is refused in one paragraph before anything changes (also at
+preview: `incompatibility`).
 
-Bad input (neither table there, or both) is refused in one paragraph before anything changes;
-the provider also shows it at preview (`incompatibility`).
+The phase before retirement declares the same resource with `archived: false` (a no-op) and
+everything on habit_tracker depends on it. A change of `archived` is a replace, and the engine
+runs a replace (delete, then create) where the resource is declared, while it deletes removed
+resources only after every create: so the step back renames the table back before Phase 3's
+triggers are created on it. (Going up, objects/retirement.py stops the syncs first.)
 """
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import psycopg
 from psycopg import sql
-from psycopg.types.json import Jsonb
 
-from dualwrite.objects.base import ObjectKind
-from dualwrite.objects.privileges import ALLOWED, REVOKED_FROM, _roles
+from dualwrite.db import Session
+from dualwrite.objects.base import ObjectKind, Props
 
-RECORD_SCHEMA = "habit_tracker_db"
-RECORD = sql.Identifier(RECORD_SCHEMA, "archived_acl")
+# The roles that lose every privilege on the archive (PUBLIC as well).
+API_ROLES = ("anon", "authenticated", "service_role")
 
 
 class ArchiveRefused(RuntimeError):
-    """The archive cannot be created or stepped back from as the database is (one paragraph)."""
-
-
-def _exists(conn: psycopg.Connection, schema: str, name: str) -> bool:
-    return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{schema}.{name}",)).fetchone()[0]  # type: ignore[index]
+    """The archive cannot be created, or stepped back from, as the database is (one paragraph)."""
+PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+MARK = "habit-tracker-db migration 013 archive"
 
 
 class Archive(ObjectKind):
     kind = "archive"
-    compared = ("kind", "name", "schema", "table", "checksum")
-    replace_on = ("kind", "name", "schema", "table")
+    compared = ("kind", "name", "schema", "source", "archived")
+    replace_on = ("kind", "name", "schema", "source", "archived")
 
     @property
-    def table(self) -> str:
-        return str(self.props["table"])
+    def source(self) -> str:
+        return str(self.props.get("source", "habit_tracker"))
 
-    def object_id(self) -> str:
-        return f"{self.kind}:{self.schema}.{self.table} as {self.name}"
+    @property
+    def archived(self) -> bool:
+        return bool(self.props.get("archived", True))
 
     def describe(self) -> str:
-        return f"archive of {self.schema}.{self.table} ({self.schema}.{self.name})"
+        what = f"{self.schema}.{self.source} archived as {self.name}"
+        return what if self.archived else f"{what}: not yet (the phase before retirement)"
 
-    # --- checks before anything changes -------------------------------------------------
+    def _rename(self, old: str, new: str) -> sql.Composed:
+        return sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(self.schema, old), sql.Identifier(new))
+
+    def _revoke(self) -> sql.Composed:
+        return sql.SQL("REVOKE ALL ON TABLE {} FROM {}, PUBLIC").format(
+            self.qualified, sql.SQL(", ").join(sql.Identifier(role) for role in API_ROLES))
+
+    def _exists(self, conn: psycopg.Connection, name: str) -> bool:
+        return conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{self.schema}.{name}",)).fetchone()[0]  # type: ignore[index]
 
     def incompatibility(self, conn: psycopg.Connection) -> str | None:
-        table, archive = _exists(conn, self.schema, self.table), _exists(conn, self.schema, self.name)
-        if table and archive:
-            return (f"Cannot archive {self.schema}.{self.table}: {self.schema}.{self.name} already exists beside it, and "
-                    f"an archive never replaces a table that holds rows. Nothing was changed. Compare the two, keep "
+        if not self.archived:
+            return None
+        source, archive = self._exists(conn, self.source), self._exists(conn, self.name)
+        if source and archive:
+            return (f"Cannot archive {self.schema}.{self.source}: {self.schema}.{self.name} already exists beside it, "
+                    f"and an archive never replaces a table that holds rows. Nothing was changed. Compare the two, keep "
                     f"the one that is current (rename the other out of the way in a reviewed change), and deploy again.")
-        if not table and not archive:
-            return (f"Cannot archive {self.schema}.{self.table}: neither it nor {self.schema}.{self.name} exists in this "
-                    f"database. Nothing was changed. Retirement archives the app's existing table; check that the stack "
-                    f"points at the right database (habit-tracker-db:db_host / db_name).")
+        if not source and not archive:
+            return (f"Cannot archive {self.schema}.{self.source}: neither it nor {self.schema}.{self.name} exists in "
+                    f"this database. Nothing was changed. Retirement archives the app's existing table; check that "
+                    f"the stack points at the right database (habit-tracker-db:db_host / db_name).")
         return None
 
-    def adoption(self, conn: psycopg.Connection) -> str | None:
-        if self.fingerprint(conn) is None:
-            return None
-        return f"adopt the existing {self.describe()}: already archived, its recorded ACL kept for the step back"
-
-    # --- operations -----------------------------------------------------------------------
-
-    def _acls(self, conn: psycopg.Connection, table: str) -> tuple[str | None, dict[str, str]]:
-        """(the table's ACL, {column: its ACL}) as aclitem[] text; None/absent where the default applies."""
-        regclass = f"{self.schema}.{table}"
-        relacl = conn.execute("SELECT relacl::text FROM pg_class WHERE oid = to_regclass(%s)", (regclass,)).fetchone()[0]  # type: ignore[index]
-        columns: dict[str, str] = dict(conn.execute(
-            "SELECT attname, attacl::text FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
-            "AND NOT attisdropped AND attacl IS NOT NULL", (regclass,)).fetchall())
-        return relacl, columns
-
     def create(self, conn: psycopg.Connection) -> None:
+        if not self.archived:
+            return
         problem = self.incompatibility(conn)
         if problem:
             raise ArchiveRefused(problem)
-        if _exists(conn, self.schema, self.name):
-            # Archived already (a retried deploy, or a refresh saw a grant made by hand): the recorded
-            # ACL stays as it was, and the archive loses whatever was granted since.
-            conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(sql.Identifier(self.schema, self.name),
-                                                                          _roles(REVOKED_FROM)))
+        if not self._exists(conn, self.source):
+            # Archived already (adopted, or a refresh saw a grant made by hand): its comment keeps the
+            # ACL from before, and the archive loses whatever was granted since.
+            conn.execute(self._revoke())
             return
-        conn.execute(sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.Identifier(self.schema, self.table)))
-        relacl, columns = self._acls(conn, self.table)
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(RECORD_SCHEMA)))
-        conn.execute(sql.SQL("REVOKE ALL ON SCHEMA {} FROM {}").format(sql.Identifier(RECORD_SCHEMA),
-                                                                       _roles(REVOKED_FROM)))
-        conn.execute(sql.SQL(
-            "CREATE TABLE IF NOT EXISTS {} (archive text PRIMARY KEY, original text NOT NULL, relacl aclitem[], "
-            "column_acls jsonb NOT NULL, archived_at timestamptz NOT NULL DEFAULT now())").format(RECORD))
-        conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(RECORD, _roles(REVOKED_FROM)))
-        conn.execute(sql.SQL(
-            "INSERT INTO {} (archive, original, relacl, column_acls) VALUES (%s, %s, %s::aclitem[], %s::jsonb) "
-            "ON CONFLICT (archive) DO UPDATE SET original = EXCLUDED.original, relacl = EXCLUDED.relacl, "
-            "column_acls = EXCLUDED.column_acls, archived_at = now()").format(RECORD),
-            (f"{self.schema}.{self.name}", self.table, relacl, Jsonb(columns)))
-        conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(self.schema, self.table),
-                                                                   sql.Identifier(self.name)))
-        # REVOKE on a table revokes its columns' privileges too.
-        conn.execute(sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(sql.Identifier(self.schema, self.name),
-                                                                      _roles(REVOKED_FROM)))
+        regclass = f"{self.schema}.{self.source}"
+        previous = conn.execute("SELECT relacl::text FROM pg_class WHERE oid = to_regclass(%s)",
+                                (regclass,)).fetchone()[0]  # type: ignore[index]
+        columns: dict[str, str] = dict(conn.execute(
+            "SELECT attname, attacl::text FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 "
+            "AND NOT attisdropped AND attacl IS NOT NULL", (regclass,)).fetchall())
+        conn.execute(self._rename(self.source, self.name))
+        conn.execute(self._revoke())
+        conn.execute(sql.SQL("COMMENT ON TABLE {} IS {}").format(self.qualified, sql.Literal(json.dumps(
+            {"note": MARK, "previous_acl": previous, "column_acls": columns}))))
 
-    def update(self, conn: psycopg.Connection, olds: dict) -> None:  # type: ignore[override]
+    def update(self, conn: psycopg.Connection, olds: Props) -> None:
         self.create(conn)
 
-    def drop(self, conn: psycopg.Connection) -> None:
-        """The step back: the archive becomes the table again, with the ACLs it had."""
-        if not _exists(conn, self.schema, self.name):
-            return  # never archived, or stepped back already
-        if _exists(conn, self.schema, self.table):
-            raise ArchiveRefused(
-                f"Cannot step back from retirement: {self.schema}.{self.table} exists again beside the archive "
-                f"{self.schema}.{self.name}, and renaming the archive back would need to replace it. Nothing was "
-                f"changed. Move the new {self.table} out of the way (after saving its rows) and run the step again.")
-        record = None
-        if conn.execute("SELECT to_regclass(%s) IS NOT NULL", (f"{RECORD_SCHEMA}.archived_acl",)).fetchone()[0]:  # type: ignore[index]
-            record = conn.execute(sql.SQL("SELECT original, relacl::text, column_acls FROM {} WHERE archive = %s")
-                                  .format(RECORD), (f"{self.schema}.{self.name}",)).fetchone()
-        if record is None:
-            raise ArchiveRefused(
-                f"Cannot step back from retirement: the ACL {self.schema}.{self.table} had before it was archived is "
-                f"not recorded in {RECORD_SCHEMA}.archived_acl, so its privileges cannot be restored exactly. Nothing "
-                f"was changed. Rename it back by hand (ALTER TABLE {self.schema}.{self.name} RENAME TO {self.table}) "
-                f"and grant what the app's roles need, in a reviewed change.")
-        _, relacl, column_acls = record
-        target = sql.Identifier(self.schema, self.table)
-        conn.execute(sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(self.schema, self.name),
-                                                                   sql.Identifier(self.table)))
-        self._restore(conn, target, relacl, None)
-        for column, acl in column_acls.items():
-            self._restore(conn, target, acl, column)
-        conn.execute(sql.SQL("DELETE FROM {} WHERE archive = %s").format(RECORD), (f"{self.schema}.{self.name}",))
+    def apply_create(self, session: Session) -> dict[str, Any]:
+        def work(conn: psycopg.Connection) -> dict[str, Any]:
+            self.create(conn)
+            return {"fingerprint": self.fingerprint(conn), "previous_acl": self.previous_acl(conn)}
 
-    def _restore(self, conn: psycopg.Connection, target: sql.Identifier, acl: str | None, column: str | None) -> None:
-        """GRANT each recorded (grantee, privilege, grant option) again; a NULL ACL is the default
-        (owner only), which the REVOKE of create left already."""
-        if acl is None:
+        return session.change(work)
+
+    def _recorded(self, conn: psycopg.Connection) -> dict[str, Any]:
+        """What the archive's comment records ({} when it records nothing readable)."""
+        row = conn.execute("SELECT obj_description(to_regclass(%s), 'pg_class')", (f"{self.schema}.{self.name}",)
+                           ).fetchone()
+        try:
+            recorded = json.loads(row[0]) if row and row[0] else {}
+        except ValueError:
+            return {}
+        return recorded if isinstance(recorded, dict) else {}
+
+    def previous_acl(self, conn: psycopg.Connection) -> str | None:
+        """The ACL habit_tracker had before it was archived, as its comment records it."""
+        if not self.archived:
+            return None
+        previous = self._recorded(conn).get("previous_acl")
+        return previous if isinstance(previous, str) else None
+
+    def drop(self, conn: psycopg.Connection) -> None:
+        """The step back: rename back, then grant again what the API roles and PUBLIC had."""
+        if not self.archived or conn.execute("SELECT to_regclass(%s)", (f"{self.schema}.{self.name}",)
+                                             ).fetchone()[0] is None:  # type: ignore[index]
             return
-        items = conn.execute(
-            "SELECT CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END, a.privilege_type, "
-            "a.is_grantable FROM aclexplode(%s::aclitem[]) AS a "
-            "WHERE a.grantee <> (SELECT relowner FROM pg_class WHERE oid = to_regclass(%s))",
-            (acl, f"{self.schema}.{self.table}")).fetchall()
+        if self._exists(conn, self.source):
+            raise ArchiveRefused(
+                f"Cannot step back from retirement: {self.schema}.{self.source} exists again beside the archive "
+                f"{self.schema}.{self.name}, and renaming the archive back would need to replace it. Nothing was "
+                f"changed. Move the new {self.source} out of the way (after saving its rows) and run the step again.")
+        recorded = self._recorded(conn)
+        conn.execute(self._rename(self.name, self.source))
+        conn.execute(sql.SQL("COMMENT ON TABLE {} IS NULL").format(sql.Identifier(self.schema, self.source)))
+        self._grant_again(conn, recorded.get("previous_acl"), None)
+        columns = recorded.get("column_acls")
+        for column, acl in (columns.items() if isinstance(columns, dict) else ()):
+            self._grant_again(conn, acl, column)
+
+    def _grant_again(self, conn: psycopg.Connection, acl: Any, column: str | None) -> None:
+        """GRANT again what an API role or PUBLIC had in `acl` (with its grant option): the owner's and
+        other roles' privileges were never revoked."""
+        if not isinstance(acl, str):
+            return
+        granted = conn.execute(
+            "SELECT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE a.grantee::regrole::text END, a.privilege_type, "
+            "a.is_grantable FROM aclexplode(%s::aclitem[]) AS a", (acl,)).fetchall()
+        target = sql.Identifier(self.schema, self.source)
         on = sql.SQL("({}) ON TABLE {}").format(sql.Identifier(column), target) if column else \
             sql.SQL(" ON TABLE {}").format(target)
-        for grantee, privilege, grantable in items:
-            if privilege not in ALLOWED["TABLE"]:
-                raise ArchiveRefused(f"Cannot restore {privilege} on {self.schema}.{self.table}: not a table privilege "
-                                     f"(recorded ACL {acl}). Nothing was changed.")
+        for grantee, privilege, grantable in granted:
+            if grantee not in (*API_ROLES, "PUBLIC") or privilege not in PRIVILEGES:
+                continue
             conn.execute(sql.SQL("GRANT {}{} TO {}{}").format(
-                sql.SQL(privilege), on,  # one of ALLOWED["TABLE"], checked above
-                sql.SQL("PUBLIC") if grantee is None else sql.Identifier(grantee),
+                sql.SQL(privilege), on,  # one of PRIVILEGES, checked above
+                sql.SQL("PUBLIC") if grantee == "PUBLIC" else sql.Identifier(grantee),
                 sql.SQL(" WITH GRANT OPTION") if grantable else sql.SQL("")))
 
     def drop_sql(self) -> sql.Composed:
-        return sql.SQL("ALTER TABLE {} RENAME TO {}; -- then the recorded ACL is granted again").format(
-            sql.Identifier(self.schema, self.name), sql.Identifier(self.table))
+        return self._rename(self.name, self.source)
 
-    def planned_sql(self, op: str, olds: dict, changed: list[str]) -> list[sql.Composable]:  # type: ignore[override]
-        if op == "delete":
-            return [self.drop_sql()]
-        return [sql.SQL("-- record the ACLs of {} in {}").format(sql.Identifier(self.schema, self.table), RECORD),
-                sql.SQL("ALTER TABLE {} RENAME TO {}").format(sql.Identifier(self.schema, self.table),
-                                                              sql.Identifier(self.name)),
-                sql.SQL("REVOKE ALL ON TABLE {} FROM {}").format(sql.Identifier(self.schema, self.name),
-                                                                 _roles(REVOKED_FROM))]
+    def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
+        if op == "delete" or (op == "replace" and not self.archived):
+            return [sql.SQL("-- the step back: rename back, grant again what the API roles had before"),
+                    self._rename(self.name, self.source)] if olds.get("archived", True) else []
+        if not self.archived:
+            return []
+        return [self._rename(self.source, self.name), self._revoke(),
+                sql.SQL("-- the ACL it had before, recorded in its comment for the step back")]
+
+    def adoption(self, conn: psycopg.Connection) -> str | None:
+        return None  # an archive made by hand is read by `fingerprint` and taken as it is
 
     def fingerprint_sql(self) -> sql.Composed:
-        # In place: the archive is there and the table is not. Its ACL is part of it (a grant made
-        # by hand shows as a change on refresh, and `up` revokes it again).
-        return sql.SQL("SELECT CASE WHEN to_regclass({}) IS NULL THEN 'archived ' || relacl::text END "
-                       "FROM pg_class WHERE oid = to_regclass({})").format(
-            sql.Literal(f"{self.schema}.{self.table}"), sql.Literal(f"{self.schema}.{self.name}"))
+        if not self.archived:  # present while habit_tracker is there, not archived
+            return sql.SQL("SELECT 'not archived' WHERE to_regclass({}) IS NOT NULL").format(
+                sql.Literal(f"{self.schema}.{self.source}"))
+        return sql.SQL("SELECT coalesce(relacl::text, '') FROM pg_class WHERE oid = to_regclass({}) "
+                       "AND to_regclass({}) IS NULL").format(
+            sql.Literal(f"{self.schema}.{self.name}"), sql.Literal(f"{self.schema}.{self.source}"))

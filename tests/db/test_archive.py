@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import psycopg
 import pytest
-from psycopg import sql
 
 from dualwrite.db import Session
 from dualwrite.objects import Archive, kind_of
@@ -14,8 +13,8 @@ from sheets import count, generate_sheets
 
 pytestmark = pytest.mark.db
 
-PROPS = {"kind": "archive", "name": "habit_tracker_archive", "schema": "public", "table": "habit_tracker",
-         "checksum": "x"}
+PROPS = {"kind": "archive", "name": "habit_tracker_archive", "schema": "public", "source": "habit_tracker",
+         "archived": True}
 ACLS = ("SELECT c.relacl::text, (SELECT jsonb_object_agg(a.attname, a.attacl::text) FROM pg_attribute a "
         "WHERE a.attrelid = c.oid AND a.attacl IS NOT NULL) FROM pg_class c WHERE c.oid = to_regclass(%s)")
 API_ROLES = ("anon", "authenticated", "service_role")
@@ -26,10 +25,7 @@ def readable(conn: psycopg.Connection, role: str, table: str) -> bool:
 
 
 @pytest.fixture
-def archive(conn: psycopg.Connection, admin_conn: psycopg.Connection) -> Archive:
-    # As on Supabase (sql/app/database.sql): postgres may create schemas (the record's); a copied
-    # test database does not inherit its template's database grant.
-    admin_conn.execute(sql.SQL("GRANT ALL ON DATABASE {} TO postgres").format(sql.Identifier(conn.info.dbname)))
+def archive(conn: psycopg.Connection) -> Archive:
     generate_sheets(conn, 300)
     # An ACL with a bit of everything: default grants, a grant option, a column grant, PUBLIC.
     conn.execute("REVOKE ALL ON public.habit_tracker FROM anon")

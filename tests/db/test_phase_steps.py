@@ -27,10 +27,7 @@ def present(conn: psycopg.Connection) -> set[str]:
     return {r[0] for r in conn.execute(OBJECTS, {"names": [o.name for o in MIGRATION_013]}).fetchall()}
 
 
-def test_each_step_leaves_exactly_the_phases_objects_and_every_row(conn, admin_conn):
-    # As on Supabase (sql/app/database.sql): postgres may create schemas (the archive's ACL record); a copied
-    # test database does not inherit its template's database grant.
-    admin_conn.execute(sql.SQL("GRANT ALL ON DATABASE {} TO postgres").format(sql.Identifier(conn.info.dbname)))
+def test_each_step_leaves_exactly_the_phases_objects_and_every_row(conn):
     conn.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
                  "VALUES (gen_random_uuid(), 'Kept', '2025-10-13', '[]')")
     migration.apply(conn, 0)

@@ -22,8 +22,8 @@ pytestmark = pytest.mark.db
 
 USERS = [uuid.UUID(int=0x5555 + i) for i in range(2)]
 WEEKS = [MONDAY + timedelta(weeks=i) for i in range(4)]
-ARCHIVE = {"kind": "archive", "name": "habit_tracker_archive", "schema": "public", "table": "habit_tracker",
-           "checksum": "x"}
+ARCHIVE = {"kind": "archive", "name": "habit_tracker_archive", "schema": "public", "source": "habit_tracker",
+           "archived": True}
 STEP_BACK_TRIGGERS = [(f"trigger_{t}_reverse_{k}", t) for t in NEW_TABLES for k in ("lock", "sync")] + [
     ("trigger_habit_tracker_old_client_writes", "habit_tracker"), ("trigger_habit_tracker_read_only", "habit_tracker")]
 

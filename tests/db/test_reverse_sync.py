@@ -193,3 +193,25 @@ def test_malformed_new_writes_are_recorded_and_never_fail_the_writer(db):
     reverse = reverse_drift(db)
     assert (reverse["source_rows"], reverse["missing"], reverse["mismatched"]) == (3, 1, 2), reverse
     assert reverse["errors"] == 2  # the two with a sheet; the Tuesday week has none (tracker_id 0)
+
+
+def test_a_reverse_error_is_resolved_from_the_week_never_projected_forward(db):
+    from dualwrite.db import Session
+    from dualwrite.dual_write_errors import ResolveRefused, open_errors, resolve
+
+    client = new_client(db)
+    with as_user(db, USER):
+        week = client.new_week("Mina", MONDAY, habits=(("Read", {0: "green"}),))
+        client.add_habit(week, "Walk", 2)  # a gap: not copied, recorded
+    (error,), opened, _ = open_errors(db)
+    assert opened == 1 and error.operation == "UPDATE" and error.error.startswith("new -> old: week ")
+    assert error.status == "open: not synced"
+    with pytest.raises(ResolveRefused, match="still cannot be copied to habit_tracker: .*habit positions are 0, 2"):
+        resolve(Session.on(db), "test", error.id)
+    with as_user(db, USER):
+        db.execute("UPDATE public.habits SET position = 1 WHERE week_id = %s AND position = 2", (week,))
+    assert sheet(db, week)["habits"] == [habit("Read", "green"), habit("Walk")]  # the fix itself is copied
+    db.execute("SELECT public.habit_tracker_from_week(%s)", (week,))
+    assert resolve(Session.on(db), "test", error.id).row_exists
+    assert open_errors(db)[1] == 0
+    assert sheet(db, week)["habits"] == [habit("Read", "green"), habit("Walk")]

@@ -3,8 +3,7 @@ reverse sync (and of Phase 3), applied by the same per-object operations a deplo
 row-level security on the app's tables; and a new app client writing the normalized tables as
 `authenticated` through it.
 
-The objects are listed here, as catalog entries (dualwrite.catalog.SqlObject), in the order they
-are created: the phase model (branch `phasemodel`) wires the same files into the catalog.
+The objects are the catalog's (dualwrite/catalog.py, dualwrite/phases.py), applied by migration.py.
 """
 
 from __future__ import annotations
@@ -17,37 +16,21 @@ from typing import Any, Iterator
 import psycopg
 
 from dualwrite import migration
-from dualwrite.catalog import SERVICE_ROLE_EXECUTE, SqlObject
+from dualwrite.catalog import SqlObject, objects_in
 from dualwrite.db import Session
-from dualwrite.objects import Function, Table, Trigger
 
 NEW_TABLES = ("children", "weeks", "habits", "habit_records")
-OLD_CLIENT_WRITES_COLUMNS = (
-    ("day", "date"), ("backend_pid", "integer"), ("login_role", "text"), ("statements", "bigint"),
-    ("first_at", "timestamp with time zone"), ("last_at", "timestamp with time zone"),
-)
 
-PHASE2_OBJECTS: tuple[SqlObject, ...] = (
-    SqlObject(Function, "habit_tracker_from_week", "013/habit_tracker_from_week.sql", signature="(uuid)"),
-    SqlObject(Function, "sync_new_to_old", "013/sync_new_to_old.sql", signature="()"),
-    *(SqlObject(Trigger, f"trigger_{table}_reverse_lock", f"013/trigger_{table}_reverse_lock.sql", on_table=table)
-      for table in NEW_TABLES),
-    *(SqlObject(Trigger, f"trigger_{table}_reverse_sync", f"013/trigger_{table}_reverse_sync.sql", on_table=table)
-      for table in NEW_TABLES),
-    SqlObject(Table, "old_client_writes", "013/old_client_writes.sql", columns=OLD_CLIENT_WRITES_COLUMNS,
-              privileges=(("service_role", ("SELECT",)),)),
-    SqlObject(Function, "record_old_client_write", "013/record_old_client_write.sql", signature="()"),
-    SqlObject(Trigger, "trigger_habit_tracker_old_client_writes", "013/trigger_habit_tracker_old_client_writes.sql",
-              on_table="habit_tracker"),
-    SqlObject(Function, "dual_write_reverse_drift", "013/dual_write_reverse_drift.sql", signature="()",
-              privileges=SERVICE_ROLE_EXECUTE),
-    SqlObject(Function, "backfill_new_to_old", "013/backfill_new_to_old.sql", signature="(uuid, integer)"),
-)
-PHASE3_OBJECTS: tuple[SqlObject, ...] = (
-    SqlObject(Function, "habit_tracker_read_only", "013/habit_tracker_read_only.sql", signature="()"),
-    SqlObject(Trigger, "trigger_habit_tracker_read_only", "013/trigger_habit_tracker_read_only.sql",
-              on_table="habit_tracker"),
-)
+
+def _added(phase: int, before: int) -> tuple[SqlObject, ...]:
+    earlier = {obj.name for obj in objects_in(before)}
+    return tuple(obj for obj in objects_in(phase) if obj.name not in earlier)
+
+
+# What the catalog adds in Phase 2 (the reverse sync, the old-client evidence, reverse drift and
+# catch-up) and in Phase 3 (habit_tracker read-only), in creation order.
+PHASE2_OBJECTS = _added(2, 1)
+PHASE3_OBJECTS = _added(3, 2)
 FORWARD_TRIGGER = "trigger_habit_tracker_dual_write"
 
 # Supabase-style policies: each user sees and writes only the rows of their own children.
@@ -78,17 +61,15 @@ def enable_rls(conn: psycopg.Connection) -> None:
 
 
 def apply_phase2(conn: psycopg.Connection) -> None:
-    """Phase 1's objects (forward sync on), then the reverse sync's; RLS on the app's tables."""
-    migration.apply(conn, 1)
-    apply_objects(conn, PHASE2_OBJECTS)
+    """Phase 2 as a deploy applies it (both directions sync); RLS on the app's tables."""
+    migration.apply(conn, 2)
     enable_rls(conn)
 
 
 def apply_phase3(conn: psycopg.Connection) -> None:
-    """Phase 2, then the contract: the forward trigger gone, habit_tracker read-only."""
+    """Phase 2, then the step to the contract (forward sync gone, habit_tracker read-only)."""
     apply_phase2(conn)
-    conn.execute(f"DROP TRIGGER {FORWARD_TRIGGER} ON public.habit_tracker")
-    apply_objects(conn, PHASE3_OBJECTS)
+    migration.set_phase(conn, 3)
 
 
 @contextmanager

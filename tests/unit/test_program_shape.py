@@ -210,11 +210,9 @@ def test_retirement_stops_the_syncs_then_archives_and_the_phase_before_declares_
     order = [r.name for r in mocks.resources]
     objects = sql_objects(mocks)
     assert order.index("stop-syncs") < order.index("habit_tracker_archive")
-    assert objects["habit_tracker_archive"]["kind"] == "archive" and objects["stop-syncs"]["kind"] == "retirement"
-    assert objects["habit_tracker_archive"]["table"] == "habit_tracker"
+    assert objects["habit_tracker_archive"]["archived"] is True and objects["stop-syncs"]["kind"] == "retirement"
     assert not [name for name, props in objects.items() if props["kind"] in ("trigger", "function")
                 and name not in ("cleanup_idempotency_log", "cleanup_idempotency_log_batch")]
     three = run_program(phase="3")
     first = [r.name for r in three.resources if r.typ.startswith(TYPED) and r.name != "migration-013-owner"][0]
-    assert first == "habit_tracker_archive" and sql_objects(three)[first]["kind"] == "archive_pending"
-    assert next(r.typ for r in three.resources if r.name == first) == TYPED + "Archive"  # the same resource
+    assert first == "habit_tracker_archive" and sql_objects(three)[first]["archived"] is False
