@@ -96,6 +96,8 @@ _DAY = f"""WITH day AS (
     JOIN public.weeks AS w ON w.child_id = c.id AND w.week_start_date = {_WEEK}
     JOIN public.habits AS hb ON hb.week_id = w.id AND hb.position = :h
     WHERE c.user_id = {_USER} AND c.name = {_CHILD}
+    -- the habit stays until this commits: a week deleted meanwhile is skipped, not an FK error (the app retries)
+    FOR KEY SHARE OF hb
 ),
 cleared AS (
     DELETE FROM public.habit_records AS rec USING day
