@@ -431,7 +431,7 @@ def errors(c, stack="local", resolve=0, include_handled=False):
 
 
 @task(help={"quick": "Small sizes (what CI runs)", "full": "1M-row backfill",
-            "only": "Comma-separated figures to run (write,bulk,backfill,drift,cleanup,deploy); "
+            "only": "Comma-separated figures to run (write,bulk,phase2,backfill,drift,cleanup,deploy); "
                     "results go to bench/results/only/",
             "port": "Port of the bench cluster (default 54339; another checkout may be benchmarking on it)"})
 def bench(c, quick=False, full=False, only="", port=0):

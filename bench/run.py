@@ -23,7 +23,9 @@ note says only what this run measured; diagnostics it does not re-measure are in
        Phase 0 (NOTICE) vs an empty trigger raising the same two NOTICEs, Phase 0 server log
        (RAISE LOG) vs an empty trigger raising the same two LOG lines, Phase 1 vs the app
        writing the same new-schema rows itself (no trigger), all vs no trigger;
-       and one UPDATE of 10,000 rows in one transaction, Phase 1 vs no trigger
+       and one UPDATE of 10,000 rows in one transaction, Phase 1 vs no trigger;
+       Phase 2 (bench/phase2.py): the new client's writes with the reverse sync vs the app
+       writing both copies itself, the old client's in Phase 2 vs Phase 1 and no trigger
     2. backfill rows/s vs one set-based INSERT ... SELECT; writer p99 while it runs
     3. dual_write_drift() vs one hashed read of the same tables
     4. idempotency_log cleanup vs one plain DELETE; writer p99 during each
@@ -46,7 +48,7 @@ import psycopg
 from psycopg import sql
 from rich.console import Console
 
-from bench import deploy, report, workload
+from bench import deploy, phase2, report, workload
 from bench.workload import Pgbench
 from devenv import localdb
 from dualwrite import backfill, migration
@@ -723,7 +725,7 @@ class Bench:
 
 
 # What `--only` selects: each figure's rows, by the name a user types.
-FIGURES = ("write", "bulk", "backfill", "drift", "cleanup", "deploy")
+FIGURES = ("write", "bulk", "phase2", "backfill", "drift", "cleanup", "deploy")
 FULL_FIGURES = ("backfill", "drift")  # the full mode re-measures only what the backfill's size changes
 
 
@@ -768,6 +770,8 @@ def main(quick: bool = False, full: bool = False, results_dir: Path | str | None
             bench.figure_write()
         if "bulk" in figures:
             bench.figure_bulk()
+        if "phase2" in figures:
+            phase2.figure_phase2(bench)
         if "backfill" in figures or "drift" in figures:
             seeded = bench.seed_backfill_rows()
             if "backfill" in figures:
