@@ -96,3 +96,39 @@ def test_the_reverse_catch_up_brings_habit_tracker_back_to_the_new_schema(conn):
     assert catch_up.apply_create(session) == {"batches": 4, "unsynced": 0}  # 5 weeks in batches of 2, then none
     assert conn.execute("SELECT count(*) FROM public.habit_tracker").fetchone() == (5,)
     assert catch_up.apply_read(session) == {"unsynced": 0}
+
+
+def test_retirement_waits_for_a_new_clients_transaction_instead_of_deadlocking_it(conn, db_url):
+    """A new client that has written a child and then writes its week, while retirement starts: the deploy
+    waits for it (every table locked first, in the app's order), and the app's write commits."""
+    import threading
+
+    from dualwrite.catalog import retirement_props
+    from dualwrite.db import Session
+    from dualwrite.objects import Retirement
+
+    migration.apply(conn, 0)
+    for key in ("1", "2", "3"):
+        migration.set_phase(conn, phases.BY_KEY[key].order)
+    with psycopg.connect(db_url) as app, psycopg.connect(db_url, autocommit=True) as deploy:
+        child = app.execute("INSERT INTO public.children (user_id, name) VALUES (gen_random_uuid(), 'Mid') "
+                            "RETURNING id").fetchone()[0]
+        failure: list[BaseException] = []
+
+        def retire() -> None:
+            try:
+                Retirement(retirement_props()).apply_create(Session.on(deploy))
+            except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+                failure.append(error)
+
+        stopping = threading.Thread(target=retire)
+        stopping.start()
+        # The deploy is waiting on a lock the app's transaction holds before the app writes on.
+        waited = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'"
+        while conn.execute(waited, (deploy.info.backend_pid,)).fetchone()[0] == 0:
+            pass
+        app.execute("INSERT INTO public.weeks (child_id, week_start_date) VALUES (%s, '2025-10-13')", (child,))
+        app.commit()  # no DeadlockDetected: the app's write is kept
+        stopping.join(timeout=60)
+        assert not failure, failure
+    assert conn.execute("SELECT count(*) FROM public.weeks WHERE child_id = %s", (child,)).fetchone() == (1,)
