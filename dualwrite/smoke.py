@@ -143,8 +143,9 @@ def _insert_test_row(conn: psycopg.Connection, week_start_date: str, user_id: st
     )
 
 
-def _phase1_sync(conn: psycopg.Connection, user_id: str, guide_row: object) -> list[Check]:
-    """Phase 1: the guide's test row, then a well-formed one, inside the same rolled-back transaction."""
+def _phase1_sync(conn: psycopg.Connection, user_id: str, guide_row: object, phase: str) -> list[Check]:
+    """Phases that sync forward: the guide's test row, then a well-formed one, inside the same rolled-back
+    transaction."""
     # The guide calls 2025-10-14 a Monday; it is a Tuesday, so Phase 1 must record the row as
     # malformed (the app's write still succeeds) instead of inventing a week.
     errors = _one(conn, "SELECT count(*) FROM public.dual_write_errors WHERE tracker_id = %s", guide_row)
@@ -157,7 +158,7 @@ def _phase1_sync(conn: psycopg.Connection, user_id: str, guide_row: object) -> l
         "JOIN public.weeks w ON w.id = h.week_id WHERE w.legacy_id = %s",
         row_id,
     )
-    checks.append(Check("4", "phase 1 syncs child, week and 4 records", (children, weeks, records) == (1, 1, 4),
+    checks.append(Check("4", f"phase {phase} syncs child, week and 4 records", (children, weeks, records) == (1, 1, 4),
                         f"children={children}, weeks={weeks}, records={records}"))
     conn.execute("DELETE FROM public.habit_tracker WHERE id = %s", (row_id,))
     children, weeks = _new_schema_counts(conn, user_id)
@@ -195,7 +196,7 @@ def step4_test_trigger(conn: psycopg.Connection, config: StackConfig) -> list[Ch
                           f"children={children}, weeks={weeks}")
                 )
             else:
-                checks.extend(_phase1_sync(conn, user_id, row_id))
+                checks.extend(_phase1_sync(conn, user_id, row_id, config.stage.key))
     except psycopg.Error as error:
         checks.append(Check("4", "test trigger ran", False, f"{type(error).__name__}: {error}".strip()))
     finally:

@@ -35,7 +35,7 @@ def test_phase_2_checks_its_triggers_syncs_a_test_row_and_measures_drift_both_wa
     found = checks(conn, config)
     triggers = found["9 triggers of phase 2 (both directions) present and enabled"]
     assert triggers[0], triggers
-    assert found["phase 1 syncs child, week and 4 records"][0] and found["test row rolled back"][0]
+    assert found["phase 2 syncs child, week and 4 records"][0] and found["test row rolled back"][0]
     assert found["drift at most 0.1%"][0] and found["reverse drift (new -> old) at most 0.1%"][0]
     assert all(ok for name, (ok, _) in found.items() if "cleanup" not in name), found
     assert sheets(conn) == before
