@@ -15,12 +15,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LIBRARY = "dualwrite"
-# The one cycle known to be there, named so that any other fails the test, and so that this one's
-# end shows: branch `phasemodel` removes it (issue 18); when it is gone the test says to delete
-# this entry.
-KNOWN_CYCLES: list[list[str]] = []
-
-
 def module_name(path: Path, root: Path = ROOT) -> str:
     parts = list(path.relative_to(root).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
@@ -125,13 +119,9 @@ def test_the_library_imports_nothing_from_devenv():
                           "dualwrite/stack_engine.py):\n" + "\n".join(reaching))
 
 
-def test_the_library_has_no_import_cycle_but_the_known_one():
+def test_the_library_has_no_import_cycle():
     found = cycles(import_graph(library_modules()))
-    new = [cycle for cycle in found if cycle not in KNOWN_CYCLES]
-    assert not new, "import cycles inside dualwrite:\n" + "\n".join(" -> ".join(cycle) for cycle in new)
-    gone = [cycle for cycle in KNOWN_CYCLES if cycle not in found]
-    assert not gone, ("gone, so delete it from KNOWN_CYCLES (this file): "
-                      + "; ".join(" -> ".join(cycle) for cycle in gone))
+    assert not found, "import cycles inside dualwrite:\n" + "\n".join(" -> ".join(cycle) for cycle in found)
 
 
 def test_the_graph_reader_sees_an_import_inside_a_function_and_a_cycle(tmp_path: Path):
