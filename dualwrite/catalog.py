@@ -216,8 +216,9 @@ MIGRATION_013: tuple[SqlObject, ...] = (
     SqlObject(Function, "sync_old_to_new", "013/sync_old_to_new.phase{phase}.sql", signature="()"),
     SqlObject(Trigger, "trigger_habit_tracker_dual_write", "013/trigger_habit_tracker_dual_write.sql",
               on_table="habit_tracker"),
-    # Phase 1's sync, once per statement with its rows (transition tables: one trigger per event).
-    # The guide's trigger above stays the switch: disabled or dropped, these sync nothing.
+    # Phase 1's sync, once per statement with its rows (transition tables: one trigger per event),
+    # from Phase 1 on only (dualwrite/phases.py). The guide's trigger above stays the switch:
+    # disabled or dropped, these sync nothing.
     SqlObject(Function, "sync_habit_tracker_rows", "013/sync_habit_tracker_rows.sql",
               signature="(text, bigint[], uuid[], text[], date[], text[], jsonb[], bigint[], jsonb[])"),
     SqlObject(Function, "sync_one_habit_tracker_row", "013/sync_one_habit_tracker_row.sql",
@@ -287,9 +288,6 @@ def objects_in(phase: int) -> tuple[SqlObject, ...]:
     names = phases.at(phase).objects
     return tuple(obj for obj in MIGRATION_013 if obj.name in names)
 
-
-# The guide's objects (Phases 0 and 1 have the same ones; only the sync body differs).
-PHASE_0_AND_1 = objects_in(0)
 
 
 def by_name(name: str) -> SqlObject:

@@ -92,7 +92,11 @@ class Phase:
         return self.syncs in (BOTH, REVERSE)
 
 
-# The forward sync once per statement, beside the guide's trigger (its Phase 0 body does nothing).
+# Phase 1's forward sync once per statement, beside the guide's trigger (issue 19). Phase 0 has none
+# of it: its statement triggers keep transition tables (a copy of every row a statement writes) and
+# fire once per statement, a cost Phase 0, which only logs, has no use for. Entering Phase 1 creates
+# them (CREATE TRIGGER waits for the writes in flight; the backfill that follows catches up), stepping
+# back to Phase 0 drops them.
 _STATEMENT_SYNC = frozenset({
     "sync_habit_tracker_rows", "sync_one_habit_tracker_row", "sync_old_to_new_statement",
     "trigger_habit_tracker_dual_write_insert", "trigger_habit_tracker_dual_write_update",
@@ -104,8 +108,8 @@ _GUIDE = frozenset({
     "idx_idempotency_created", "cleanup_idempotency_log", "cleanup_idempotency_log_batch", "dual_write_errors",
     "habit_tracker_row_error", "sync_old_to_new", "trigger_habit_tracker_dual_write", "dual_write_diff",
     "dual_write_drift", "dual_write_gate_evidence", "backfill_habit_tracker",
-    # Phase 1's sync once per statement (issue 19): the guide's trigger stays the switch.
-    "idx_dual_write_errors_tracker_id", *_STATEMENT_SYNC,
+    # dual_write_errors' index (Phase 1's sync probes it), created with its table (objects/table.py).
+    "idx_dual_write_errors_tracker_id",
 })
 # Phase 2 adds the reverse sync and the evidence the Phase 3 gate reads (old clients' writes).
 _REVERSE = frozenset({
@@ -132,7 +136,7 @@ PATH: tuple[Phase, ...] = (
     Phase(
         key="0", order=0, title="log only",
         meaning="the guide's trigger logs every write to habit_tracker (NOTICE or server log); nothing is synced",
-        objects=_GUIDE, bodies={"sync_old_to_new": "0", "sync_old_to_new_statement": "0"},
+        objects=_GUIDE, bodies={"sync_old_to_new": "0"},
         syncs=NONE, backfill=False, reverse_backfill=False,
         cleanup_job=False,
         smoke_checks=(*_SMOKE_GUIDE, "test_row", "security", "cleanup_job"),
@@ -143,22 +147,24 @@ PATH: tuple[Phase, ...] = (
         key="1", order=1, title="sync old to new",
         meaning="writes to habit_tracker are projected into children, weeks, habits and habit_records; "
                 "existing rows are backfilled",
-        objects=_GUIDE, bodies={"sync_old_to_new": "1", "sync_old_to_new_statement": "1"}, syncs=FORWARD, backfill=True, reverse_backfill=False,
+        objects=_GUIDE | _STATEMENT_SYNC, bodies={"sync_old_to_new": "1", "sync_old_to_new_statement": "1"},
+        syncs=FORWARD, backfill=True, reverse_backfill=False,
         cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "test_row", "security", "cleanup_job", "drift"),
         drift="forward",
         gate=Gate("1", ("checklist",), "the guide's Phase 1 Activation Checklist: the stack before soaked Phase 1, "
                                        "drift under its threshold, no dual-write errors, performance baseline, "
                                        "Edge Function, approval"),
-        step_back="the trigger goes back to the Phase 0 body (log only) and the cleanup job is unscheduled; the "
-                  "new tables keep their rows",
+        step_back="the trigger goes back to the Phase 0 body (log only), the statement triggers of the sync and "
+                  "their functions are dropped, and the cleanup job is unscheduled; the new tables keep their rows",
         dual_write=("enabled", "disabled", "absent", "removed"), before="0",
     ),
     Phase(
         key="2", order=2, title="both directions",
         meaning="the new app writes the normalized tables and a reverse sync rebuilds each touched habit_tracker "
                 "row once per transaction; old clients' writes still flow forward",
-        objects=_GUIDE | _REVERSE, bodies={"sync_old_to_new": "1", "sync_old_to_new_statement": "1"}, syncs=BOTH, backfill=True, reverse_backfill=True,
+        objects=_GUIDE | _STATEMENT_SYNC | _REVERSE, bodies={"sync_old_to_new": "1", "sync_old_to_new_statement": "1"},
+        syncs=BOTH, backfill=True, reverse_backfill=True,
         cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "phase_triggers", "test_row", "security", "cleanup_job", "drift"),
         drift="both ways",
@@ -174,7 +180,7 @@ PATH: tuple[Phase, ...] = (
         key="3", order=3, title="contract",
         meaning="forward sync is off and habit_tracker is read-only for the API roles (an old client's write "
                 "gets a clear error); the reverse sync keeps it current for old readers",
-        objects=(_GUIDE | _REVERSE | _READ_ONLY) - {"trigger_habit_tracker_dual_write", "sync_old_to_new"} - _STATEMENT_SYNC,
+        objects=(_GUIDE | _REVERSE | _READ_ONLY) - {"trigger_habit_tracker_dual_write", "sync_old_to_new"},
         bodies={}, syncs=REVERSE, backfill=False, reverse_backfill=True, cleanup_job=True,
         smoke_checks=(*_SMOKE_GUIDE, "phase_triggers", "read_only", "security", "cleanup_job", "drift"),
         drift="reverse",

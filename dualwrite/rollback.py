@@ -14,13 +14,13 @@ back does).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Collection
 
 import psycopg
 from psycopg import sql
 
 from dualwrite import db
-from dualwrite.catalog import CLEANUP_JOB, FORWARD_TRIGGERS, MIGRATION_013, RETIRED, SCHEMA
+from dualwrite.catalog import CLEANUP_JOB, FORWARD_TRIGGERS, MIGRATION_013, RETIRED, SCHEMA, TRIGGER
 from dualwrite.config import StackConfig
 from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
 from dualwrite.objects.ownership import refuse_unless_owner
@@ -64,14 +64,19 @@ def refusal(config: StackConfig, name: str) -> str | None:
             "Nothing changed.")
 
 
-def statements(name: str) -> list[sql.SQL | sql.Composed]:
-    """What the rollback runs, in order; shown to the operator before it runs."""
+def statements(name: str, present: Collection[str] | None = None) -> list[sql.SQL | sql.Composed]:
+    """What the rollback runs, in order; shown to the operator before it runs. `present`: the forward
+    triggers the database has (forward_triggers_present); None stands for all of them."""
     chosen = level(name)
     # The guide's statement alone stops every sync (Phase 1's statement triggers check its
     # trigger); the rollback leaves none of the forward sync's triggers behind, the guide's first.
+    # Phase 0 has no statement triggers (dualwrite/phases.py), and DISABLE TRIGGER fails on one that
+    # is not there: option 1 disables those the database has, whatever phase the stack file says
+    # (an emergency must not fail because a deploy has not run yet).
     if chosen.name == "disable":
-        return [set_enabled_sql(t.name, t.on_table, False, SCHEMA) for t in FORWARD_TRIGGERS]
-    if chosen.name == "drop-trigger":
+        return [set_enabled_sql(t.name, t.on_table, False, SCHEMA) for t in FORWARD_TRIGGERS
+                if present is None or t.name == TRIGGER.name or t.name in present]
+    if chosen.name == "drop-trigger":  # IF EXISTS: each one, whether the database has it or not
         return [t.drop_sql() for t in FORWARD_TRIGGERS]
     # A scheduled cleanup would fail once its function is gone: unschedule it first.
     # Every object of every phase (what is absent is skipped: IF EXISTS), then the objects an
@@ -81,13 +86,22 @@ def statements(name: str) -> list[sql.SQL | sql.Composed]:
             *(obj.drop_sql() for obj in RETIRED)]
 
 
+def forward_triggers_present(conn: psycopg.Connection) -> set[str]:
+    """Names of the forward sync's triggers (catalog.FORWARD_TRIGGERS) the database has."""
+    rows = conn.execute(
+        sql.SQL("SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass({}) AND tgname = ANY({}) "
+                "AND NOT tgisinternal").format(sql.Literal(f"{SCHEMA}.{TRIGGER.on_table}"),
+                                               sql.Literal([t.name for t in FORWARD_TRIGGERS]))).fetchall()
+    return {row[0] for row in rows}
+
+
 def render(conn: psycopg.Connection, name: str) -> list[str]:
-    return [statement.as_string(conn) for statement in statements(name)]
+    return [statement.as_string(conn) for statement in statements(name, forward_triggers_present(conn))]
 
 
 def run(conn: psycopg.Connection, name: str) -> None:
     """The level's statements, inside the caller's transaction (without pg_cron there is no job to unschedule)."""
-    chosen = statements(name)
+    chosen = statements(name, forward_triggers_present(conn))
     if name == "all" and not has_pg_cron(conn):
         chosen = chosen[1:]
     for statement in chosen:

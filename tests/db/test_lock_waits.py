@@ -8,7 +8,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from dualwrite import migration, rollback
-from dualwrite.catalog import PHASE_0_AND_1, by_name
+from dualwrite.catalog import by_name, objects_in
 from dualwrite.db import Session
 from dualwrite.lock_waits import LockWaitExhausted
 from test_migration import present
@@ -51,7 +51,7 @@ def test_rollback_out_of_retries_names_the_session_holding_its_lock(conn, db_url
         app.rollback()
         pid = app.info.backend_pid
     assert_names(str(raised.value), pid, "habit-app-report", "LOCK TABLE public.habit_tracker IN ROW EXCLUSIVE MODE;")
-    assert present(conn) == {o.name for o in PHASE_0_AND_1}  # nothing changed
+    assert present(conn) == {o.name for o in objects_in(0)}  # nothing changed
 
 
 def test_a_concurrently_build_out_of_retries_names_the_older_transaction_it_waited_for(conn, db_url):

@@ -7,7 +7,7 @@ import pytest
 from pglast import ast
 
 from dualwrite import migration, parsed_sql
-from dualwrite.catalog import PHASE_0_AND_1, by_name
+from dualwrite.catalog import by_name, objects_in
 from dualwrite.db import Session
 from dualwrite.objects import Function
 from dualwrite.objects.table import IncompatibleTable
@@ -22,8 +22,13 @@ UNION ALL SELECT tgname FROM pg_trigger WHERE tgname = ANY(%(names)s)
 """
 
 
+def names(phase: int) -> set[str]:
+    return {o.name for o in objects_in(phase)}
+
+
 def present(conn: psycopg.Connection) -> set[str]:
-    return {r[0] for r in conn.execute(OBJECTS, {"names": [o.name for o in PHASE_0_AND_1]}).fetchall()}
+    """The objects of phases 0 and 1 the database has."""
+    return {r[0] for r in conn.execute(OBJECTS, {"names": sorted(names(0) | names(1))}).fetchall()}
 
 
 def body(conn: psycopg.Connection, function: str = "sync_old_to_new") -> str:
@@ -32,8 +37,8 @@ def body(conn: psycopg.Connection, function: str = "sync_old_to_new") -> str:
 
 
 def test_every_file_is_plain_sql_for_one_transaction():
-    for obj in PHASE_0_AND_1:
-        for phase in (0, 1):
+    for phase in (0, 1):
+        for obj in objects_in(phase):
             # PostgreSQL's parser refuses psql meta-commands (`\\i`, `\\set`): parsing is that check.
             statements = parsed_sql.statements(obj.source(phase), obj.file)
             for statement in statements:
@@ -46,17 +51,24 @@ def test_every_file_is_plain_sql_for_one_transaction():
 
 def test_apply_creates_every_catalog_object(conn):
     migration.apply(conn, 0)
-    assert present(conn) == {o.name for o in PHASE_0_AND_1}
+    assert present(conn) == names(0)
 
 
-def test_set_phase_swaps_only_the_function_body(conn):
+STATEMENT_SYNC = {"sync_habit_tracker_rows", "sync_one_habit_tracker_row", "sync_old_to_new_statement",
+                  "trigger_habit_tracker_dual_write_insert", "trigger_habit_tracker_dual_write_update",
+                  "trigger_habit_tracker_dual_write_delete"}
+
+
+def test_set_phase_swaps_the_body_and_adds_then_drops_the_statement_sync(conn):
     migration.apply(conn, 0)
-    phase0 = body(conn), body(conn, "sync_old_to_new_statement")
+    phase0 = body(conn)
+    assert not present(conn) & STATEMENT_SYNC  # Phase 0 only logs: no statement trigger, no transition table
     migration.set_phase(conn, 1)
     # Phase 1 syncs once per statement; the guide's row trigger keeps only its messages.
-    assert body(conn) != phase0[0] and "sync_habit_tracker_rows" in body(conn, "sync_old_to_new_statement")
+    assert present(conn) == names(0) | STATEMENT_SYNC == names(1)
+    assert body(conn) != phase0 and "sync_habit_tracker_rows" in body(conn, "sync_old_to_new_statement")
     migration.set_phase(conn, 0)
-    assert (body(conn), body(conn, "sync_old_to_new_statement")) == phase0
+    assert body(conn) == phase0 and present(conn) == names(0)
     # CREATE OR REPLACE keeps privileges: still no EXECUTE for PUBLIC.
     assert not conn.execute("SELECT has_function_privilege('anon', 'public.sync_old_to_new()', 'EXECUTE')").fetchone()[0]
 
@@ -67,8 +79,8 @@ def test_a_failed_object_leaves_nothing_of_itself_and_the_objects_before_it_stay
     conn.execute("CREATE TABLE public.dual_write_errors (x int)")  # collides half-way through the catalog
     with pytest.raises(IncompatibleTable, match="dual_write_errors already exists but is not the declared one"):
         migration.apply(conn, 0)
-    names = [o.name for o in PHASE_0_AND_1]
-    before = set(names[: names.index("dual_write_errors")])
+    ordered = [o.name for o in objects_in(0)]
+    before = set(ordered[: ordered.index("dual_write_errors")])
     assert present(conn) == before | {"dual_write_errors"}
     columns = conn.execute("SELECT count(*) FROM pg_attribute WHERE attrelid = 'public.dual_write_errors'::regclass "
                            "AND attnum > 0").fetchone()[0]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from dualwrite.catalog import PHASE_0_AND_1, by_name
+from dualwrite.catalog import by_name, objects_in
 from dualwrite.db import Session
 from dualwrite.objects import Function
 from dualwrite.smoke import api_role_access
@@ -25,13 +25,13 @@ def test_after_every_committed_object_the_api_roles_can_use_none(conn, phase):
     assert conn.execute("SELECT has_function_privilege('anon', 'public.probe()', 'EXECUTE')").fetchone()[0]
     conn.execute("DROP FUNCTION public.probe()")
     session = Session.on(conn)
-    for obj in PHASE_0_AND_1:
+    for obj in objects_in(phase):
         obj.operations(phase).apply_create(session)  # one transaction, as `pulumi up` commits it
         assert api_role_access(conn) == [], f"API roles can use something after {obj.name}"
 
 
 def test_service_role_keeps_what_the_edge_function_and_monitoring_need(conn):
-    for obj in PHASE_0_AND_1:
+    for obj in objects_in(0):
         obj.operations(0).apply_create(Session.on(conn))
     can = lambda q, *a: conn.execute(q, a).fetchone()[0]  # noqa: E731
     assert can("SELECT has_table_privilege('service_role', 'public.idempotency_log', 'SELECT,INSERT,UPDATE,DELETE')")
@@ -43,12 +43,12 @@ def test_service_role_keeps_what_the_edge_function_and_monitoring_need(conn):
 def test_only_the_phase_1_trigger_function_and_the_gate_evidence_are_security_definer_and_every_search_path_is_pinned(conn):
     for phase in (0, 1):
         session = Session.on(conn)
-        for obj in PHASE_0_AND_1:
+        for obj in objects_in(phase):
             (obj.operations(phase).apply_update(session, {}) if phase else obj.operations(0).apply_create(session))
         rows = conn.execute(
             "SELECT proname, prosecdef, array_to_string(proconfig, ',') FROM pg_proc "
             "WHERE pronamespace = 'public'::regnamespace AND proname = ANY(%s) AND prokind = 'f'",
-            ([o.name for o in PHASE_0_AND_1 if o.kind is Function],),
+            ([o.name for o in objects_in(phase) if o.kind is Function],),
         ).fetchall()
         # dual_write_gate_evidence(): counts for read-only roles that RLS would blind (its SQL file says why);
         # Phase 1's statement function writes the new schema for API roles that cannot (the guide's row

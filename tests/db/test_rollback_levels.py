@@ -9,7 +9,7 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict
 
 from dualwrite import migration, rollback
-from dualwrite.catalog import PHASE_0_AND_1
+from dualwrite.catalog import objects_in
 from dualwrite.objects import Trigger
 from test_migration import present
 
@@ -31,13 +31,24 @@ def trigger_state(conn: psycopg.Connection) -> list[tuple]:
 def test_disable_keeps_every_object(conn, deployed):
     rollback.execute(deployed, "disable", **TIMEOUTS)
     assert trigger_state(conn) == [("D",)]
-    assert present(conn) == {o.name for o in PHASE_0_AND_1}
+    assert present(conn) == {o.name for o in objects_in(0)}
+
+
+def test_disable_in_phase_1_disables_the_statement_triggers_too(conn, deployed):
+    """Phase 0 has only the guide's trigger; Phase 1 adds the statement triggers, and option 1 disables
+    every forward trigger the database has."""
+    migration.set_phase(conn, 1)
+    rollback.execute(deployed, "disable", **TIMEOUTS)
+    states = conn.execute("SELECT tgname, tgenabled FROM pg_trigger WHERE tgrelid = 'public.habit_tracker'::regclass "
+                          "AND tgname LIKE 'trigger_habit_tracker_dual_write%' ORDER BY tgname").fetchall()
+    assert states == [("trigger_habit_tracker_dual_write", "D"), ("trigger_habit_tracker_dual_write_delete", "D"),
+                      ("trigger_habit_tracker_dual_write_insert", "D"), ("trigger_habit_tracker_dual_write_update", "D")]
 
 
 def test_drop_trigger_keeps_functions_and_logs(conn, deployed):
     rollback.execute(deployed, "drop-trigger", **TIMEOUTS)
     assert trigger_state(conn) == []
-    assert present(conn) == {o.name for o in PHASE_0_AND_1 if o.kind is not Trigger}
+    assert present(conn) == {o.name for o in objects_in(0) if o.kind is not Trigger}
     assert conn.execute("SELECT count(*) FROM public.idempotency_log").fetchone() == (1,)
 
 
@@ -57,4 +68,4 @@ def test_a_held_lock_times_out_and_changes_nothing(conn, deployed, db_url):
         with pytest.raises(psycopg.errors.LockNotAvailable):
             rollback.execute(deployed, "all", lock_timeout="100ms", statement_timeout="5s", retries=1)
         app.rollback()
-    assert present(conn) == {o.name for o in PHASE_0_AND_1}
+    assert present(conn) == {o.name for o in objects_in(0)}

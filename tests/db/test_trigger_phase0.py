@@ -6,7 +6,7 @@ import psycopg
 import pytest
 
 from dualwrite import migration
-from dualwrite.catalog import PHASE_0_AND_1, SCHEMA
+from dualwrite.catalog import SCHEMA, objects_in
 from dualwrite.objects.function import Function
 from sheets import MONDAY, TUESDAY, count, habit, insert_sheet, update_sheet
 
@@ -43,7 +43,7 @@ def test_only_phase1_sync_and_the_gate_evidence_are_security_definer_and_every_f
     writes nothing and only pg_read_all_data and service_role may run it). Every function, definer
     or not, pins an empty search_path (Supabase lint 0011)."""
     migration.apply(conn, phase)
-    functions = [obj for obj in PHASE_0_AND_1 if obj.kind is Function]
+    functions = [obj for obj in objects_in(phase) if obj.kind is Function]
     seen = {}
     for obj in functions:
         definer, config = conn.execute(

@@ -26,7 +26,7 @@ import psycopg
 import pytest
 from psycopg.types.json import Jsonb
 
-from dualwrite.catalog import PHASE_0_AND_1
+from dualwrite.catalog import objects_in
 from dualwrite.smoke import api_role_access
 
 pytestmark = [pytest.mark.engine, pytest.mark.db]
@@ -51,7 +51,7 @@ def test_013_pasted_from_the_guide_is_adopted_then_preview_is_empty(e2e_stack):
     stack.invoke("preview", "--expect-no-changes")
     stack.invoke("preview", "--refresh", "--expect-no-changes")
     assert stack.query("SELECT count(*) FROM public.idempotency_log") == [(20,)]
-    assert sorted(o.name for o in PHASE_0_AND_1) == stack.objects_of_013()
+    assert sorted(o.name for o in objects_in(0)) == stack.objects_of_013()
     assert stack.query("SELECT relrowsecurity FROM pg_class WHERE oid = 'public.idempotency_log'::regclass") \
         == [(True,)]
     assert "FAIL" not in stack.invoke("smoke-test").stdout  # privileges, RLS, the 5 indexes, the trigger
@@ -148,7 +148,7 @@ def test_a_deploy_killed_while_waiting_on_a_lock_leaves_no_window_and_the_next_u
     assert not seen_open, f"the API roles could use an object of 013 at {seen_open}"
     assert "removed the lock of a cut-off deploy" in again.stdout
     stack.invoke("preview", "--expect-no-changes")
-    assert sorted(o.name for o in PHASE_0_AND_1) == stack.objects_of_013()
+    assert sorted(o.name for o in objects_in(0)) == stack.objects_of_013()
     assert "FAIL" not in stack.invoke("smoke-test").stdout
 
 

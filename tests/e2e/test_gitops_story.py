@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from dualwrite.catalog import PHASE_0_AND_1
+from dualwrite.catalog import objects_in
 from dualwrite.objects import Table
 
 pytestmark = [pytest.mark.engine, pytest.mark.db]
@@ -35,7 +35,7 @@ def test_gitops_story(e2e_stack):
     # 1. Phase 0: up, smoke-test.
     stack.invoke("up")
     assert "FAIL" not in stack.invoke("smoke-test").stdout
-    assert sorted(o.name for o in PHASE_0_AND_1) == stack.objects_of_013()
+    assert sorted(o.name for o in objects_in(0)) == stack.objects_of_013()
 
     # The state shows typed resources under the guide's components, and tables kept on delete.
     exported = json.loads(stack.pulumi("stack", "export").stdout)["deployment"]["resources"]
@@ -43,7 +43,7 @@ def test_gitops_story(e2e_stack):
     assert "pulumi-python:dynamic:Resource" not in types
     assert {"habit-tracker-db:migration013:Migration", "habit-tracker-db:migration013:Security"} <= types
     tables = [r for r in exported if r["type"].endswith(":Table")]
-    assert sorted(r["urn"].rsplit("::", 1)[1] for r in tables) == sorted(o.name for o in PHASE_0_AND_1 if o.kind is Table)
+    assert sorted(r["urn"].rsplit("::", 1)[1] for r in tables) == sorted(o.name for o in objects_in(0) if o.kind is Table)
     assert all(r.get("retainOnDelete") for r in tables)
 
     # 2. A second look changes nothing.
@@ -62,12 +62,14 @@ def test_gitops_story(e2e_stack):
     assert "source rows │ 300" in drift.stdout
     assert stack.query("SELECT source_rows, synced, drift_pct FROM public.dual_write_drift()") == [(300, 300, 0)]
     assert stack.query("SELECT count(*) FROM cron.job WHERE jobname = 'cleanup_idempotency_log'") == [(1,)]
+    assert sorted(o.name for o in objects_in(1)) == stack.objects_of_013()  # with the statement triggers
     stack.invoke("preview", "--expect-no-changes")
 
-    # 4. Back to Phase 0: the job goes, the new schema's rows stay.
+    # 4. Back to Phase 0: the job and the statement sync go, the new schema's rows stay.
     stack.invoke("phase", "0")
     stack.invoke("up")
     assert stack.query("SELECT count(*) FROM cron.job WHERE jobname = 'cleanup_idempotency_log'") == [(0,)]
+    assert sorted(o.name for o in objects_in(0)) == stack.objects_of_013()
     assert stack.query("SELECT count(*) >= 300 FROM public.weeks WHERE legacy_id IS NOT NULL") == [(True,)]
 
     # 5. Emergency rollback out of band; a refreshing preview shows the drift, up repairs it.
@@ -104,7 +106,7 @@ def test_gitops_story(e2e_stack):
     # And declared again, everything comes back.
     stack.set("dual_write", "enabled")
     stack.invoke("up")
-    assert sorted(o.name for o in PHASE_0_AND_1) == stack.objects_of_013()
+    assert sorted(o.name for o in objects_in(0)) == stack.objects_of_013()
 
 
 def test_destroy_keeps_tables_that_hold_rows(e2e_stack):
@@ -113,7 +115,7 @@ def test_destroy_keeps_tables_that_hold_rows(e2e_stack):
     stack.invoke("up")
     stack.query("INSERT INTO public.idempotency_log (key, operation, status) VALUES ('kept', 'create_week', 'success')")
     stack.invoke("destroy")
-    assert stack.objects_of_013() == sorted(o.name for o in PHASE_0_AND_1 if o.kind is Table)
+    assert stack.objects_of_013() == sorted(o.name for o in objects_in(0) if o.kind is Table)
     assert stack.query("SELECT key FROM public.idempotency_log") == [("kept",)]
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from dualwrite.catalog import PHASE_0_AND_1
+from dualwrite.catalog import objects_in
 
 pytestmark = [pytest.mark.engine, pytest.mark.db]
 
@@ -63,7 +63,7 @@ def test_a_copied_stack_file_is_refused_until_ownership_is_taken_on_purpose(e2e_
                    f"stack '{second.name}' of project 'habit-tracker-db' owns it there")
     assert_refused(first.invoke("destroy", check=False), f"Stack '{first.name}' does not drop",
                    f"stack '{second.name}' of project 'habit-tracker-db' owns migration 013 there now")
-    assert sorted(o.name for o in PHASE_0_AND_1) == first.objects_of_013()
+    assert sorted(o.name for o in objects_in(0)) == first.objects_of_013()
     assert first.query("SELECT key FROM public.idempotency_log") == [("kept",)]
     assert "FAIL" not in second.invoke("smoke-test").stdout
 

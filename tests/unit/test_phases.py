@@ -65,8 +65,21 @@ def test_each_object_says_its_phases():
     assert by_name("dual_write_errors").phases == phases.KEYS
 
 
-def test_phases_0_and_1_keep_the_guides_objects_and_differ_only_in_body():
-    assert objects_in(0) == objects_in(1)
+STATEMENT_TRIGGERS = ("trigger_habit_tracker_dual_write_insert", "trigger_habit_tracker_dual_write_update",
+                      "trigger_habit_tracker_dual_write_delete")
+
+
+def test_phase_0_has_no_statement_trigger_phase_1_adds_the_sync_once_per_statement():
+    """Phase 0 only logs: a statement trigger there would keep a transition table of every row written
+    and run once per statement for nothing (issue 19). Phase 1 adds the statement sync, whole."""
+    statement_sync = {"sync_habit_tracker_rows", "sync_one_habit_tracker_row", "sync_old_to_new_statement",
+                      *STATEMENT_TRIGGERS}
+    zero, one = phases.at(0), phases.at(1)
+    assert not zero.objects & statement_sync and "sync_old_to_new_statement" not in zero.bodies
+    assert not [obj.name for obj in objects_in(0) if obj.kind.kind == "trigger" and obj.name != GUIDE_TRIGGER]
+    assert one.objects - zero.objects == statement_sync and zero.objects < one.objects
+    for name in STATEMENT_TRIGGERS:
+        assert by_name(name).phases == ("1", "2")  # where the forward sync runs
     assert phases.at(0).body("sync_old_to_new") == "0" and phases.at(1).body("sync_old_to_new") == "1"
     # Phase 2 keeps every forward object of Phase 1, with the Phase 1 body.
     assert phases.at(1).objects < phases.at(2).objects and phases.at(2).body("sync_old_to_new") == "1"

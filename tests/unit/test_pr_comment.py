@@ -85,7 +85,10 @@ def test_phase_0_to_1_shows_the_phase_the_body_diff_and_no_checksum():
     diff = text.split("### SQL changed since the deployed version")[1].split("### SQL each change runs")[0]
     assert "--- a/sync_old_to_new (deployed)" in diff and "+++ b/sync_old_to_new (this change)" in diff
     assert "\n-    RAISE NOTICE 'Dual-write trigger fired" in diff or "\n-" in diff
-    assert any(line.startswith("+") and "INSERT INTO" in line for line in diff.splitlines())
+    # The sync once per statement is new in Phase 1: created, the definer called out, its triggers' locks shown.
+    assert "`public.sync_old_to_new_statement` is created SECURITY DEFINER" in text
+    assert "| create | `Trigger` | `trigger_habit_tracker_dual_write_update` | - | habit_tracker SHARE ROW EXCLUSIVE |" \
+        in text
 
 
 def test_a_step_back_says_what_it_does_and_an_unchanged_phase_says_nothing():
@@ -93,6 +96,7 @@ def test_a_step_back_says_what_it_does_and_an_unchanged_phase_says_nothing():
     assert "**phase: 1 -> 0**" in text
     assert ("What this step does (one step back, from phase 1 (sync old to new)): the trigger goes back to the "
             "Phase 0 body") in text
+    assert "| delete | `Trigger` | `trigger_habit_tracker_dual_write_insert` |" in text  # Phase 0 has none
     assert "What this step does" not in pr_comment.render(config("1"), upgrade_preview("1", "1"), None)
 
 

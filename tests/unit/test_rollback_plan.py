@@ -22,6 +22,13 @@ def test_disable_is_guide_option_1_then_the_statement_triggers_of_phase_1():
     assert rollback.follow_up_line("disable") == "habit-tracker-db:dual_write: disabled"
 
 
+def test_disable_leaves_out_the_statement_triggers_a_database_does_not_have():
+    """Phase 0 has none (DISABLE TRIGGER would fail on one that is not there); the guide's is always first."""
+    assert [s.as_string(None) for s in rollback.statements("disable", present=set())] == [
+        'ALTER TABLE "public"."habit_tracker" DISABLE TRIGGER "trigger_habit_tracker_dual_write"']
+    assert len(rollback.statements("disable", present={"trigger_habit_tracker_dual_write", *STATEMENT_TRIGGERS})) == 4
+
+
 def test_drop_trigger_is_guide_option_2_then_the_statement_triggers_of_phase_1():
     assert rendered("drop-trigger") == [
         f'DROP TRIGGER IF EXISTS "{name}" ON "public"."habit_tracker"'
