@@ -101,8 +101,9 @@ def test_pull_request_flow(world):
     # The phase move from the state, the body's diff, the security change and the backfill's size.
     assert "**phase: 0 -> 1**" in comment
     assert "SQL (diff below)" in comment and "+++ b/sync_old_to_new (this change)" in comment
-    # Phase 1 writes the new schema from the statement function (the guide's row function stays INVOKER).
-    assert "`public.sync_old_to_new_statement`: SECURITY INVOKER -> DEFINER" in comment
+    # Phase 1 writes the new schema from the statement function, new in Phase 1 (the guide's row function
+    # stays INVOKER).
+    assert "`public.sync_old_to_new_statement` is created SECURITY DEFINER" in comment
     assert "0 rows in habit_tracker" in comment and "rows/s (bench/results/results.json" in comment
     assert support.PASSPHRASE not in comment
 

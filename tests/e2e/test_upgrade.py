@@ -15,13 +15,16 @@ import tarfile
 
 import pytest
 
-from dualwrite.catalog import RETIRED
+from dualwrite.catalog import RETIRED, objects_in
 from tests.e2e.conftest import ROOT
 
 # The last release before components, typed resources and the dualwrite/devenv split.
 PREVIOUS_RELEASE = "03fbefb"
 # The last release before the phase model (dualwrite/phases.py): its PhaseOne component is PhaseJobs now.
 BEFORE_PHASE_MODEL = "692b5ce"
+# The last release whose Phase 0 had Phase 1's sync once per statement (its triggers, with transition
+# tables, ran a body that did nothing): from this one on it comes with Phase 1 (issue 19).
+STATEMENT_SYNC_IN_PHASE_0 = "ba10a0a"
 pytestmark = [pytest.mark.engine, pytest.mark.db]
 
 
@@ -104,3 +107,39 @@ def test_the_release_before_the_phase_model_upgrades_with_nothing_deleted_or_rep
     assert {r["urn"].rsplit("::", 1)[-1] for r in exported if r["type"].endswith("migration013:CronJob")} == {
         "cleanup-job"}
     assert not any(r["type"].endswith(":PhaseOne") for r in exported)
+
+
+STATEMENT_SYNC = {"sync_habit_tracker_rows", "sync_one_habit_tracker_row", "sync_old_to_new_statement",
+                  "trigger_habit_tracker_dual_write_insert", "trigger_habit_tracker_dual_write_update",
+                  "trigger_habit_tracker_dual_write_delete"}
+
+
+def test_a_phase_0_stack_of_the_release_before_drops_the_statement_sync_and_keeps_every_row(e2e_stack, tmp_path):
+    """That release deployed the statement triggers in Phase 0 too; this one's Phase 0 has none. The upgrade
+    deletes exactly them and their functions (they hold no data), replaces nothing, and every row stays."""
+    stack = e2e_stack()  # Phase 0
+    old = tmp_path / "statement-sync-in-phase-0"
+    old.mkdir()
+    previous_release(old, STATEMENT_SYNC_IN_PHASE_0)
+    (old / stack.stack_file.name).write_text(stack.stack_file.read_text())
+    stack.pulumi("up", "--yes", "--skip-preview", cwd=old, env={"PYTHONPATH": str(old)})
+    assert STATEMENT_SYNC <= set(stack.objects_of_013())  # the old shape, really
+    stack.query("INSERT INTO public.idempotency_log (key, operation, status) "
+                "SELECT 'key-' || g, 'create_week', 'success' FROM generate_series(1, 50) g")
+    stack.query("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+                "VALUES (gen_random_uuid(), 'Upgrade', '2025-10-13', '[]')")
+
+    plan = json.loads(stack.pulumi("preview", "--json").stdout)
+    moved = sorted((step["op"], step["urn"].rsplit("::", 1)[-1]) for step in plan["steps"]
+                   if step["op"] not in ("same", "update"))
+    assert moved == sorted(("delete", name) for name in STATEMENT_SYNC), moved
+
+    stack.invoke("up")
+    stack.invoke("preview", "--expect-no-changes")
+    assert stack.objects_of_013() == sorted(obj.name for obj in objects_in(0))
+    assert stack.query("SELECT count(*) FROM public.idempotency_log") == [(50,)]
+    assert stack.query("SELECT child_name FROM public.habit_tracker") == [("Upgrade",)]
+    # Phase 0 still only logs: a write after the upgrade reaches no table of the new schema.
+    stack.query("UPDATE public.habit_tracker SET child_name = 'Upgraded'")
+    assert stack.query("SELECT count(*) FROM public.weeks") == [(0,)]
+    assert "FAIL" not in stack.invoke("smoke-test").stdout
