@@ -363,12 +363,12 @@ class Bench:
             f"the two NOTICEs alone cost {1 - med['notice'] / med['empty']:.0%} of the empty trigger's TPS")
         shape = r["notice_pinned"]["notice"]
         add("notice_pinned", "notice", "(diagnostic: Phase 0's function shape)", None,
-            f"the same body as its floor, declared with SET search_path = '' as Phase 0's function is (every "
-            f"function of migration 013 pins its search_path): {spread_text(shape)} of the plain one")
+            f"the same body as its floor, declared with SET search_path = '' (a GUC switch per call, which Phase 0's "
+            f"row function leaves out: its SQL file says why): {spread_text(shape)} of the plain one")
         p0 = r["phase0"]["notice"]["ratio"]
         add("phase0", "notice", ">= 0.97x TPS", lambda x: x >= 0.97,
-            "" if p0 >= 0.97 else f"its body is its floor's (the same branch and RAISEs) declared with "
-            f"SET search_path = ''; the floor declared that way ran at {_x(shape['ratio'])} of the plain floor in "
+            "" if p0 >= 0.97 else f"its body is its floor's (the same branch and RAISEs, names qualified); the "
+            f"floor declared with SET search_path = '' ran at {_x(shape['ratio'])} of the plain floor in "
             f"the same rounds (Phase 0: {_x(p0)})")
         if med["phase0"] >= 0.90:
             why0 = ""
@@ -388,8 +388,8 @@ class Bench:
             f"log_destination {self.log_settings.get('log_destination', '?')})")
         p0s = r["phase0_server"]["log"]["ratio"]
         add("phase0_server", "log", ">= 0.97x TPS", lambda x: x >= 0.97,
-            "" if p0s >= 0.97 else f"its body is its floor's (the same branch and RAISE LOGs) declared with "
-            f"SET search_path = ''; with NOTICEs that shape alone ran at {_x(shape['ratio'])} of the plain "
+            "" if p0s >= 0.97 else f"its body is its floor's (the same branch and RAISE LOGs, names qualified); "
+            f"with NOTICEs the floor declared with SET search_path = '' ran at {_x(shape['ratio'])} of the plain "
             f"floor in the same rounds (Phase 0 server log: {_x(p0s)})")
         one = r["phase0_server_one"]
         add("phase0_server_one", "log", "(diagnostic: one log entry per row)", None,

@@ -323,7 +323,7 @@ $$
 
 def create_floor_trigger(conn: psycopg.Connection, body: str, *, pinned: bool = False) -> None:
     """A row-level AFTER trigger on habit_tracker running one of FLOOR_BODIES; `pinned`: with the
-    shape Phase 0's function has (SECURITY INVOKER, SET search_path = '': a per-call GUC switch)."""
+    shape Phase 0's function had until issue 19 (SET search_path = '': a per-call GUC switch)."""
     shape = sql.SQL("SET search_path = '' " if pinned else "")
     conn.execute(sql.SQL(
         "CREATE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql {shape}AS {body}; "

@@ -40,7 +40,7 @@ def test_service_role_keeps_what_the_edge_function_and_monitoring_need(conn):
     assert not can("SELECT has_function_privilege('service_role', 'public.sync_old_to_new()', 'EXECUTE')")
 
 
-def test_only_the_phase_1_trigger_function_and_the_gate_evidence_are_security_definer_and_every_search_path_is_pinned(conn):
+def test_only_the_phase_1_trigger_function_and_the_gate_evidence_are_security_definer_and_pin_search_path(conn):
     for phase in (0, 1):
         session = Session.on(conn)
         for obj in objects_in(phase):
@@ -55,7 +55,11 @@ def test_only_the_phase_1_trigger_function_and_the_gate_evidence_are_security_de
         # function only raises its NOTICEs, as the invoker).
         assert {name for name, definer, _ in rows if definer} == (
             {"sync_old_to_new_statement", "dual_write_gate_evidence"} if phase == 1 else {"dual_write_gate_evidence"})
-        assert all("search_path=" in (settings or "") for _, _, settings in rows), rows
+        assert all("search_path=" in (settings or "") for _, definer, settings in rows if definer), rows
+        # Unpinned only where nothing runs with the owner's rights and nothing resolves through search_path:
+        # Phase 0's row function, once per written row (sql/013/sync_old_to_new.phase0.sql says why).
+        assert {name for name, _, settings in rows if "search_path=" not in (settings or "")} == (
+            set() if phase else {"sync_old_to_new"}), rows
 
 
 def test_a_grant_made_by_hand_is_put_back_by_the_next_update(conn):

@@ -36,13 +36,27 @@ def test_trigger_is_enabled_after_row_on_insert_update_delete(db):
     assert "EXECUTE FUNCTION sync_old_to_new()" in row[2]
 
 
-@pytest.mark.parametrize("phase", [0, 1])
-def test_only_phase1_sync_and_the_gate_evidence_are_security_definer_and_every_function_pins_search_path(conn, phase):
+# SECURITY DEFINER functions of `names` with no pinned search_path: the rule (policy/__main__.py's too).
+UNPINNED_DEFINERS = """
+SELECT p.proname FROM pg_proc AS p
+WHERE p.pronamespace = 'public'::regnamespace AND p.proname = ANY(%s) AND p.prosecdef
+  AND NOT EXISTS (SELECT FROM unnest(coalesce(p.proconfig, '{}')) AS s WHERE s LIKE 'search_path=%%')
+"""
+
+
+def unpinned_definers(conn: psycopg.Connection, names: list[str]) -> list[str]:
+    return sorted(row[0] for row in conn.execute(UNPINNED_DEFINERS, (names,)))
+
+
+@pytest.mark.parametrize(("phase", "phase0_log"), [(0, "notice"), (0, "server"), (1, "notice")])
+def test_only_phase1_sync_and_the_gate_evidence_are_security_definer_and_every_definer_pins_search_path(
+        conn, phase, phase0_log):
     """Only two functions need definer rights: Phase 1's sync_old_to_new_statement() (it writes tables the app's
     roles may not) and dual_write_gate_evidence() (counts a read-only role cannot see past RLS; it
-    writes nothing and only pg_read_all_data and service_role may run it). Every function, definer
-    or not, pins an empty search_path (Supabase lint 0011)."""
-    migration.apply(conn, phase)
+    writes nothing and only pg_read_all_data and service_role may run it). Every definer pins an empty
+    search_path; so does every other function but Phase 0's row function, an invoker that runs once per
+    written row and resolves no name through search_path (its SQL file says why it carries no SET)."""
+    migration.apply(conn, phase, phase0_log=phase0_log)
     functions = [obj for obj in objects_in(phase) if obj.kind is Function]
     seen = {}
     for obj in functions:
@@ -50,11 +64,20 @@ def test_only_phase1_sync_and_the_gate_evidence_are_security_definer_and_every_f
             "SELECT prosecdef, proconfig FROM pg_proc WHERE oid = to_regprocedure(%s)",
             (f"{SCHEMA}.{obj.name}{obj.signature}",),
         ).fetchone()
-        assert config is not None and 'search_path=""' in config, (obj.name, config)
-        seen[obj.name] = definer
+        seen[obj.name] = definer, config is not None and 'search_path=""' in config
     assert len(seen) >= 6, seen  # the loop checked every function of 013, not none of them
     expected_definers = {"dual_write_gate_evidence"} | ({"sync_old_to_new_statement"} if phase == 1 else set())
-    assert {name for name, definer in seen.items() if definer} == expected_definers
+    assert {name for name, (definer, _) in seen.items() if definer} == expected_definers
+    assert unpinned_definers(conn, list(seen)) == []
+    assert {name for name, (_, pinned) in seen.items() if not pinned} == ({"sync_old_to_new"} if phase == 0 else set())
+
+
+def test_an_unpinned_definer_breaks_the_rule(db):
+    """The rule is not vacuous: Phase 0's unpinned row function, made SECURITY DEFINER, is what it finds."""
+    names = [obj.name for obj in objects_in(0) if obj.kind is Function]
+    assert unpinned_definers(db, names) == []
+    db.execute("ALTER FUNCTION public.sync_old_to_new() SECURITY DEFINER")
+    assert unpinned_definers(db, names) == ["sync_old_to_new"]
 
 
 def test_insert_logs_the_guides_two_notices(db, notices):

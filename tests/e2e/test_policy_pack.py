@@ -16,8 +16,9 @@ def preview_with_pack(stack, copy):
                         env={"PYTHONPATH": str(copy)}, check=False)
 
 
-def test_the_program_as_committed_passes_the_pack(e2e_stack):
-    stack = e2e_stack(phase="1")
+@pytest.mark.parametrize("phase", ["0", "1"])  # Phase 0's row function is an unpinned invoker: the rule allows it
+def test_the_program_as_committed_passes_the_pack(e2e_stack, phase):
+    stack = e2e_stack(phase=phase)
     result = stack.invoke("policy")
     assert "habit-tracker-db-policy" in result.stdout and "✅" in result.stdout
 

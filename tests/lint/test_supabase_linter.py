@@ -12,7 +12,7 @@ what migration 013 creates, written here from splinter's public documentation
     0007 policy_exists_rls_disabled    ERROR  policies on a table whose RLS is off
     0008 rls_enabled_no_policy         INFO   RLS on, no policy (deny-all for the API roles: intended)
 
-Only WARN and ERROR fail. A procedure that COMMITs cannot carry `SET search_path`, so the
+Only WARN and ERROR fail, but one: Phase 0's row function is not pinned (0011), on purpose (below). A procedure that COMMITs cannot carry `SET search_path`, so the
 batched cleanup is a function (one batch) looped by the pg_cron job's DO block, which is no
 stored routine at all (sql/013/cleanup_idempotency_log_job.sql).
 """
@@ -72,14 +72,19 @@ def findings(conn: psycopg.Connection) -> list[tuple[str, str, str]]:
                   if name.split("(")[0].removeprefix(f"{SCHEMA}.") in ours)
 
 
-@pytest.mark.parametrize("phase", (0, 1))
-def test_no_warn_or_error_lint_on_migration_013(conn, phase):
-    migration.apply(conn, phase)
+@pytest.mark.parametrize(("phase", "phase0_log"), ((0, "notice"), (0, "server"), (1, "notice")))
+def test_no_warn_or_error_lint_on_migration_013_but_phase_0s_unpinned_row_function(conn, phase, phase0_log):
+    migration.apply(conn, phase, phase0_log=phase0_log)
     found = findings(conn)
-    assert [f for f in found if f[0] in ("WARN", "ERROR")] == []
+    # Phase 0's row function carries no SET search_path, deliberately: it runs once per written row, the
+    # SET costs a GUC switch per call, and it is an invoker whose body resolves no name through
+    # search_path (sql/013/sync_old_to_new.phase0.sql). Lint 0011 flags every unpinned function, so the
+    # Security Advisor shows this one WARN in Phase 0; Phase 1's body pins again.
+    accepted = [("WARN", "0011_function_search_path_mutable", "sync_old_to_new()")] if phase == 0 else []
+    assert [f for f in found if f[0] in ("WARN", "ERROR")] == accepted
     # What is left is informational, and deliberate: the errors table is for its owner and service_role
     # (BYPASSRLS) only, so RLS with no policy denies every API role.
-    assert found == [("INFO", "0008_rls_enabled_no_policy", "dual_write_errors")]
+    assert [f for f in found if f[0] == "INFO"] == [("INFO", "0008_rls_enabled_no_policy", "dual_write_errors")]
 
 
 def test_the_lints_find_what_they_look_for(conn):
