@@ -108,7 +108,7 @@ def rows_after(conn: psycopg.Connection, after_id: int) -> int:
 # function's own statements included and no other session's, which is what the pacing budget
 # counts (dualwrite/backfill_pacing.py). The server's LSN moved by everyone's WAL meanwhile.
 # EXPLAIN returns the plan instead of rows, so the statement leaves its result in a
-# transaction-local setting, read by the next one.
+# transaction-local setting, read by the next one; both go in one round trip (a pipeline).
 BATCH = """
 EXPLAIN (ANALYZE, WAL, TIMING OFF, COSTS OFF, SUMMARY OFF, FORMAT JSON)
 SELECT pg_catalog.set_config('dualwrite.backfill_batch', pg_catalog.json_build_array(
@@ -127,9 +127,11 @@ class Batch(NamedTuple):
 
 def one_batch(conn: psycopg.Connection, after_id: int, batch_size: int) -> Batch:
     """Project one batch (inside the caller's transaction): its last id, rows covered and own WAL."""
-    plan = conn.execute(BATCH, {"after": after_id, "size": batch_size}).fetchone()[0]
-    wal = int(plan[0]["Plan"]["WAL Bytes"])
-    last, covered = conn.execute(BATCH_RESULT).fetchone()[0]
+    with conn.pipeline():
+        explained = conn.execute(BATCH, {"after": after_id, "size": batch_size})
+        result = conn.execute(BATCH_RESULT)
+    wal = int(explained.fetchone()[0][0]["Plan"]["WAL Bytes"])
+    last, covered = result.fetchone()[0]
     return Batch(None if last is None else int(last), int(covered), wal)
 
 
