@@ -406,7 +406,7 @@ def backfill(c, stack="local", batch_size=None):
                     f"or leave it out for stack '{stack}'s habit-tracker-db:backfill_batch_size; nothing was changed.")
     result = stack_backfill.run(stack, _this_machine(), None if batch_size is None else int(text))
     print(f"backfill of stack '{stack}': {result.summary()}")
-    if result.pacing:  # what the server's WAL made it do (dualwrite/backfill_pacing.py)
+    if result.pacing:  # what its own WAL and the server's checkpoints made it do (dualwrite/backfill_pacing.py)
         print(f"pacing: {result.pacing}")
 
 

@@ -12,10 +12,11 @@ the smallest id that `dual_write_diff()` reports (missing, mismatched or orphane
 a kill the rows already projected are skipped; the state is the projection itself, in the
 database. Safe while the app writes (see the SQL function).
 
-Paced by the server's WAL as well (dualwrite/backfill_pacing.py): after each batch it reads the
-WAL written and the checkpoints requested, and waits when it runs above the budget that
-max_wal_size allows, or once when a checkpoint was requested. Progress shows rows/s and that
-pacing ("WAL 12 MB/s, budget 18 MB/s, paused 0.5 s for a checkpoint"); the result sums it up.
+Paced by its WAL as well (dualwrite/backfill_pacing.py): each batch reports the WAL it wrote
+itself, and after it the server's checkpoints are read; the backfill waits when its own WAL
+runs above the budget that max_wal_size allows, or once when a checkpoint was requested.
+Progress shows rows/s and that pacing ("WAL 12 MB/s (server 20 MB/s), budget 18 MB/s, paused
+0.5 s for a checkpoint"); the result sums it up.
 
 Malformed rows (habit_tracker_row_error) cannot be projected until their data is fixed: a
 batch records each in dual_write_errors, and a later run starts past those already recorded
@@ -31,7 +32,7 @@ import argparse
 import functools
 import time
 from dataclasses import dataclass, replace
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import psycopg
 from psycopg.conninfo import conninfo_to_dict
@@ -102,17 +103,36 @@ def rows_after(conn: psycopg.Connection, after_id: int) -> int:
     return int(conn.execute("SELECT count(*) FROM public.habit_tracker WHERE id > %s", (after_id,)).fetchone()[0])
 
 
-def one_batch(conn: psycopg.Connection, after_id: int, batch_size: int) -> tuple[int | None, int]:
-    """Project one batch (inside the caller's transaction): (last id covered or None at the end, rows covered).
-    One statement, so one round trip: the batch and the count of the rows it covered."""
-    last, covered = conn.execute(
-        "SELECT b.last, (SELECT count(*) FROM public.habit_tracker AS h WHERE h.id > %(after)s AND h.id <= b.last) "
-        "FROM (SELECT public.backfill_habit_tracker(%(after)s, %(size)s) AS last) AS b",
-        {"after": after_id, "size": batch_size},
-    ).fetchone()
-    if last is None:
-        return None, 0
-    return int(last), int(covered)
+# One batch as one statement: the batch and the count of the rows it covered. Run under EXPLAIN
+# ANALYZE for its "WAL Bytes": the WAL this backend wrote while the statement ran, the
+# function's own statements included and no other session's, which is what the pacing budget
+# counts (dualwrite/backfill_pacing.py). The server's LSN moved by everyone's WAL meanwhile.
+# EXPLAIN returns the plan instead of rows, so the statement leaves its result in a
+# transaction-local setting, read by the next one; both go in one round trip (a pipeline).
+BATCH = """
+EXPLAIN (ANALYZE, WAL, TIMING OFF, COSTS OFF, SUMMARY OFF, FORMAT JSON)
+SELECT pg_catalog.set_config('dualwrite.backfill_batch', pg_catalog.json_build_array(
+           b.last, (SELECT count(*) FROM public.habit_tracker AS h WHERE h.id > %(after)s AND h.id <= b.last))::text,
+       true)
+FROM (SELECT public.backfill_habit_tracker(%(after)s, %(size)s) AS last) AS b
+"""
+BATCH_RESULT = "SELECT pg_catalog.current_setting('dualwrite.backfill_batch')::json"
+
+
+class Batch(NamedTuple):
+    last: int | None  # the last id covered; None: no row was left after the batch's start
+    covered: int  # habit_tracker rows the batch covered
+    wal: int  # bytes of WAL the batch itself wrote
+
+
+def one_batch(conn: psycopg.Connection, after_id: int, batch_size: int) -> Batch:
+    """Project one batch (inside the caller's transaction): its last id, rows covered and own WAL."""
+    with conn.pipeline():
+        explained = conn.execute(BATCH, {"after": after_id, "size": batch_size})
+        result = conn.execute(BATCH_RESULT)
+    wal = int(explained.fetchone()[0][0]["Plan"]["WAL Bytes"])
+    last, covered = result.fetchone()[0]
+    return Batch(None if last is None else int(last), int(covered), wal)
 
 
 def next_batch_size(size: int, seconds: float, target: float, largest: int) -> int:
@@ -163,7 +183,7 @@ def run(
             while max_batches is None or batches < max_batches:
                 began = time.monotonic()
                 # Each batch is its own short, bounded transaction, retried on lock trouble.
-                last, covered = db.run_bounded(
+                last, covered, wal = db.run_bounded(
                     conn, functools.partial(one_batch, after_id=after, batch_size=size), lock_timeout=lock_timeout,
                     statement_timeout=statement_timeout, retries=RETRIES, sleep=sleep, retry_on=RETRYABLE,
                 )
@@ -175,7 +195,7 @@ def run(
                     size = next_batch_size(size, time.monotonic() - began, max_batch_seconds, batch_size)
                 wait = 0.0
                 if pacer is not None:
-                    pause = pacer.after_batch(conn)
+                    pause = pacer.after_batch(conn, wal)
                     wait = pause.seconds
                     pacer.paused_for(pause)
                 progress.update(task, advance=covered, pace="" if pacer is None else pacer.line())

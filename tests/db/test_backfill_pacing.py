@@ -1,14 +1,16 @@
-"""The backfill paces itself by the server's WAL and checkpoints (dualwrite/backfill_pacing.py).
+"""The backfill paces itself by its own WAL and the server's checkpoints (dualwrite/backfill_pacing.py).
 
 Checkpoints are real: another session (the cluster's admin, as a dashboard superuser would)
-runs CHECKPOINT at a known point between two batches. No timing is asserted: only which
-pauses the backfill decided on and what it says about them.
+runs CHECKPOINT at a known point between two batches. The app's WAL is real too: another
+session writes it while a batch runs or between batches. No timing is asserted: only which
+pauses the backfill decided on, what WAL it counted, and what it says about them.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import threading
 import time
 
 import psycopg
@@ -46,22 +48,72 @@ def db(conn: psycopg.Connection) -> psycopg.Connection:
 
 def test_a_requested_checkpoint_makes_the_backfill_yield_once(db, admin_conn):
     pacer = WalPacer.start(db, budget=NO_BUDGET)
-    assert pacer.after_batch(db).seconds == 0
+    assert pacer.after_batch(db, 0).seconds == 0
     checkpoint(admin_conn)  # requested, as one that max_wal_size sets off is
-    pause = pacer.after_batch(db)
+    pause = pacer.after_batch(db, 0)
     assert (pause.seconds, pause.reason) == (backfill_pacing.CHECKPOINT_PAUSE, "for a checkpoint")
     assert pacer.line().endswith(f"paused {backfill_pacing.CHECKPOINT_PAUSE:.1f} s for a checkpoint"), pacer.line()
-    assert pacer.after_batch(db).seconds == 0  # once per checkpoint, not for every batch after it
+    assert pacer.after_batch(db, 0).seconds == 0  # once per checkpoint, not for every batch after it
     assert pacer.checkpoints_req == 1
 
 
-def test_wal_above_the_budget_makes_the_backfill_wait(db, admin_conn):
+def test_its_own_wal_above_the_budget_makes_the_backfill_wait(db):
     pacer = WalPacer.start(db, budget=Budget(wal_per_checkpoint=1024, spacing=1.0))  # 1 kB/s
-    admin_conn.execute("SELECT pg_switch_wal()")  # the rest of the WAL segment counts as written
-    generate_sheets(db, 50)
-    pause = pacer.after_batch(db)
+    pause = pacer.after_batch(db, 16 * backfill_pacing.MB)  # a batch that wrote 16 MB itself
     assert (pause.seconds, pause.reason) == (backfill_pacing.MAX_PAUSE, "for the WAL budget")
     assert "budget 0 MB/s, paused 2.0 s for the WAL budget" in pacer.line(), pacer.line()
+    assert pacer.summary().startswith("WAL 16 MB (server "), pacer.summary()
+
+
+def test_the_apps_wal_does_not_make_the_backfill_wait(db, admin_conn):
+    """The budget counts the backfill's own WAL: on a busy server, waiting for the app's WAL
+    only starved the backfill (bench/results/pacing-notes.md: 319 s of pauses at 1M)."""
+    pacer = WalPacer.start(db, budget=Budget(wal_per_checkpoint=1024, spacing=1.0))  # 1 kB/s
+    admin_conn.execute("SELECT pg_switch_wal()")  # the rest of the WAL segment counts as the server's
+    generate_sheets(admin_conn, 50)  # the app's writes
+    pause = pacer.after_batch(db, 0)  # the batch itself wrote nothing
+    assert (pause.seconds, pause.reason) == (0.0, "")
+    assert pacer.wal == 0 and pacer.server_wal >= 1024 * 1024, (pacer.wal, pacer.server_wal)
+    assert re.match(r"WAL 0 MB/s \(server [1-9][\d,]* MB/s\), budget 0 MB/s$", pacer.line()), pacer.line()
+
+
+def test_a_batch_counts_its_own_wal_not_what_others_write_meanwhile(db, admin_conn):
+    """A batch's WAL is what its statement wrote (EXPLAIN's WAL Bytes), not how far the server's
+    LSN moved: another session writes about 20 MB of WAL while the batch waits for one of its rows."""
+    generate_sheets(db, 200)
+    migration.set_phase(db, 1)
+    with db.transaction():
+        alone = backfill.one_batch(db, 0, 100)
+    assert alone.last is not None and alone.covered == 100 and alone.wal > 0, alone
+
+    next_id = db.execute("SELECT min(id) FROM habit_tracker WHERE id > %s", (alone.last,)).fetchone()[0]
+    lsn = "SELECT pg_current_wal_lsn() - '0/0'::pg_lsn"
+    waiting = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+    batch: list[backfill.Batch] = []
+
+    def run_batch() -> None:
+        with db.transaction():
+            batch.append(backfill.one_batch(db, alone.last, 100))
+
+    with psycopg.connect(db.info.dsn, autocommit=True) as app:  # holds a row of the next batch
+        app.execute("BEGIN")
+        app.execute("SELECT FROM habit_tracker WHERE id = %s FOR UPDATE", (next_id,))
+        before = int(admin_conn.execute(lsn).fetchone()[0])
+        worker = threading.Thread(target=run_batch)
+        worker.start()
+        for _ in range(1000):
+            if admin_conn.execute(waiting).fetchone()[0]:
+                break
+            time.sleep(0.01)
+        else:
+            raise AssertionError("the batch never waited for the row the app session locked")
+        app.execute("CREATE TABLE app_noise AS SELECT g, repeat('x', 1000) AS pad FROM generate_series(1, 20000) AS g")
+        app.execute("COMMIT")
+        worker.join(timeout=60)
+    after = int(admin_conn.execute(lsn).fetchone()[0])
+    assert batch and batch[0].covered == 100, batch
+    assert after - before > 10 * alone.wal, (after - before, alone.wal)  # the server's WAL over the batch: the app's
+    assert 0 < batch[0].wal < 4 * alone.wal, (batch[0].wal, alone.wal)  # the batch's own: about the first batch's
 
 
 def test_the_budget_keeps_checkpoints_as_far_apart_as_checkpoint_warning(db):
@@ -115,4 +167,5 @@ def test_the_progress_line_shows_the_pacing(db, db_url):
     result = backfill.run(db_url, batch_size=10, show_progress=True,
                           console=Console(file=screen, force_terminal=True, width=200))
     assert result.rows == 50
-    assert re.search(r"WAL \d+ MB/s, budget \d+ MB/s", screen.getvalue()), screen.getvalue()[-600:]
+    assert re.search(r"WAL \d+ MB/s \(server \d+ MB/s\), budget \d+ MB/s", screen.getvalue()), \
+        screen.getvalue()[-600:]
