@@ -59,6 +59,10 @@ SET enable_mergejoin = off
 -- Disabled plan types cost 1e10 in the planner's estimates, far past jit_above_cost: JIT
 -- would compile every statement (100-300 ms each, measured) to save nothing.
 SET jit = off
+-- Each unnest(...) in FROM is a Function Scan that stores its rows first: a 10,000-row
+-- statement's habits (about 5 MB a column) spilled to a temporary file in five statements
+-- at the default 4 MB (bench/NOTES.md, 2026-12-02 (later)). Bounded by the statement's size.
+SET work_mem = '64MB'
 AS $$
 DECLARE
     v_week uuid[];             -- per row: its week (NULL until placed)

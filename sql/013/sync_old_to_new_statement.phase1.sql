@@ -74,6 +74,16 @@ BEGIN
     IF v_syncing = 'reverse' THEN
         RETURN NULL;
     END IF;
+    -- No row: nothing to sync (an INSERT ... ON CONFLICT DO UPDATE fires both the INSERT and
+    -- the UPDATE statement triggers, and one of them usually has no row).
+    IF TG_OP = 'DELETE' THEN
+        SELECT count(*) INTO v_count FROM (SELECT FROM old_rows LIMIT 2) AS o;
+    ELSE
+        SELECT count(*) INTO v_count FROM (SELECT FROM new_rows LIMIT 2) AS n;
+    END IF;
+    IF v_count = 0 THEN
+        RETURN NULL;
+    END IF;
     -- The guide's switch: its row trigger disabled or dropped means no sync at all.
     IF NOT EXISTS (SELECT FROM pg_catalog.pg_trigger AS t
                    WHERE t.tgrelid = TG_RELID AND t.tgname = 'trigger_habit_tracker_dual_write'
@@ -83,14 +93,7 @@ BEGIN
 
     -- One row (most app writes): the per-row body, cheaper for one row than the set-based
     -- statements (sync_one_habit_tracker_row.sql says how much).
-    IF TG_OP = 'DELETE' THEN
-        SELECT count(*) INTO v_count FROM (SELECT FROM old_rows LIMIT 2) AS o;
-    ELSE
-        SELECT count(*) INTO v_count FROM (SELECT FROM new_rows LIMIT 2) AS n;
-    END IF;
-    IF v_count = 0 THEN
-        RETURN NULL;
-    ELSIF v_count = 1 THEN
+    IF v_count = 1 THEN
         IF TG_OP <> 'DELETE' THEN
             SELECT n.* INTO v_new FROM new_rows AS n;
         END IF;

@@ -11,7 +11,9 @@
 -- update the period, else find or create the child and insert, move or adopt the week (as in
 -- sync_habit_tracker_rows()); habits by position (drop the tail, upsert new or renamed
 -- positions, unchanged ones filtered by a scalar subquery so ON CONFLICT never locks them);
--- records by date (delete days now empty or outside the week, upsert new or changed days).
+-- records by date (delete days now empty or outside the week, upsert new or changed days);
+-- an UPDATE of a week made from the row's previous version compares only the habits and days
+-- that differ between the two versions (tests/db/test_single_row_diff.py counts the reads).
 -- A concurrent writer's child is re-read after ON CONFLICT DO NOTHING.
 --
 -- SECURITY INVOKER: its only caller is the statement trigger's SECURITY DEFINER function,
@@ -41,6 +43,7 @@ DECLARE
     v_week_period text;
     v_child_user uuid;
     v_child_name text;
+    v_whole boolean := true;
 BEGIN
     IF op = 'DELETE' THEN
         r := old_row;
@@ -87,6 +90,13 @@ BEGIN
             IF v_week_period IS DISTINCT FROM r.week_period THEN
                 UPDATE public.weeks AS w SET week_period = r.week_period, updated_at = now() WHERE w.id = v_week;
             END IF;
+            -- An UPDATE of a week in place whose previous version the sync made diffs only the
+            -- habits and days that differ between the two versions, as sync_habit_tracker_rows()
+            -- does: an app's edit of one day reads one habit's records, not the week's 35. A
+            -- previous version that was not an array has no element at any position (NULL is
+            -- distinct from every habit and day), so all of its week is compared.
+            v_whole := op <> 'UPDATE' OR old_row.id <> new_row.id
+                       OR EXISTS (SELECT FROM public.dual_write_errors AS e WHERE e.tracker_id = r.id);
         ELSE
             SELECT c.id INTO v_child FROM public.children AS c
             WHERE c.user_id = r.user_id AND c.name = r.child_name;
@@ -131,7 +141,8 @@ BEGIN
         INSERT INTO public.habits AS h (week_id, name, position)
         SELECT v_week, e.elem ->> 'name', (e.ord - 1)::integer
         FROM jsonb_array_elements(r.habits) WITH ORDINALITY AS e (elem, ord)
-        WHERE (SELECT o.name FROM public.habits AS o
+        WHERE (v_whole OR old_row.habits -> (e.ord - 1)::integer ->> 'name' IS DISTINCT FROM e.elem ->> 'name')
+          AND (SELECT o.name FROM public.habits AS o
                WHERE o.week_id = v_week AND o.position = (e.ord - 1)::integer) IS DISTINCT FROM e.elem ->> 'name'
         ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
 
@@ -139,6 +150,7 @@ BEGIN
             DELETE FROM public.habit_records AS rec
             USING public.habits AS h
             WHERE h.week_id = v_week AND rec.habit_id = h.id
+              AND (v_whole OR old_row.habits -> h.position -> 'times' IS DISTINCT FROM r.habits -> h.position -> 'times')
               AND coalesce(CASE WHEN rec.record_date - r.week_start_date BETWEEN 0 AND 6
                                 THEN r.habits -> h.position -> 'times' ->> (rec.record_date - r.week_start_date) END,
                            '') = ''
@@ -148,6 +160,7 @@ BEGIN
         FROM public.habits AS h
         CROSS JOIN generate_series(0, 6) AS d (i)
         WHERE h.week_id = v_week AND r.habits -> h.position -> 'times' ->> d.i <> ''
+          AND (v_whole OR old_row.habits -> h.position -> 'times' ->> d.i IS DISTINCT FROM r.habits -> h.position -> 'times' ->> d.i)
           AND (SELECT o.status FROM public.habit_records AS o
                WHERE o.habit_id = h.id AND o.record_date = r.week_start_date + d.i)
               IS DISTINCT FROM r.habits -> h.position -> 'times' ->> d.i
