@@ -22,6 +22,7 @@ import psycopg
 from psycopg import sql
 
 
+from dualwrite import parsed_sql
 from dualwrite.catalog import FORWARD_TRIGGERS, MIGRATION_013, SCHEMA, TRIGGERS, objects_in
 from dualwrite.objects import Function
 from dualwrite.objects.privileges import API_ROLES, SERVICE_ROLE
@@ -253,8 +254,13 @@ def security(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
             continue
         definer, settings, api_execute = row
         # Supabase lints 0011 (mutable search_path) and 0028/0029 (API roles can run a definer function).
-        checks.append(Check("security", f"{obj.name}: search_path pinned", "search_path=" in settings,
-                            settings or "no settings"))
+        # Every function pins as its file declares. One file leaves it out, an invoker's (Phase 0's row function,
+        # once per written row: its SQL file says why); a definer must pin whatever its file says (the policy
+        # pack's rule), so one made SECURITY DEFINER by hand fails here.
+        declared = parsed_sql.function_attributes(obj.source(config.phase, config.phase0_log), obj.file)
+        if definer or any(f.search_path is not None for f in declared):
+            checks.append(Check("security", f"{obj.name}: search_path pinned", "search_path=" in settings,
+                                settings or "no settings"))
         if definer:
             checks.append(Check("security", f"{obj.name}: SECURITY DEFINER, and anon/authenticated cannot run it",
                                 api_execute is False, f"API roles execute={api_execute}"))

@@ -150,3 +150,20 @@ def test_the_smoke_test_checks_the_configured_mode(conn):
     notice = parse("local", {"phase": "0", "db_host": "127.0.0.1"}, has_password=False)
     checks = {c.name: c.ok for c in run_smoke_test(conn, notice)}
     assert checks["INSERT NOTICE: trigger fired"] is False  # deployed as server, declared notice: it says so
+
+
+@pytest.mark.parametrize("phase0_log", ["notice", "server"])
+def test_the_smoke_tests_security_rows_pass_in_phase_0_and_fail_for_an_unpinned_definer(conn, phase0_log):
+    """Phase 0's row function is an unpinned invoker, as declared: no security row fails. Made SECURITY
+    DEFINER by hand, it must pin, and its row says it does not."""
+    from dualwrite.config import parse
+    from dualwrite.smoke import run_smoke_test
+
+    migration.apply(conn, 0, phase0_log=phase0_log)
+    config = parse("local", {"phase": "0", "db_host": "127.0.0.1", "phase0_log": phase0_log}, has_password=False)
+    security = {c.name: c.ok for c in run_smoke_test(conn, config) if c.step == "security"}
+    assert len(security) >= 10 and all(security.values()), security
+    assert "sync_old_to_new: search_path pinned" not in security
+    conn.execute("ALTER FUNCTION public.sync_old_to_new() SECURITY DEFINER")
+    security = {c.name: c.ok for c in run_smoke_test(conn, config) if c.step == "security"}
+    assert security["sync_old_to_new: search_path pinned"] is False
