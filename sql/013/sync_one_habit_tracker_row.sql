@@ -44,6 +44,7 @@ DECLARE
     v_child_user uuid;
     v_child_name text;
     v_whole boolean := true;
+    v_failed boolean;          -- the row has a dual_write_errors entry (read with its week)
 BEGIN
     IF op = 'DELETE' THEN
         r := old_row;
@@ -79,8 +80,9 @@ BEGIN
             UPDATE public.weeks AS w SET legacy_id = new_row.id WHERE w.legacy_id = old_row.id;
         END IF;
 
-        SELECT w.id, w.week_start_date, w.week_period, c.user_id, c.name
-        INTO v_week, v_week_date, v_week_period, v_child_user, v_child_name
+        SELECT w.id, w.week_start_date, w.week_period, c.user_id, c.name,
+               EXISTS (SELECT FROM public.dual_write_errors AS e WHERE e.tracker_id = r.id)
+        INTO v_week, v_week_date, v_week_period, v_child_user, v_child_name, v_failed
         FROM public.weeks AS w
         JOIN public.children AS c ON c.id = w.child_id
         WHERE w.legacy_id = r.id;
@@ -95,8 +97,7 @@ BEGIN
             -- does: an app's edit of one day reads one habit's records, not the week's 35. A
             -- previous version that was not an array has no element at any position (NULL is
             -- distinct from every habit and day), so all of its week is compared.
-            v_whole := op <> 'UPDATE' OR old_row.id <> new_row.id
-                       OR EXISTS (SELECT FROM public.dual_write_errors AS e WHERE e.tracker_id = r.id);
+            v_whole := op <> 'UPDATE' OR old_row.id <> new_row.id OR v_failed;
         ELSE
             SELECT c.id INTO v_child FROM public.children AS c
             WHERE c.user_id = r.user_id AND c.name = r.child_name;
