@@ -44,6 +44,7 @@ DECLARE
     v_child_user uuid;
     v_child_name text;
     v_whole boolean := true;
+    v_names_changed boolean;
     v_failed boolean;          -- the row has a dual_write_errors entry (read with its week)
 BEGIN
     IF op = 'DELETE' THEN
@@ -135,17 +136,31 @@ BEGIN
             END IF;
         END IF;
 
-        WITH dropped AS (
-            DELETE FROM public.habits AS h
-            WHERE h.week_id = v_week AND h.position >= jsonb_array_length(r.habits)
-        )
-        INSERT INTO public.habits AS h (week_id, name, position)
-        SELECT v_week, e.elem ->> 'name', (e.ord - 1)::integer
-        FROM jsonb_array_elements(r.habits) WITH ORDINALITY AS e (elem, ord)
-        WHERE (v_whole OR old_row.habits -> (e.ord - 1)::integer ->> 'name' IS DISTINCT FROM e.elem ->> 'name')
-          AND (SELECT o.name FROM public.habits AS o
-               WHERE o.week_id = v_week AND o.position = (e.ord - 1)::integer) IS DISTINCT FROM e.elem ->> 'name'
-        ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
+        -- Habits: skipped when a diffed UPDATE kept every name and the count (its two DML nodes
+        -- cost their start-up even when they write nothing); compared here without a query.
+        v_names_changed := v_whole OR jsonb_typeof(old_row.habits) IS DISTINCT FROM 'array'
+                           OR jsonb_array_length(old_row.habits) <> jsonb_array_length(r.habits);
+        IF NOT v_names_changed THEN
+            FOR i IN 0 .. jsonb_array_length(r.habits) - 1 LOOP
+                IF old_row.habits -> i ->> 'name' IS DISTINCT FROM r.habits -> i ->> 'name' THEN
+                    v_names_changed := true;
+                    EXIT;
+                END IF;
+            END LOOP;
+        END IF;
+        IF v_names_changed THEN
+            WITH dropped AS (
+                DELETE FROM public.habits AS h
+                WHERE h.week_id = v_week AND h.position >= jsonb_array_length(r.habits)
+            )
+            INSERT INTO public.habits AS h (week_id, name, position)
+            SELECT v_week, e.elem ->> 'name', (e.ord - 1)::integer
+            FROM jsonb_array_elements(r.habits) WITH ORDINALITY AS e (elem, ord)
+            WHERE (v_whole OR old_row.habits -> (e.ord - 1)::integer ->> 'name' IS DISTINCT FROM e.elem ->> 'name')
+              AND (SELECT o.name FROM public.habits AS o
+                   WHERE o.week_id = v_week AND o.position = (e.ord - 1)::integer) IS DISTINCT FROM e.elem ->> 'name'
+            ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
+        END IF;
 
         WITH cleared AS (
             DELETE FROM public.habit_records AS rec
