@@ -64,9 +64,8 @@ DECLARE
     v_previous_ids bigint[];
     v_previous_habits jsonb[];
     v_malformed bigint[] := '{}'::bigint[];
-    v_count bigint;
-    v_new public.habit_tracker;
-    v_old public.habit_tracker;
+    -- The statement's row count (at most 2 read) and its first row, before and after.
+    v_first record;
     v_syncing text := current_setting('habit_tracker_db.syncing', true);
     r record;
 BEGIN
@@ -74,14 +73,23 @@ BEGIN
     IF v_syncing = 'reverse' THEN
         RETURN NULL;
     END IF;
+    -- One query for how many rows (0, 1 or more) and the first one: each statement a trigger
+    -- runs has a fixed cost (executor start-up), and most app writes are one row.
+    IF TG_OP = 'DELETE' THEN
+        SELECT count(*) AS n_rows, NULL::public.habit_tracker AS new_row, (array_agg(o.o))[1] AS old_row INTO v_first
+        FROM (SELECT ROW(o.*)::public.habit_tracker AS o FROM old_rows AS o LIMIT 2) AS o;
+    ELSIF TG_OP = 'INSERT' THEN
+        SELECT count(*) AS n_rows, (array_agg(n.n))[1] AS new_row, NULL::public.habit_tracker AS old_row INTO v_first
+        FROM (SELECT ROW(n.*)::public.habit_tracker AS n FROM new_rows AS n LIMIT 2) AS n;
+    ELSE
+        -- The two transition tables list an UPDATE's rows in the same order.
+        SELECT count(*) AS n_rows, (array_agg(n.n))[1] AS new_row,
+               (SELECT ROW(o.*)::public.habit_tracker FROM old_rows AS o LIMIT 1) AS old_row INTO v_first
+        FROM (SELECT ROW(n.*)::public.habit_tracker AS n FROM new_rows AS n LIMIT 2) AS n;
+    END IF;
     -- No row: nothing to sync (an INSERT ... ON CONFLICT DO UPDATE fires both the INSERT and
     -- the UPDATE statement triggers, and one of them usually has no row).
-    IF TG_OP = 'DELETE' THEN
-        SELECT count(*) INTO v_count FROM (SELECT FROM old_rows LIMIT 2) AS o;
-    ELSE
-        SELECT count(*) INTO v_count FROM (SELECT FROM new_rows LIMIT 2) AS n;
-    END IF;
-    IF v_count = 0 THEN
+    IF v_first.n_rows = 0 THEN
         RETURN NULL;
     END IF;
     -- The guide's switch: its row trigger disabled or dropped means no sync at all.
@@ -92,16 +100,11 @@ BEGIN
     END IF;
 
     -- One row (most app writes): the per-row body, cheaper for one row than the set-based
-    -- statements (sync_one_habit_tracker_row.sql says how much).
-    IF v_count = 1 THEN
-        IF TG_OP <> 'DELETE' THEN
-            SELECT n.* INTO v_new FROM new_rows AS n;
-        END IF;
-        IF TG_OP <> 'INSERT' THEN
-            SELECT o.* INTO v_old FROM old_rows AS o;
-        END IF;
+    -- statements (sync_one_habit_tracker_row.sql says how much). What either sync writes to
+    -- the new schema is not an app write there: Phase 2's reverse sync skips it.
+    IF v_first.n_rows = 1 THEN
         PERFORM set_config('habit_tracker_db.syncing', 'forward', true);
-        PERFORM public.sync_one_habit_tracker_row(TG_OP, v_new, v_old);
+        PERFORM public.sync_one_habit_tracker_row(TG_OP, v_first.new_row, v_first.old_row);
         PERFORM set_config('habit_tracker_db.syncing', coalesce(v_syncing, ''), true);
         RETURN NULL;
     END IF;
@@ -145,8 +148,6 @@ BEGIN
         END IF;
     END IF;
 
-    -- What this sync writes to the new schema is not an app write there: Phase 2's reverse
-    -- sync skips it.
     PERFORM set_config('habit_tracker_db.syncing', 'forward', true);
     PERFORM public.sync_habit_tracker_rows(TG_OP, v_ids, v_user_ids, v_child_names, v_week_start_dates, v_week_periods,
                                           v_habits, v_previous_ids, v_previous_habits);

@@ -44,6 +44,8 @@ DECLARE
     v_child_user uuid;
     v_child_name text;
     v_whole boolean := true;
+    v_names_changed boolean;
+    v_failed boolean;          -- the row has a dual_write_errors entry (read with its week)
 BEGIN
     IF op = 'DELETE' THEN
         r := old_row;
@@ -79,8 +81,9 @@ BEGIN
             UPDATE public.weeks AS w SET legacy_id = new_row.id WHERE w.legacy_id = old_row.id;
         END IF;
 
-        SELECT w.id, w.week_start_date, w.week_period, c.user_id, c.name
-        INTO v_week, v_week_date, v_week_period, v_child_user, v_child_name
+        SELECT w.id, w.week_start_date, w.week_period, c.user_id, c.name,
+               EXISTS (SELECT FROM public.dual_write_errors AS e WHERE e.tracker_id = r.id)
+        INTO v_week, v_week_date, v_week_period, v_child_user, v_child_name, v_failed
         FROM public.weeks AS w
         JOIN public.children AS c ON c.id = w.child_id
         WHERE w.legacy_id = r.id;
@@ -95,8 +98,7 @@ BEGIN
             -- does: an app's edit of one day reads one habit's records, not the week's 35. A
             -- previous version that was not an array has no element at any position (NULL is
             -- distinct from every habit and day), so all of its week is compared.
-            v_whole := op <> 'UPDATE' OR old_row.id <> new_row.id
-                       OR EXISTS (SELECT FROM public.dual_write_errors AS e WHERE e.tracker_id = r.id);
+            v_whole := op <> 'UPDATE' OR old_row.id <> new_row.id OR v_failed;
         ELSE
             SELECT c.id INTO v_child FROM public.children AS c
             WHERE c.user_id = r.user_id AND c.name = r.child_name;
@@ -134,17 +136,31 @@ BEGIN
             END IF;
         END IF;
 
-        WITH dropped AS (
-            DELETE FROM public.habits AS h
-            WHERE h.week_id = v_week AND h.position >= jsonb_array_length(r.habits)
-        )
-        INSERT INTO public.habits AS h (week_id, name, position)
-        SELECT v_week, e.elem ->> 'name', (e.ord - 1)::integer
-        FROM jsonb_array_elements(r.habits) WITH ORDINALITY AS e (elem, ord)
-        WHERE (v_whole OR old_row.habits -> (e.ord - 1)::integer ->> 'name' IS DISTINCT FROM e.elem ->> 'name')
-          AND (SELECT o.name FROM public.habits AS o
-               WHERE o.week_id = v_week AND o.position = (e.ord - 1)::integer) IS DISTINCT FROM e.elem ->> 'name'
-        ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
+        -- Habits: skipped when a diffed UPDATE kept every name and the count (its two DML nodes
+        -- cost their start-up even when they write nothing); compared here without a query.
+        v_names_changed := v_whole OR jsonb_typeof(old_row.habits) IS DISTINCT FROM 'array'
+                           OR jsonb_array_length(old_row.habits) <> jsonb_array_length(r.habits);
+        IF NOT v_names_changed THEN
+            FOR i IN 0 .. jsonb_array_length(r.habits) - 1 LOOP
+                IF old_row.habits -> i ->> 'name' IS DISTINCT FROM r.habits -> i ->> 'name' THEN
+                    v_names_changed := true;
+                    EXIT;
+                END IF;
+            END LOOP;
+        END IF;
+        IF v_names_changed THEN
+            WITH dropped AS (
+                DELETE FROM public.habits AS h
+                WHERE h.week_id = v_week AND h.position >= jsonb_array_length(r.habits)
+            )
+            INSERT INTO public.habits AS h (week_id, name, position)
+            SELECT v_week, e.elem ->> 'name', (e.ord - 1)::integer
+            FROM jsonb_array_elements(r.habits) WITH ORDINALITY AS e (elem, ord)
+            WHERE (v_whole OR old_row.habits -> (e.ord - 1)::integer ->> 'name' IS DISTINCT FROM e.elem ->> 'name')
+              AND (SELECT o.name FROM public.habits AS o
+                   WHERE o.week_id = v_week AND o.position = (e.ord - 1)::integer) IS DISTINCT FROM e.elem ->> 'name'
+            ON CONFLICT (week_id, position) DO UPDATE SET name = EXCLUDED.name;
+        END IF;
 
         WITH cleared AS (
             DELETE FROM public.habit_records AS rec
