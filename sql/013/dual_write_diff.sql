@@ -15,8 +15,8 @@
 --           hashes each habit_record as it meets its habit and week in hash joins
 -- Positions are unique per week and dates per habit, so no two terms of one side hash the
 -- same input, and a term of one side is cancelled only by its twin. So a sheet is synced
--- when it has both sides (bit_or of a side bit per row is 3), its data can be projected
--- (bool_and of the source rows' test) and its XOR is 0; a difference hides only if 64-bit
+-- when its side bits (bit_or over its rows) are exactly 3, both sides and no source row that
+-- cannot be projected (bit 4), and its XOR is 0; a difference hides only if 64-bit
 -- hashes collide. A record outside its week hashes a date the source cannot produce.
 -- The element test is habit_tracker_row_error()'s, inlined (see there).
 --
@@ -53,15 +53,17 @@ WITH term AS (
     -- Source: one row per element (a row with no element for an empty array or one that is
     -- not an array, which is then not valid). jsonb_to_record reads an element's name and
     -- times once, instead of looking 'times' up again for each day.
-    SELECT h.id AS legacy_id, 1 AS side,
-           -- (date - a Monday) % 7 = 0 is ISO day 1, in integer arithmetic
-           jsonb_typeof(h.habits) = 'array' AND (h.week_start_date - DATE '2000-01-03') % 7 = 0
+    SELECT h.id AS legacy_id,
+           -- side bits: 1 a sheet's row, 4 one that cannot be projected, 2 a week's row
+           -- ((date - a Monday) % 7 = 0 is ISO day 1, in integer arithmetic)
+           CASE WHEN jsonb_typeof(h.habits) = 'array' AND (h.week_start_date - DATE '2000-01-03') % 7 = 0
            AND (x.ord IS NULL OR (
                 coalesce(jsonb_typeof(r.name) = 'string', false)
                 AND CASE WHEN jsonb_typeof(r.times) = 'array'
                          THEN jsonb_array_length(r.times) = 7
                               AND r.times <@ '["green", "yellow", "red", ""]'::jsonb
-                         ELSE false END)) AS valid,
+                         ELSE false END))
+                THEN 1 ELSE 5 END AS side,
            CASE WHEN x.ord IS NULL OR x.ord = 1
                 THEN CASE WHEN h.week_period IS NULL
                           THEN hashtextextended(h.child_name, hashint8extended(h.week_start_date - DATE '2000-01-03', uuid_hash_extended(h.user_id, 7)))
@@ -86,7 +88,7 @@ WITH term AS (
         AS r (name jsonb, times jsonb) ON true
     UNION ALL
     -- Target: weeks written only through the new path mirror nothing (legacy_id NULL).
-    SELECT w.legacy_id, 2, NULL,
+    SELECT w.legacy_id, 2,
            CASE WHEN w.week_period IS NULL
                 THEN hashtextextended(c.name, hashint8extended(w.week_start_date - DATE '2000-01-03', uuid_hash_extended(c.user_id, 7)))
                 ELSE hashtextextended(w.week_period, hashtextextended(c.name, hashint8extended(w.week_start_date - DATE '2000-01-03', uuid_hash_extended(c.user_id, 7)))) END
@@ -94,12 +96,12 @@ WITH term AS (
     JOIN public.children AS c ON c.id = w.child_id
     WHERE w.legacy_id IS NOT NULL
     UNION ALL
-    SELECT w.legacy_id, 2, NULL, hashtextextended(hb.position::text || ':' || hb.name, 0)
+    SELECT w.legacy_id, 2, hashtextextended(hb.position::text || ':' || hb.name, 0)
     FROM public.habits AS hb
     JOIN public.weeks AS w ON w.id = hb.week_id
     WHERE w.legacy_id IS NOT NULL
     UNION ALL
-    SELECT w.legacy_id, 2, NULL,
+    SELECT w.legacy_id, 2,
            hashint8extended((rec.record_date - DATE '2000-01-03')::bigint * 4
                             + array_position(ARRAY['green', 'yellow', 'red'], rec.status), hb.position)
     FROM public.habit_records AS rec
@@ -108,12 +110,12 @@ WITH term AS (
     WHERE w.legacy_id IS NOT NULL
 ),
 per_sheet AS (
-    SELECT t.legacy_id, bit_or(t.side) AS sides, bool_and(t.valid) AS valid, bit_xor(t.term) AS term
+    SELECT t.legacy_id, bit_or(t.side) AS sides, bit_xor(t.term) AS term
     FROM term AS t
     GROUP BY t.legacy_id
 )
 SELECT p.legacy_id,
-       CASE p.sides WHEN 1 THEN 'missing' WHEN 2 THEN 'orphaned' ELSE 'mismatched' END
+       CASE WHEN p.sides & 2 = 0 THEN 'missing' WHEN p.sides & 1 = 0 THEN 'orphaned' ELSE 'mismatched' END
 FROM per_sheet AS p
-WHERE p.sides <> 3 OR NOT p.valid OR p.term <> 0
+WHERE p.sides <> 3 OR p.term <> 0
 $$;
