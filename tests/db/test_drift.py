@@ -80,6 +80,25 @@ def test_unchanged_week_period_null_is_synced(db):
     assert drift(db)["synced"] == 1
 
 
+def test_each_column_of_the_sheet_binds_its_week(db):
+    # The sheet's columns reach the comparison as one chained hash per side: each one must
+    # count, and a NULL week_period must not pass for an empty one (or the other way round).
+    ids = sheets(db, 5)
+    migration.set_phase(db, 0)
+    db.execute("UPDATE public.habit_tracker SET user_id = gen_random_uuid() WHERE id = %s", (ids[0],))
+    db.execute("UPDATE public.habit_tracker SET week_period = NULL WHERE id = %s", (ids[1],))
+    db.execute("UPDATE public.weeks SET week_period = '' WHERE legacy_id = %s", (ids[1],))
+    db.execute("UPDATE public.habit_tracker SET week_period = '' WHERE id = %s", (ids[2],))
+    db.execute("UPDATE public.weeks SET week_period = NULL WHERE legacy_id = %s", (ids[2],))
+    # child name and period swapped between the two columns on the new side: same texts, other places
+    db.execute("UPDATE public.habit_tracker SET child_name = 'p', week_period = 'n' WHERE id = %s", (ids[3],))
+    db.execute("UPDATE public.children SET name = 'n' WHERE id = (SELECT child_id FROM public.weeks WHERE legacy_id = %s)",
+               (ids[3],))
+    db.execute("UPDATE public.weeks SET week_period = 'p' WHERE legacy_id = %s", (ids[3],))
+    assert db.execute("SELECT d.legacy_id, d.state FROM public.dual_write_diff() AS d ORDER BY 1").fetchall() == \
+        [(ids[0], "mismatched"), (ids[1], "mismatched"), (ids[2], "mismatched"), (ids[3], "mismatched")]
+
+
 def test_new_path_only_weeks_are_not_orphans(db):
     child = db.execute("INSERT INTO public.children (user_id, name) VALUES (gen_random_uuid(), 'x') RETURNING id").fetchone()[0]
     db.execute("INSERT INTO public.weeks (child_id, week_start_date) VALUES (%s, %s)", (child, MONDAY))
