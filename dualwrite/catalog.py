@@ -225,11 +225,16 @@ MIGRATION_013: tuple[SqlObject, ...] = (
               signature="(text, public.habit_tracker, public.habit_tracker)"),
     SqlObject(Function, "sync_old_to_new_statement", "013/sync_old_to_new_statement.phase{phase}.sql",
               signature="()"),
-    SqlObject(Trigger, "trigger_habit_tracker_dual_write_insert", "013/trigger_habit_tracker_dual_write_insert.sql",
+    # Created one after another in this order (each its own transaction) by the step to Phase 1:
+    # delete, update, then insert. Between two of them a write can only leave a row unsynced,
+    # which the backfill that follows the triggers projects; in the other order a row inserted
+    # and synced could be deleted or updated before its trigger exists, leaving a week the
+    # backfill never revisits (it walks habit_tracker's rows, and a deleted row has none).
+    SqlObject(Trigger, "trigger_habit_tracker_dual_write_delete", "013/trigger_habit_tracker_dual_write_delete.sql",
               on_table="habit_tracker"),
     SqlObject(Trigger, "trigger_habit_tracker_dual_write_update", "013/trigger_habit_tracker_dual_write_update.sql",
               on_table="habit_tracker"),
-    SqlObject(Trigger, "trigger_habit_tracker_dual_write_delete", "013/trigger_habit_tracker_dual_write_delete.sql",
+    SqlObject(Trigger, "trigger_habit_tracker_dual_write_insert", "013/trigger_habit_tracker_dual_write_insert.sql",
               on_table="habit_tracker"),
     # Drift: the per-row diff, then its counts (dual_write_drift calls dual_write_diff).
     SqlObject(Function, "dual_write_diff", "013/dual_write_diff.sql", signature="()",

@@ -1,11 +1,13 @@
 -- Phase 1: every write to habit_tracker is mirrored into children / weeks / habits /
 -- habit_records, in the app's own transaction, once per statement.
 --
--- Wait for writers already running: a session that started its write under the Phase 0
--- body could otherwise commit an unsynced row after the backfill that follows this flip
+-- Wait for writers already running: a session that started its write before the sync existed
+-- could otherwise commit an unsynced row after the backfill that follows the step to Phase 1
 -- has passed it. SHARE ROW EXCLUSIVE waits for in-flight writes and blocks new ones only
--- until this transaction commits (bounded by the deploy's lock_timeout). This file, not
--- sync_old_to_new()'s, is the flip: this body is the one that starts syncing.
+-- until this transaction commits (bounded by the deploy's lock_timeout). The step to Phase 1
+-- creates this function, then its three triggers (delete, update, insert: dualwrite/catalog.py
+-- says why that order), each CREATE TRIGGER waiting for in-flight writes the same way; the
+-- backfill starts after the last of them.
 LOCK TABLE public.habit_tracker IN SHARE ROW EXCLUSIVE MODE;
 
 -- Three statement-level AFTER triggers run this function, one per event, because a trigger

@@ -133,3 +133,12 @@ def test_quiet_period_hours_defaults_to_a_week_and_is_checked():
     assert parse("dev", {"phase": "2", "db_host": "127.0.0.1"}, has_password=True).quiet_period_hours == 168
     with pytest.raises(ConfigError, match="'habit-tracker-db:quiet_period_hours' is '-1'; allowed: hours from 0"):
         parse("dev", {"phase": "2", "db_host": "127.0.0.1", "quiet_period_hours": "-1"}, has_password=True)
+
+
+def test_the_step_to_phase_1_creates_the_delete_trigger_first_and_the_insert_trigger_last():
+    """The program creates objects one after another in catalog order. With delete and update synced
+    before insert, a write between two creates can only leave a row unsynced (the backfill projects it);
+    insert first could sync a row whose later DELETE nobody mirrors, and the backfill never sees it."""
+    order = [obj.name for obj in objects_in(1) if obj.name in STATEMENT_TRIGGERS]
+    assert order == ["trigger_habit_tracker_dual_write_delete", "trigger_habit_tracker_dual_write_update",
+                     "trigger_habit_tracker_dual_write_insert"]

@@ -11,8 +11,9 @@ def rendered(level: str) -> list[str]:
     return [s.as_string(None) for s in rollback.statements(level)]
 
 
-STATEMENT_TRIGGERS = ["trigger_habit_tracker_dual_write_insert", "trigger_habit_tracker_dual_write_update",
-                      "trigger_habit_tracker_dual_write_delete"]
+# In catalog order: the order the step to Phase 1 creates them (dualwrite/catalog.py says why).
+STATEMENT_TRIGGERS = ["trigger_habit_tracker_dual_write_delete", "trigger_habit_tracker_dual_write_update",
+                      "trigger_habit_tracker_dual_write_insert"]
 
 
 def test_disable_is_guide_option_1_then_the_statement_triggers_of_phase_1():
