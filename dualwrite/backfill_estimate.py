@@ -78,7 +78,8 @@ def measured_rates(files: tuple[Path, ...] = RESULTS) -> list[tuple[int, Rate]]:
             if row.get("figure") == "2. backfill" and values.get("rows") and rounds:
                 median = statistics.median(rounds)
                 rate = values["rows"] / median
-                found.append((int(values["rows"]), Rate(rate, f"{file.relative_to(ROOT)}: \"{row['case']}\", "
+                shown = file.relative_to(ROOT) if file.is_relative_to(ROOT) else file
+                found.append((int(values["rows"]), Rate(rate, f"{shown}: \"{row['case']}\", "
                                                               f"{values['rows']:,} rows / median of "
                                                               f"{len(rounds)} rounds {median:.2f} s")))
     return found

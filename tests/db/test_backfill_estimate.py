@@ -7,11 +7,12 @@ import pytest
 
 from dualwrite import backfill_estimate
 from sheets import generate_sheets
+from tests.bench_runs import default_and_full
 
 pytestmark = pytest.mark.db
 
 
-def test_size_is_counted_until_analysed_then_the_planners_estimate(conn: psycopg.Connection):
+def test_size_is_counted_until_analysed_then_the_planners_estimate(conn: psycopg.Connection, tmp_path):
     generate_sheets(conn, 30)
     conn.commit()
     rows, how = backfill_estimate.target_rows(conn)
@@ -21,6 +22,7 @@ def test_size_is_counted_until_analysed_then_the_planners_estimate(conn: psycopg
     conn.execute("ANALYZE public.habit_tracker")
     rows, how = backfill_estimate.target_rows(conn)
     assert (rows, how) == (30, "pg_class.reltuples, the planner's estimate")
-    estimate = backfill_estimate.estimate(conn)
+    runs = default_and_full(tmp_path)
+    estimate = backfill_estimate.estimate(conn, runs)
     assert estimate.rate is not None and "30 rows in habit_tracker" in estimate.line()
-    assert "at 2,476 rows/s (bench/results/results.json" in estimate.line()
+    assert f"at 2,500 rows/s ({runs[0]}" in estimate.line()
