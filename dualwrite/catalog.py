@@ -294,7 +294,6 @@ def objects_in(phase: int) -> tuple[SqlObject, ...]:
     return tuple(obj for obj in MIGRATION_013 if obj.name in names)
 
 
-
 def by_name(name: str) -> SqlObject:
     for obj in MIGRATION_013:
         if obj.name == name:
