@@ -23,6 +23,7 @@ from psycopg import sql
 from dualwrite import phases
 from dualwrite.catalog import SCHEMA, TRIGGER, SqlObject, by_name, objects_in
 from dualwrite.config import StackConfig
+from dualwrite.objects.trigger import trigger_states
 from dualwrite.rollback import LEVELS
 from dualwrite.stack_file import config_line
 
@@ -108,13 +109,12 @@ def trigger_in_database(conn: psycopg.Connection, stage: phases.Phase = phases.F
     """The guide's trigger as a dual_write state; in a phase without it (3, retired) its absence is
     "enabled" (dual write runs as that phase declares) and its presence "present (phase N has none)"."""
     has_013 = conn.execute("SELECT to_regclass('public.idempotency_log') IS NOT NULL").fetchone()[0]
-    row = conn.execute("SELECT tgenabled FROM pg_trigger WHERE tgname = %s AND tgrelid = to_regclass(%s)",
-                       (TRIGGER.name, "public.habit_tracker")).fetchone()
+    state = trigger_states(conn, [TRIGGER.name], TRIGGER.on_table, SCHEMA).get(TRIGGER.name)
     if TRIGGER.name not in stage.objects and has_013:
-        return "enabled" if row is None else f"present ({stage.label} has no forward trigger)"
-    if row is None:
+        return "enabled" if state is None else f"present ({stage.label} has no forward trigger)"
+    if state is None:
         return "absent" if has_013 else "removed"
-    return TRIGGER_STATE.get(row[0], row[0])
+    return TRIGGER_STATE.get(state, state)
 
 
 # What marks each phase after Phase 1 in the database: the triggers and the archive it adds (the
@@ -126,10 +126,8 @@ def _markers(phase: phases.Phase) -> list[SqlObject]:
 
 def _exists(conn: psycopg.Connection, obj: SqlObject) -> bool:
     if obj.kind.kind == "trigger":
-        query = sql.SQL("SELECT 1 FROM pg_trigger WHERE tgname = {} AND tgrelid = to_regclass({})").format(
-            sql.Literal(obj.name), sql.Literal(f"{SCHEMA}.{obj.on_table}"))
-    else:
-        query = sql.SQL("SELECT 1 WHERE to_regclass({}) IS NOT NULL").format(sql.Literal(f"{SCHEMA}.{obj.name}"))
+        return obj.name in trigger_states(conn, [obj.name], obj.on_table, SCHEMA)
+    query = sql.SQL("SELECT 1 WHERE to_regclass({}) IS NOT NULL").format(sql.Literal(f"{SCHEMA}.{obj.name}"))
     return conn.execute(query).fetchone() is not None
 
 

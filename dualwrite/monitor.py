@@ -15,9 +15,10 @@ import psycopg
 
 from dualwrite.db import Session
 
-from dualwrite.catalog import CLEANUP_JOB
+from dualwrite.catalog import CLEANUP_JOB, TRIGGER
 from dualwrite.objects import cron_job
 from dualwrite.objects.cron_job import ScheduledJob
+from dualwrite.objects.trigger import trigger_states
 from dualwrite.config import StackConfig
 from dualwrite.drift import can_split
 from dualwrite.dual_write_state import deployed_phase, read as read_state
@@ -59,9 +60,7 @@ def cleanup_job(conn: psycopg.Connection) -> ScheduledJob | None:
 
 
 def status(conn: psycopg.Connection, config: StackConfig) -> Status:
-    trigger = conn.execute(
-        "SELECT tgenabled FROM pg_trigger WHERE tgname = 'trigger_habit_tracker_dual_write'"
-    ).fetchone()
+    trigger = trigger_states(conn, [TRIGGER.name]).get(TRIGGER.name)
     has_log = conn.execute("SELECT to_regclass('public.idempotency_log') IS NOT NULL").fetchone()[0]
     counts = conn.execute(LOG_GROWTH).fetchone() if has_log else (None, None, None, None)
     job = cleanup_job(conn)
@@ -72,7 +71,7 @@ def status(conn: psycopg.Connection, config: StackConfig) -> Status:
     return Status(
         declared_phase=f"{config.stage.key} ({config.stage.title})",
         deployed_phase=deployed_phase(conn),
-        trigger="absent" if trigger is None else TRIGGER_STATES.get(trigger[0], trigger[0]),
+        trigger="absent" if trigger is None else TRIGGER_STATES.get(trigger, trigger),
         total_logs=counts[0],
         expired_logs=counts[1],
         success_logs=counts[2],

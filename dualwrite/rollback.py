@@ -24,7 +24,7 @@ from dualwrite.catalog import CLEANUP_JOB, FORWARD_TRIGGERS, MIGRATION_013, RETI
 from dualwrite.config import StackConfig
 from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
 from dualwrite.objects.ownership import refuse_unless_owner
-from dualwrite.objects.trigger import set_enabled_sql
+from dualwrite.objects.trigger import set_enabled_sql, trigger_states
 from dualwrite.stack_file import config_line
 
 
@@ -88,11 +88,7 @@ def statements(name: str, present: Collection[str] | None = None) -> list[sql.SQ
 
 def forward_triggers_present(conn: psycopg.Connection) -> set[str]:
     """Names of the forward sync's triggers (catalog.FORWARD_TRIGGERS) the database has."""
-    rows = conn.execute(
-        sql.SQL("SELECT tgname FROM pg_trigger WHERE tgrelid = to_regclass({}) AND tgname = ANY({}) "
-                "AND NOT tgisinternal").format(sql.Literal(f"{SCHEMA}.{TRIGGER.on_table}"),
-                                               sql.Literal([t.name for t in FORWARD_TRIGGERS]))).fetchall()
-    return {row[0] for row in rows}
+    return set(trigger_states(conn, [t.name for t in FORWARD_TRIGGERS], TRIGGER.on_table, SCHEMA))
 
 
 def render(conn: psycopg.Connection, name: str) -> list[str]:

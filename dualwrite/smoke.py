@@ -26,6 +26,7 @@ from dualwrite import parsed_sql
 from dualwrite.catalog import FORWARD_TRIGGERS, MIGRATION_013, SCHEMA, TRIGGERS, objects_in
 from dualwrite.objects import Function
 from dualwrite.objects.privileges import API_ROLES, SERVICE_ROLE
+from dualwrite.objects.trigger import trigger_states
 from dualwrite.config import StackConfig
 from dualwrite.dual_write_state import read as read_state
 
@@ -344,17 +345,10 @@ def cleanup_job_check(conn: psycopg.Connection, config: StackConfig) -> list[Che
     return [Check(step, name, job is None, "none" if job is None else f"{job}")]
 
 
-def _trigger_states(conn: psycopg.Connection) -> dict[str, str]:
-    """tgname -> tgenabled of the catalog's triggers, on whichever table they sit."""
-    rows = conn.execute("SELECT tgname, tgenabled FROM pg_trigger WHERE tgname = ANY(%s) AND NOT tgisinternal",
-                        ([obj.name for obj in TRIGGERS],)).fetchall()
-    return {name: enabled for name, enabled in rows}
-
-
 def phase_triggers(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     """Every trigger the phase adds to the guide's (the reverse sync's, old clients' writes, read-only)."""
     wanted = [obj for obj in objects_in(config.phase) if obj in TRIGGERS and obj not in FORWARD_TRIGGERS]
-    found = _trigger_states(conn)
+    found = trigger_states(conn, [obj.name for obj in TRIGGERS])
     wrong = [f"{obj.name} on {obj.on_table}: {'missing' if obj.name not in found else 'disabled'}"
              for obj in wanted if found.get(obj.name) not in ("O", "A")]
     return [Check(f"phase {config.stage.key}", f"{len(wanted)} triggers of {config.stage.label} present and enabled",
@@ -363,7 +357,7 @@ def phase_triggers(conn: psycopg.Connection, config: StackConfig) -> list[Check]
 
 def no_triggers(conn: psycopg.Connection, config: StackConfig) -> list[Check]:
     """Retired: every trigger of migration 013 is gone, from the archive and the new tables alike."""
-    left = sorted(_trigger_states(conn))
+    left = sorted(trigger_states(conn, [obj.name for obj in TRIGGERS]))
     return [Check(f"phase {config.stage.key}", "no trigger of migration 013 left", not left,
                   ", ".join(left) or "none")]
 

@@ -7,6 +7,7 @@ a drop and a create in two transactions would let writes in between go unsynced.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import psycopg
@@ -20,6 +21,18 @@ def set_enabled_sql(name: str, on_table: str, enabled: bool, schema: str) -> sql
     return sql.SQL("ALTER TABLE {} {} TRIGGER {}").format(
         sql.Identifier(schema, on_table), sql.SQL("ENABLE" if enabled else "DISABLE"), sql.Identifier(name)
     )
+
+
+def trigger_states(conn: psycopg.Connection, names: Iterable[str], on_table: str | None = None,
+                   schema: str = "public") -> dict[str, str]:
+    """tgname -> tgenabled of the named triggers the database has ('O' fires, 'D' disabled; 'R'/'A'
+    are set only by hand): on `on_table`, or on whichever table they sit when it is None (a retired
+    stack's triggers would sit on the archive)."""
+    query = sql.SQL("SELECT tgname, tgenabled FROM pg_trigger WHERE tgname = ANY({}) AND NOT tgisinternal").format(
+        sql.Literal(list(names)))
+    if on_table is not None:
+        query = sql.SQL("{} AND tgrelid = to_regclass({})").format(query, sql.Literal(f"{schema}.{on_table}"))
+    return {name: enabled for name, enabled in conn.execute(query).fetchall()}
 
 
 class Trigger(ObjectKind):
@@ -76,9 +89,5 @@ class Trigger(ObjectKind):
         ).format(sql.Literal(self.name), sql.Literal(f"{self.schema}.{self.on_table}"))
 
     def observed(self, conn: psycopg.Connection) -> dict[str, Any]:
-        row = conn.execute(
-            sql.SQL("SELECT tgenabled FROM pg_trigger WHERE tgname = {} AND tgrelid = to_regclass({})").format(
-                sql.Literal(self.name), sql.Literal(f"{self.schema}.{self.on_table}")
-            )
-        ).fetchone()
-        return {} if row is None else {"enabled": row[0] != "D"}
+        state = trigger_states(conn, [self.name], self.on_table, self.schema).get(self.name)
+        return {} if state is None else {"enabled": state != "D"}
