@@ -450,3 +450,16 @@ DELETE FROM weeks AS w USING src WHERE w.legacy_id = src.id;
 BULK_ROWS = 10_000
 BULK_UPDATE = ("UPDATE habit_tracker SET habits = jsonb_set(habits, '{0,times,0}', to_jsonb(%(status)s::text)), "
                "updated_at = now()")
+# The same bulk write with no trigger, the app updating both copies itself in one statement: it
+# knows it set day 0 of habit 0 (a status, never ''), so it writes that record and diffs nothing.
+# The least the new schema's copy can cost a set-based writer: the floor of Phase 1's bulk path.
+BULK_APP_SIDE = """
+WITH src AS (
+    UPDATE habit_tracker SET habits = jsonb_set(habits, '{0,times,0}', to_jsonb(%(status)s::text)), updated_at = now()
+    RETURNING id, week_start_date
+)
+INSERT INTO habit_records AS rec (habit_id, record_date, status)
+SELECT hb.id, src.week_start_date, %(status)s
+FROM src JOIN weeks AS w ON w.legacy_id = src.id JOIN habits AS hb ON hb.week_id = w.id AND hb.position = 0
+ON CONFLICT (habit_id, record_date) DO UPDATE SET status = EXCLUDED.status
+"""

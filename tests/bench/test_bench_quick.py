@@ -45,6 +45,12 @@ def test_quick_mode_produces_a_number_for_every_row(tmp_path, bench_cluster):
     in_rounds = [row for row in rows if row.figure != "5. deploy"]
     assert all(row.rounds >= 2 for row in in_rounds), [row.case for row in in_rounds if row.rounds < 2]
 
+    # Phase 1's bulk sync, and the app-side floor it is compared with, each leave the copies equal.
+    bulk = {row.case: row.values for row in rows if row.case.startswith("Bulk") and " vs " not in row.case}
+    synced = [values["drift_pct_after"] for case, values in bulk.items()
+              if case.endswith(("Phase 1", "both copies in one statement"))]
+    assert len(synced) == 2 and all(drift == [0.0] * len(drift) and drift for drift in synced), bulk
+
     table = (tmp_path / "results.md").read_text()
     assert all(row.case in table for row in rows)
     assert "cores" in table and "PostgreSQL 15" in table
