@@ -489,7 +489,7 @@ class Bench:
                              f"{3 * per_row['none']:.1f} us per row over the statement. The app writing the copy "
                              f"itself, set-based and diffing nothing, adds "
                              f"{per_row['app_side'] - per_row['none']:.1f} us per row; that plus the guide's NOTICEs "
-                             f"would be {(per_row['app_side'] + per_row['notice'] - 2 * per_row['none']) / per_row['none'] + 1:.2f}x")
+                             f"would be {(per_row['app_side'] + per_row['notice'] - per_row['none']) / per_row['none']:.2f}x")
             if key in drifts:
                 note += "; drift after each round: " + ", ".join(f"{d:g}%" for d in drifts[key])
             self.add(Row("1. write", f"Bulk: one UPDATE of {n:,} rows in one transaction, {label}",
