@@ -209,7 +209,14 @@ def run(
 def _closing_count(conn: psycopg.Connection, result: BackfillResult) -> BackfillResult:
     """The run's result with what is malformed and what is left, read once after the last batch."""
     covered = (result.started_after, result.last_id) if result.started_after is not None else None
-    split = drift_split(conn, covered)
+    # In one process: this count reads both schemas whole (1M rows: about 15 s with PostgreSQL's
+    # 2 parallel workers, 33 s without), and on a server with few cores the workers took the
+    # cores the app's writes needed (bench, 1M rows, 2 cores: the writer's p99 over those last
+    # 20 s 81-200 ms, against 27-54 ms over the batches before; bench/NOTES.md, 2026-12-02
+    # night). It is for the operator's summary, after the batches: not in the run's seconds.
+    with conn.transaction():
+        conn.execute("SELECT pg_catalog.set_config('max_parallel_workers_per_gather', '0', true)")
+        split = drift_split(conn, covered)
     return replace(result, malformed_covered=split.malformed_in, malformed=split.malformed, listed=split.listed,
                    left=split.unsynced)
 

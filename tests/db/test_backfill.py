@@ -169,3 +169,20 @@ def test_batch_size_adapts_to_the_time_budget():
     assert backfill.next_batch_size(1000, 0.1, 0.025, 5000) == 250  # slow: shrink to the budget
     assert backfill.next_batch_size(4000, 0.001, 0.025, 5000) == 5000  # never above the configured size
     assert backfill.next_batch_size(20, 10.0, 0.025, 5000) == backfill.MIN_BATCH
+
+
+def test_the_closing_count_leaves_the_other_cores_to_the_app(db, db_url, monkeypatch):
+    """The count after the batches reads both schemas whole; it runs without parallel workers,
+    which took the cores the app's writes needed (bench/NOTES.md, 2026-12-02 night)."""
+    generate_sheets(db, 20)
+    migration.set_phase(db, 1)
+    workers: list[str] = []
+    counted = backfill.drift_split
+
+    def count(conn: psycopg.Connection, covered: tuple[int, int] | None = None) -> object:
+        workers.append(conn.execute("SELECT current_setting('max_parallel_workers_per_gather')").fetchone()[0])
+        return counted(conn, covered)
+
+    monkeypatch.setattr(backfill, "drift_split", count)
+    result = backfill.run(db_url, show_progress=False)
+    assert workers == ["0"] and result.rows == 20 and result.left == 0, (workers, result)
