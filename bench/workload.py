@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 import tempfile
 import time
@@ -236,11 +237,18 @@ class Pgbench:
         self._proc = subprocess.Popen(self.command, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
                                       cwd=folder, env=env)
 
-    def wait(self) -> PgbenchResult:
+    def stop(self) -> PgbenchResult:
+        """End the run now (SIGTERM) and read its transaction logs. pgbench buffers each log, so
+        the last second or two of transactions may be missing, and there is no summary (tps 0):
+        for a writer that only has to outlast an operation by a few seconds."""
+        self._proc.terminate()
+        return self.wait(stopped=True)
+
+    def wait(self, stopped: bool = False) -> PgbenchResult:
         stdout, _ = self._proc.communicate()
         self._stderr.close()
         folder = Path(self._dir.name)
-        if self._proc.returncode != 0:
+        if self._proc.returncode != 0 and not (stopped and self._proc.returncode == -signal.SIGTERM):
             tail = (folder / "stderr.txt").read_text(errors="replace")[-1500:]
             self._dir.cleanup()
             raise RuntimeError(f"pgbench failed (exit {self._proc.returncode}): {tail}\n{stdout[-1500:]}")
