@@ -20,7 +20,11 @@ the backfill reads what it can and keeps within it:
   backfill's to make up for, and counting it starved the backfill on a busy server (1M rows
   under the bench's writer: 319 s of budget pauses in a 1,990 s run, while most of the
   server's WAL was the app's; bench/results/pacing-notes.md). Waiting cannot lower the app's rate; it only
-  keeps the backfill's rows locked and its run open longer.
+  keeps the backfill's rows locked and its run open longer. Nor does it spare the app: taking
+  the app's WAL off the budget (at least half left to the backfill) spaced checkpoints 29 s
+  apart instead of 22 at 1M, but each checkpoint's end still wrote as much at once, and the
+  writer's p99 was no better (33.4 against 31.9 ms, one run each) while the backfill took 60%
+  longer (bench/NOTES.md, 2026-12-02 night).
 - **A checkpoint requested meanwhile** (pg_stat_bgwriter.checkpoints_req moved: anyone's WAL
   volume, or someone's CHECKPOINT): the backfill waits CHECKPOINT_PAUSE once. Right after a
   checkpoint starts, the first change to every page writes the whole page to the WAL, so
