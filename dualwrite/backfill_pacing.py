@@ -14,7 +14,12 @@ the backfill reads what it can and keeps within it:
   logs "checkpoints are occurring too frequently" when they come closer than
   `checkpoint_warning` (30 s by default). The budget is the rate that keeps them at least that
   far apart: 539 MB / 30 s = 18 MB/s at PostgreSQL's defaults (1 GB). Above it, the backfill
-  waits until its average over the last WINDOW_SECONDS is back at the budget.
+  waits until its average over the last WINDOW_SECONDS is back at the budget, but only once
+  its WAL since the start is more than one checkpoint's distance ahead of the budget's total
+  (max_wal_size / (1 + checkpoint_completion_target) + budget x seconds since the start). That
+  first distance requests one checkpoint at most, however fast it is written, so pacing it
+  spaced no checkpoint: a 100k-row backfill (856 MB of WAL, one checkpoint either way) took
+  48 s on the budget and 31 s with its first distance unpaced (bench/NOTES.md, 2026-12-03).
   It counts only what its own batches wrote (each batch's WAL as the server measured it for
   that statement: dualwrite/backfill.py), never the server's total: the app's WAL is not the
   backfill's to make up for, and counting it starved the backfill on a busy server (1M rows
@@ -126,13 +131,15 @@ class WalPacer:
     checkpoints_req: int = 0  # requested checkpoints seen since the start
     checkpoints_timed: int = 0
     wal: int = 0  # bytes the backfill's batches wrote since the start (what the budget counts)
+    started_at: float = 0.0  # monotonic seconds at the start (the budget's total counts from it)
     server_wal: int = 0  # bytes the whole server wrote since the start (shown, not counted)
 
     @staticmethod
     def start(conn: psycopg.Connection, clock: Callable[[], float] = time.monotonic,
               budget: Budget | None = None) -> "WalPacer":
         first = Sample.read(conn, clock)
-        return WalPacer(budget or Budget.read(conn), first, clock, deque([Point(first.at, 0, first.server_wal)]))
+        return WalPacer(budget or Budget.read(conn), first, clock, deque([Point(first.at, 0, first.server_wal)]),
+                        started_at=first.at)
 
     def after_batch(self, conn: psycopg.Connection, batch_wal: int) -> Pause:
         """After a batch that wrote `batch_wal` bytes of WAL itself: read the server's counters;
@@ -154,6 +161,10 @@ class WalPacer:
         self.rate = written / elapsed
         self.server_rate = (point.server_wal - oldest.server_wal) / elapsed
         over_budget = written / self.budget.bytes_per_second - elapsed  # seconds ahead of the budget
+        # ... and of the budget's total, which starts one checkpoint's distance of WAL in hand.
+        ahead_of_total = ((self.wal - self.budget.wal_per_checkpoint) / self.budget.bytes_per_second
+                          - (now.at - self.started_at))
+        over_budget = min(over_budget, ahead_of_total)
         if requested > 0:
             pause = Pause(min(MAX_PAUSE, max(CHECKPOINT_PAUSE, over_budget)), "for a checkpoint")
         elif over_budget > 0:

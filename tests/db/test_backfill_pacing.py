@@ -65,6 +65,22 @@ def test_its_own_wal_above_the_budget_makes_the_backfill_wait(db):
     assert pacer.summary().startswith("WAL 16 MB (server "), pacer.summary()
 
 
+def test_the_first_checkpoints_distance_of_wal_is_not_paced(db):
+    """The budget's total starts one checkpoint's distance in hand: the WAL that requests the
+    first checkpoint goes at full speed, and what comes after it is paced."""
+    now = [100.0]
+    pacer = WalPacer.start(db, clock=lambda: now[0],
+                           budget=Budget(wal_per_checkpoint=10 * backfill_pacing.MB, spacing=10.0))  # 1 MB/s
+    now[0] += 1.0
+    first = pacer.after_batch(db, 8 * backfill_pacing.MB)  # 8 MB/s over the window, within the first 10 MB
+    assert (first.seconds, first.reason) == (0.0, ""), first
+    now[0] += 1.0
+    second = pacer.after_batch(db, 5 * backfill_pacing.MB)  # 13 MB in 2 s: the total's 12 MB, and 1 s ahead
+    assert (second.seconds, second.reason) == (pytest.approx(1.0), "for the WAL budget"), second
+    now[0] += 10.0
+    assert pacer.after_batch(db, 0).seconds == 0.0  # back within the budget's total
+
+
 def test_the_apps_wal_does_not_make_the_backfill_wait(db, admin_conn):
     """The budget counts the backfill's own WAL: on a busy server, waiting for the app's WAL
     only starved the backfill (bench/results/pacing-notes.md: 319 s of pauses at 1M)."""
