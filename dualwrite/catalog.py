@@ -157,28 +157,30 @@ def ownership_props(project: str, stack: str) -> dict[str, Any]:
             "stack": stack, "sql": source, "checksum": sha256(source.encode("utf-8")).hexdigest()}
 
 
-# The tables the phases' triggers sit on, in the order the new app's writes lock them.
+# The tables the phases' triggers sit on, in the order a new client's first save locks them.
 RETIREMENT_LOCK_ORDER = ("children", "weeks", "habits", "habit_records", "habit_tracker")
 
 
 def retirement_props() -> dict[str, Any]:
     """What retirement stops before it archives habit_tracker (objects/retirement.py): every trigger, then
-    every function, of the phase before it that it does not keep, newest first."""
+    every function, of the phase before it that it does not keep, newest first; `lock`, the tables
+    those triggers sit on, locked first."""
     retired = phases.BY_KEY["retired"]
     before = phases.BY_KEY[retired.before or ""]
     leaving = [obj for obj in reversed(objects_in(before.order)) if obj.name not in retired.objects]
     drops = [obj for obj in leaving if obj.kind is Trigger] + [obj for obj in leaving if obj.kind is Function]
-    # Every table those triggers sit on, locked first and in the order the new app's writes take them
-    # (a child, its week, its habits, their records; the reverse sync's habit_tracker row last): dropping
-    # the triggers one by one took them newest first, the opposite order, and deadlocked a new client's
-    # write (the walk saw it). Now the deploy waits for the app's transaction (lock_timeout) instead.
+    # Every table those triggers sit on is locked before the first drop: dropping them one by one took
+    # the tables newest first and deadlocked a new client's write (the walk saw it). The locks are taken
+    # one at a time (db.lock_in_turn): no order of them suits every write of the new app.
     tables = [table for table in RETIREMENT_LOCK_ORDER if any(obj.on_table == table for obj in drops)]
     lock = sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
         sql.SQL(", ").join(sql.Identifier(SCHEMA, table) for table in tables))
-    statements = [lock.as_string(None)] + [obj.drop_sql().as_string(None) for obj in drops]
-    return {"kind": "retirement", "name": "migration_013_syncs", "schema": SCHEMA, "statements": statements,
-            "triggers": [obj.name for obj in drops if obj.kind is Trigger],
-            "checksum": sha256(repr(statements).encode("utf-8")).hexdigest()}
+    statements = [obj.drop_sql().as_string(None) for obj in drops]
+    # The checksum is of what a reviewer reads (objects/retirement.py `statements`), as in the release
+    # before: a stack retired by it sees no change to apply (its tables are gone from `public`).
+    return {"kind": "retirement", "name": "migration_013_syncs", "schema": SCHEMA, "lock": tables,
+            "statements": statements, "triggers": [obj.name for obj in drops if obj.kind is Trigger],
+            "checksum": sha256(repr([lock.as_string(None), *statements]).encode("utf-8")).hexdigest()}
 
 
 def grants_props(objects: list[str] | None = None) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import random
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 import psycopg
 from psycopg import sql
@@ -55,6 +55,31 @@ def bounded_transaction(
         finally:
             if blockers is not None:  # after the watch has stopped: no sample is being added
                 blockers.update(watch.seen)
+
+
+def lock_in_turn(conn: psycopg.Connection, tables: Sequence[sql.Composable], mode: str = "ACCESS EXCLUSIVE") -> None:
+    """Lock `tables` one after another, inside the caller's bounded transaction. The first may wait the
+    whole lock_timeout: nothing is held yet. Each next one waits at most half of deadlock_timeout:
+    an app transaction that holds it and then asks for a table already locked here would close a
+    cycle, and PostgreSQL's deadlock check (run by a session after deadlock_timeout of waiting)
+    cancels the session that has not checked yet, the app's, when the deploy has waited longer. No
+    single order of the tables avoids that: the new app's writes take them in more than one order
+    (a week screen's save reads habits, writes habit_records, and its reverse sync reads children
+    at commit). Timing out first, the deploy lets go of everything and `run_bounded` retries it."""
+    statements = [sql.SQL("LOCK TABLE {} IN {} MODE").format(table, sql.SQL(mode)) for table in tables]
+    if not statements:
+        return
+    conn.execute(statements[0])
+    if len(statements) == 1:
+        return
+    settings: dict[str, int] = dict(conn.execute(
+        "SELECT name, setting::bigint FROM pg_settings WHERE name IN ('lock_timeout', 'deadlock_timeout')").fetchall())
+    held_ms, deadlock_ms = settings["lock_timeout"], settings["deadlock_timeout"]
+    next_ms = max(1, deadlock_ms // 2 if held_ms == 0 else min(held_ms, deadlock_ms // 2))
+    conn.execute(sql.SQL("SELECT set_config('lock_timeout', {}, true)").format(sql.Literal(f"{next_ms}ms")))
+    for statement in statements[1:]:
+        conn.execute(statement)
+    conn.execute(sql.SQL("SELECT set_config('lock_timeout', {}, true)").format(sql.Literal(f"{held_ms}ms")))
 
 
 def backoff(attempt: int) -> float:

@@ -5,8 +5,9 @@ habit_tracker to habit_tracker_archive (objects/archive.py). The engine deletes 
 a program no longer declares only after every create, so left to those deletes the triggers
 would still fire, and sit on the archive, after the rename. This object runs them first: its
 create drops every trigger, then every function, that retirement does not keep, in one bounded
-transaction, and the archive is created after it. The statements come in its props
-(dualwrite/catalog.py `retirement_props`), so this kind needs nothing of the catalog. The
+transaction, and the archive is created after it. The tables those triggers sit on are locked
+first, one at a time (db.lock_in_turn), so the drops wait for no one. The tables and statements
+come in its props (dualwrite/catalog.py `retirement_props`), so this kind needs nothing of the catalog. The
 resources' own deletes find nothing left (IF EXISTS). Its delete, the step back to Phase 3,
 changes nothing: Phase 3's resources create the triggers and functions again.
 """
@@ -16,6 +17,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from dualwrite import db
 from dualwrite.objects.base import ObjectKind, Props
 
 
@@ -28,12 +30,18 @@ class Retirement(ObjectKind):
     def describe(self) -> str:
         return "the syncs of migration 013 stopped, before habit_tracker is archived (retirement)"
 
+    def tables(self) -> list[sql.Identifier]:
+        return [sql.Identifier(self.props["schema"], table) for table in self.props.get("lock", [])]
+
     def statements(self) -> list[sql.SQL | sql.Composed]:
-        return [sql.SQL(text) for text in self.props.get("statements", [])]
+        """The locks, as one statement a reviewer reads, then the drops."""
+        lock = [sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(self.tables()))]
+        return (lock if self.tables() else []) + [sql.SQL(text) for text in self.props.get("statements", [])]
 
     def create(self, conn: psycopg.Connection) -> None:
-        for statement in self.statements():
-            conn.execute(statement)
+        db.lock_in_turn(conn, self.tables())
+        for statement in self.props.get("statements", []):
+            conn.execute(sql.SQL(statement))
 
     def update(self, conn: psycopg.Connection, olds: Props) -> None:
         self.create(conn)

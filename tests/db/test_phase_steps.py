@@ -100,7 +100,7 @@ def test_the_reverse_catch_up_brings_habit_tracker_back_to_the_new_schema(conn):
 
 def test_retirement_waits_for_a_new_clients_transaction_instead_of_deadlocking_it(conn, db_url):
     """A new client that has written a child and then writes its week, while retirement starts: the deploy
-    waits for it (every table locked first, in the app's order), and the app's write commits."""
+    waits for it (the first table it locks may wait the whole lock_timeout), and the app's write commits."""
     import threading
 
     from dualwrite.catalog import retirement_props
@@ -132,3 +132,49 @@ def test_retirement_waits_for_a_new_clients_transaction_instead_of_deadlocking_i
         stopping.join(timeout=60)
         assert not failure, failure
     assert conn.execute("SELECT count(*) FROM public.weeks WHERE child_id = %s", (child,)).fetchone() == (1,)
+
+
+def test_retirement_lets_go_rather_than_deadlock_a_save_that_locks_children_last(conn, db_url):
+    """A week screen's save (what the walk's new client does): it writes a habit record, then its reverse
+    sync reads children at commit. Retirement, having locked children, waits on habit_records; the save
+    then asks for children well after deadlock_timeout. The deploy must time out on its second lock
+    first (db.lock_in_turn) and retry: the save commits, and the retirement completes."""
+    import threading
+    import time
+
+    from dualwrite.catalog import retirement_props
+    from dualwrite.db import Session
+    from dualwrite.objects import Retirement
+
+    migration.apply(conn, 0)
+    for key in ("1", "2", "3"):
+        migration.set_phase(conn, phases.BY_KEY[key].order)
+    habit = conn.execute(
+        "WITH c AS (INSERT INTO public.children (user_id, name) VALUES (gen_random_uuid(), 'Ada') RETURNING id), "
+        "w AS (INSERT INTO public.weeks (child_id, week_start_date) SELECT id, '2025-10-13' FROM c RETURNING id) "
+        "INSERT INTO public.habits (week_id, name, position) SELECT id, 'Read', 0 FROM w RETURNING id").fetchone()[0]
+    deadlock_s = conn.execute("SELECT setting::int / 1000.0 FROM pg_settings WHERE name = 'deadlock_timeout'"
+                              ).fetchone()[0]
+    with psycopg.connect(db_url) as app, psycopg.connect(db_url, autocommit=True) as deploy:
+        app.execute("INSERT INTO public.habit_records (habit_id, record_date, status) VALUES (%s, '2025-10-14', "
+                    "'green')", (habit,))
+        failure: list[BaseException] = []
+
+        def retire() -> None:
+            try:
+                Retirement(retirement_props()).apply_create(Session.on(deploy))
+            except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+                failure.append(error)
+
+        stopping = threading.Thread(target=retire)
+        stopping.start()
+        waited = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'"
+        while conn.execute(waited, (deploy.info.backend_pid,)).fetchone()[0] == 0:
+            pass
+        time.sleep(float(deadlock_s) * 1.5)  # past the deploy's own deadlock check, had it kept waiting
+        app.execute("SELECT count(*) FROM public.children")  # what the reverse sync reads at commit
+        app.commit()  # no DeadlockDetected: the save is kept
+        stopping.join(timeout=60)
+        assert not failure, failure
+    assert conn.execute("SELECT count(*) FROM public.habit_records WHERE habit_id = %s", (habit,)).fetchone() == (1,)
+    assert Retirement(retirement_props()).fingerprint(conn) is not None  # every sync trigger is gone
