@@ -82,6 +82,21 @@ def lock_in_turn(conn: psycopg.Connection, tables: Sequence[sql.Composable], mod
     conn.execute(sql.SQL("SELECT set_config('lock_timeout', {}, true)").format(sql.Literal(f"{held_ms}ms")))
 
 
+def existing_tables(conn: psycopg.Connection, names: Sequence[str]) -> list[sql.Identifier]:
+    """Those of `names` (`table` in public, or `schema.table`) the database has, in the given order."""
+    qualified = [name if "." in name else f"public.{name}" for name in names]
+    existing = conn.execute(
+        "SELECT name FROM unnest(%s::text[]) WITH ORDINALITY AS given(name, position) "
+        "WHERE to_regclass(quote_ident(split_part(name, '.', 1)) || '.' || quote_ident(split_part(name, '.', 2))) "
+        "IS NOT NULL ORDER BY position", (qualified,)).fetchall()
+    return [sql.Identifier(*row[0].split(".", 1)) for row in existing]
+
+
+def lock_sql(tables: Sequence[sql.Composable]) -> list[sql.Composed]:
+    """What lock_in_turn takes, as one statement for the operator to read (none for no table)."""
+    return [sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(tables))] if tables else []
+
+
 def backoff(attempt: int) -> float:
     """Exponential backoff with jitter: give the app's transactions room to finish."""
     return min(8.0, 0.25 * 2**attempt) * (0.5 + random.random())

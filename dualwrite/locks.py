@@ -226,3 +226,13 @@ def analyse(text: str, where: str = "SQL", index_tables: Mapping[str, str] | Non
 
 def locks(text: str, where: str = "SQL", index_tables: Mapping[str, str] | None = None) -> list[Lock]:
     return analyse(text, where, index_tables).locks
+
+
+def exclusive_tables(statements: list[str], where: str = "SQL") -> list[str]:
+    """The tables `statements` lock ACCESS EXCLUSIVE inside their transaction, in the order they first
+    appear: what a change that drops on several tables locks up front (db.lock_in_turn)."""
+    named: list[str] = []
+    for text in statements:
+        named += [lock.table for lock in locks(text, where)
+                  if lock.mode == "ACCESS EXCLUSIVE" and not lock.outside_transaction and lock.table not in named]
+    return named

@@ -19,7 +19,7 @@ from typing import Any, Collection
 import psycopg
 from psycopg import sql
 
-from dualwrite import db
+from dualwrite import db, locks
 from dualwrite.catalog import CLEANUP_JOB, FORWARD_TRIGGERS, MIGRATION_013, RETIRED, SCHEMA, TRIGGER
 from dualwrite.config import StackConfig
 from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
@@ -92,7 +92,16 @@ def forward_triggers_present(conn: psycopg.Connection) -> set[str]:
 
 
 def render(conn: psycopg.Connection, name: str) -> list[str]:
-    return [statement.as_string(conn) for statement in statements(name, forward_triggers_present(conn))]
+    """What `run` runs, as the operator reads it: the tables it locks first, then its statements."""
+    chosen = [statement.as_string(conn) for statement in statements(name, forward_triggers_present(conn))]
+    return [lock.as_string(conn) for lock in db.lock_sql(tables_to_lock(conn, chosen))] + chosen
+
+
+def tables_to_lock(conn: psycopg.Connection, chosen: list[str]) -> list[sql.Identifier]:
+    """Every table the statements take ACCESS EXCLUSIVE, locked before the first of them runs (db.lock_in_turn):
+    option 3 drops on habit_tracker, then the new tables, then idempotency_log, and waiting in the middle
+    of that, holding habit_tracker, could deadlock an app transaction that wrote idempotency_log first."""
+    return db.existing_tables(conn, locks.exclusive_tables(chosen, "the rollback's SQL"))
 
 
 def run(conn: psycopg.Connection, name: str) -> None:
@@ -100,6 +109,7 @@ def run(conn: psycopg.Connection, name: str) -> None:
     chosen = statements(name, forward_triggers_present(conn))
     if name == "all" and not has_pg_cron(conn):
         chosen = chosen[1:]
+    db.lock_in_turn(conn, tables_to_lock(conn, [statement.as_string(conn) for statement in chosen]))
     for statement in chosen:
         conn.execute(statement)
 
@@ -107,8 +117,9 @@ def run(conn: psycopg.Connection, name: str) -> None:
 def removal_props() -> dict[str, Any]:
     """What the program declares for `dual_write: removed` (objects/removal.py runs it): option 3's
     statements, as text a reviewer reads in the PR comment."""
-    return {"kind": "removal", "checksum": "", "cron_job": CLEANUP_JOB,
-            "statements": [statement.as_string(None) for statement in statements("all")[1:]]}
+    drops = [statement.as_string(None) for statement in statements("all")[1:]]
+    return {"kind": "removal", "checksum": "", "cron_job": CLEANUP_JOB, "statements": drops,
+            "lock": locks.exclusive_tables(drops, "the removal's SQL")}
 
 
 def execute(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import psycopg
 from psycopg import sql
 
+from dualwrite import db
 from dualwrite.objects.base import ObjectKind, Props
 from dualwrite.objects.cron_job import has_pg_cron, unschedule_sql
 
@@ -43,6 +44,8 @@ class Removal(ObjectKind):
         return [unschedule_sql(str(self.props.get("cron_job", "cleanup_idempotency_log"))), *drops]
 
     def create(self, conn: psycopg.Connection) -> None:
+        # Every table its drops take, locked up front (dualwrite/rollback.py `tables_to_lock` says why).
+        db.lock_in_turn(conn, db.existing_tables(conn, self.props.get("lock", [])))
         for statement in self.statements(conn):
             conn.execute(statement)
 
@@ -53,7 +56,9 @@ class Removal(ObjectKind):
         return None  # nothing in the database to take over
 
     def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
-        return [] if op == "delete" else list(self.statements())
+        tables = [sql.Identifier(*name.split(".", 1)) if "." in name else sql.Identifier("public", name)
+                  for name in self.props.get("lock", [])]
+        return [] if op == "delete" else [*db.lock_sql(tables), *self.statements()]
 
     def fingerprint_sql(self) -> sql.SQL:
         # Present while idempotency_log is gone: a table created again by hand shows on refresh.

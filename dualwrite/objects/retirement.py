@@ -35,8 +35,7 @@ class Retirement(ObjectKind):
 
     def statements(self) -> list[sql.SQL | sql.Composed]:
         """The locks, as one statement a reviewer reads, then the drops."""
-        lock = [sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(sql.SQL(", ").join(self.tables()))]
-        return (lock if self.tables() else []) + [sql.SQL(text) for text in self.props.get("statements", [])]
+        return [*db.lock_sql(self.tables()), *(sql.SQL(text) for text in self.props.get("statements", []))]
 
     def create(self, conn: psycopg.Connection) -> None:
         db.lock_in_turn(conn, self.tables())

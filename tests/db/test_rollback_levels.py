@@ -69,3 +69,55 @@ def test_a_held_lock_times_out_and_changes_nothing(conn, deployed, db_url):
             rollback.execute(deployed, "all", lock_timeout="100ms", statement_timeout="5s", retries=1)
         app.rollback()
     assert present(conn) == {o.name for o in objects_in(0)}
+
+
+def run_option_3(way: str, conninfo: dict) -> None:
+    """Option 3 as `invoke rollback --level all` runs it, or as a stack declaring `dual_write: removed`
+    deploys it (objects/removal.py), with a lock_timeout past the app's deadlock check."""
+    from dualwrite.db import Session
+    from dualwrite.objects import Removal
+
+    if way == "rollback":
+        rollback.execute(conninfo, "all", lock_timeout="5s", statement_timeout="30s")
+    else:
+        Removal(rollback.removal_props()).apply_create(Session(conninfo, lock_timeout="5s", statement_timeout="30s"))
+
+
+@pytest.mark.parametrize("way", ["rollback", "removal"])
+def test_option_3_lets_go_rather_than_deadlock_an_app_transaction(conn, deployed, db_url, way):
+    """An app transaction that has written idempotency_log and then writes habit_tracker (an RPC doing
+    both), while option 3 runs: option 3 drops on habit_tracker first and idempotency_log last, so it
+    waited on the app holding habit_tracker, and the app, asking for habit_tracker well after
+    deadlock_timeout, was the one PostgreSQL cancelled. Now every table is locked up front, each after
+    the first waiting less than deadlock_timeout (db.lock_tables_of): the app's write commits, and
+    the rollback, retried, completes."""
+    import threading
+    import time
+
+    deadlock_s = float(conn.execute("SELECT setting::int / 1000.0 FROM pg_settings WHERE name = 'deadlock_timeout'"
+                                    ).fetchone()[0])
+    with psycopg.connect(db_url) as app:
+        app.execute("INSERT INTO public.idempotency_log (key, operation, status) VALUES ('k2', 'create_week', "
+                    "'success')")
+        failure: list[BaseException] = []
+
+        def roll_back() -> None:
+            try:
+                run_option_3(way, deployed)
+            except BaseException as error:  # noqa: BLE001 - reported by the assertion below
+                failure.append(error)
+
+        rolling = threading.Thread(target=roll_back)
+        rolling.start()
+        waited = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> %s"
+        while conn.execute(waited, (app.info.backend_pid,)).fetchone()[0] == 0:
+            pass
+        time.sleep(deadlock_s * 1.5)  # past the deploy's own deadlock check, had it kept waiting
+        app.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+                    "VALUES (gen_random_uuid(), 'Mid-rollback', '2025-10-13', '[]')")
+        app.commit()  # no DeadlockDetected: the app's write is kept
+        rolling.join(timeout=120)
+        assert not failure, failure
+    assert present(conn) == set()
+    assert conn.execute("SELECT count(*) FROM public.habit_tracker WHERE child_name = 'Mid-rollback'"
+                        ).fetchone() == (1,)
