@@ -53,7 +53,12 @@ def test_the_first_table_waits_the_whole_lock_timeout(conn, db_url, two_tables):
 
     with psycopg.connect(db_url) as app, psycopg.connect(db_url, autocommit=True) as deploy:
         app.execute("INSERT INTO public.first_locked VALUES (1)")
-        release = threading.Thread(target=lambda: (wait_until_waiting(conn, deploy.info.backend_pid), app.commit()))
+
+        def commit_once_the_deploy_waits() -> None:
+            wait_until_waiting(conn, deploy.info.backend_pid)
+            app.commit()
+
+        release = threading.Thread(target=commit_once_the_deploy_waits)
         release.start()
         with deploy.transaction():
             deploy.execute("SET LOCAL lock_timeout = '1h'")
