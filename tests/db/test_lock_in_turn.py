@@ -8,6 +8,7 @@ import pytest
 from psycopg import sql
 
 from dualwrite import db
+from lock_race import deadlock_timeout_s, wait_until_waiting
 
 pytestmark = pytest.mark.db
 TABLES = [sql.Identifier("public", name) for name in ("first_locked", "second_locked")]
@@ -16,17 +17,6 @@ TABLES = [sql.Identifier("public", name) for name in ("first_locked", "second_lo
 @pytest.fixture
 def two_tables(conn: psycopg.Connection) -> None:
     conn.execute("CREATE TABLE public.first_locked (id int); CREATE TABLE public.second_locked (id int)")
-
-
-def deadlock_timeout_s(conn: psycopg.Connection) -> float:
-    return float(conn.execute("SELECT setting::int / 1000.0 FROM pg_settings WHERE name = 'deadlock_timeout'"
-                              ).fetchone()[0])
-
-
-def wait_until_waiting(conn: psycopg.Connection, pid: int) -> None:
-    waiting = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'"
-    while conn.execute(waiting, (pid,)).fetchone()[0] == 0:
-        pass
 
 
 def test_the_next_table_waits_less_than_deadlock_timeout_whatever_lock_timeout_says(conn, db_url, two_tables):

@@ -12,6 +12,7 @@ from dualwrite import migration, phases
 from dualwrite.catalog import MIGRATION_013, objects_in
 from dualwrite.monitor import deployed_phase
 from dualwrite.objects import Table
+from lock_race import deadlock_timeout_s, in_a_thread, wait_until_waiting
 
 pytestmark = pytest.mark.db
 
@@ -101,8 +102,6 @@ def test_the_reverse_catch_up_brings_habit_tracker_back_to_the_new_schema(conn):
 def test_retirement_waits_for_a_new_clients_transaction_instead_of_deadlocking_it(conn, db_url):
     """A new client that has written a child and then writes its week, while retirement starts: the deploy
     waits for it (the first table it locks may wait the whole lock_timeout), and the app's write commits."""
-    import threading
-
     from dualwrite.catalog import retirement_props
     from dualwrite.db import Session
     from dualwrite.objects import Retirement
@@ -113,24 +112,11 @@ def test_retirement_waits_for_a_new_clients_transaction_instead_of_deadlocking_i
     with psycopg.connect(db_url) as app, psycopg.connect(db_url, autocommit=True) as deploy:
         child = app.execute("INSERT INTO public.children (user_id, name) VALUES (gen_random_uuid(), 'Mid') "
                             "RETURNING id").fetchone()[0]
-        failure: list[BaseException] = []
-
-        def retire() -> None:
-            try:
-                Retirement(retirement_props()).apply_create(Session.on(deploy))
-            except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-                failure.append(error)
-
-        stopping = threading.Thread(target=retire)
-        stopping.start()
-        # The deploy is waiting on a lock the app's transaction holds before the app writes on.
-        waited = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'"
-        while conn.execute(waited, (deploy.info.backend_pid,)).fetchone()[0] == 0:
-            pass
-        app.execute("INSERT INTO public.weeks (child_id, week_start_date) VALUES (%s, '2025-10-13')", (child,))
-        app.commit()  # no DeadlockDetected: the app's write is kept
-        stopping.join(timeout=60)
-        assert not failure, failure
+        with in_a_thread(lambda: Retirement(retirement_props()).apply_create(Session.on(deploy))):
+            # The deploy is waiting on a lock the app's transaction holds before the app writes on.
+            wait_until_waiting(conn, deploy.info.backend_pid)
+            app.execute("INSERT INTO public.weeks (child_id, week_start_date) VALUES (%s, '2025-10-13')", (child,))
+            app.commit()  # no DeadlockDetected: the app's write is kept
     assert conn.execute("SELECT count(*) FROM public.weeks WHERE child_id = %s", (child,)).fetchone() == (1,)
 
 
@@ -139,7 +125,6 @@ def test_retirement_lets_go_rather_than_deadlock_a_save_that_locks_children_last
     sync reads children at commit. Retirement, having locked children, waits on habit_records; the save
     then asks for children well after deadlock_timeout. The deploy must time out on its second lock
     first (db.lock_in_turn) and retry: the save commits, and the retirement completes."""
-    import threading
     import time
 
     from dualwrite.catalog import retirement_props
@@ -153,28 +138,13 @@ def test_retirement_lets_go_rather_than_deadlock_a_save_that_locks_children_last
         "WITH c AS (INSERT INTO public.children (user_id, name) VALUES (gen_random_uuid(), 'Ada') RETURNING id), "
         "w AS (INSERT INTO public.weeks (child_id, week_start_date) SELECT id, '2025-10-13' FROM c RETURNING id) "
         "INSERT INTO public.habits (week_id, name, position) SELECT id, 'Read', 0 FROM w RETURNING id").fetchone()[0]
-    deadlock_s = conn.execute("SELECT setting::int / 1000.0 FROM pg_settings WHERE name = 'deadlock_timeout'"
-                              ).fetchone()[0]
     with psycopg.connect(db_url) as app, psycopg.connect(db_url, autocommit=True) as deploy:
         app.execute("INSERT INTO public.habit_records (habit_id, record_date, status) VALUES (%s, '2025-10-14', "
                     "'green')", (habit,))
-        failure: list[BaseException] = []
-
-        def retire() -> None:
-            try:
-                Retirement(retirement_props()).apply_create(Session.on(deploy))
-            except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-                failure.append(error)
-
-        stopping = threading.Thread(target=retire)
-        stopping.start()
-        waited = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s AND wait_event_type = 'Lock'"
-        while conn.execute(waited, (deploy.info.backend_pid,)).fetchone()[0] == 0:
-            pass
-        time.sleep(float(deadlock_s) * 1.5)  # past the deploy's own deadlock check, had it kept waiting
-        app.execute("SELECT count(*) FROM public.children")  # what the reverse sync reads at commit
-        app.commit()  # no DeadlockDetected: the save is kept
-        stopping.join(timeout=60)
-        assert not failure, failure
+        with in_a_thread(lambda: Retirement(retirement_props()).apply_create(Session.on(deploy))):
+            wait_until_waiting(conn, deploy.info.backend_pid)
+            time.sleep(deadlock_timeout_s(conn) * 1.5)  # past the deploy's own deadlock check, had it kept waiting
+            app.execute("SELECT count(*) FROM public.children")  # what the reverse sync reads at commit
+            app.commit()  # no DeadlockDetected: the save is kept
     assert conn.execute("SELECT count(*) FROM public.habit_records WHERE habit_id = %s", (habit,)).fetchone() == (1,)
     assert Retirement(retirement_props()).fingerprint(conn) is not None  # every sync trigger is gone

@@ -11,6 +11,7 @@ from psycopg.conninfo import conninfo_to_dict
 from dualwrite import migration, rollback
 from dualwrite.catalog import objects_in
 from dualwrite.objects import Trigger
+from lock_race import deadlock_timeout_s, in_a_thread, wait_until_waiting
 from test_migration import present
 
 pytestmark = pytest.mark.db
@@ -89,35 +90,19 @@ def test_option_3_lets_go_rather_than_deadlock_an_app_transaction(conn, deployed
     both), while option 3 runs: option 3 drops on habit_tracker first and idempotency_log last, so it
     waited on the app holding habit_tracker, and the app, asking for habit_tracker well after
     deadlock_timeout, was the one PostgreSQL cancelled. Now every table is locked up front, each after
-    the first waiting less than deadlock_timeout (db.lock_tables_of): the app's write commits, and
+    the first waiting less than deadlock_timeout (db.lock_in_turn): the app's write commits, and
     the rollback, retried, completes."""
-    import threading
     import time
 
-    deadlock_s = float(conn.execute("SELECT setting::int / 1000.0 FROM pg_settings WHERE name = 'deadlock_timeout'"
-                                    ).fetchone()[0])
     with psycopg.connect(db_url) as app:
         app.execute("INSERT INTO public.idempotency_log (key, operation, status) VALUES ('k2', 'create_week', "
                     "'success')")
-        failure: list[BaseException] = []
-
-        def roll_back() -> None:
-            try:
-                run_option_3(way, deployed)
-            except BaseException as error:  # noqa: BLE001 - reported by the assertion below
-                failure.append(error)
-
-        rolling = threading.Thread(target=roll_back)
-        rolling.start()
-        waited = "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> %s"
-        while conn.execute(waited, (app.info.backend_pid,)).fetchone()[0] == 0:
-            pass
-        time.sleep(deadlock_s * 1.5)  # past the deploy's own deadlock check, had it kept waiting
-        app.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
-                    "VALUES (gen_random_uuid(), 'Mid-rollback', '2025-10-13', '[]')")
-        app.commit()  # no DeadlockDetected: the app's write is kept
-        rolling.join(timeout=120)
-        assert not failure, failure
+        with in_a_thread(lambda: run_option_3(way, deployed)):
+            wait_until_waiting(conn)  # the rollback, on a connection of its own
+            time.sleep(deadlock_timeout_s(conn) * 1.5)  # past the deploy's own deadlock check, had it kept waiting
+            app.execute("INSERT INTO public.habit_tracker (user_id, child_name, week_start_date, habits) "
+                        "VALUES (gen_random_uuid(), 'Mid-rollback', '2025-10-13', '[]')")
+            app.commit()  # no DeadlockDetected: the app's write is kept
     assert present(conn) == set()
     assert conn.execute("SELECT count(*) FROM public.habit_tracker WHERE child_name = 'Mid-rollback'"
                         ).fetchone() == (1,)
