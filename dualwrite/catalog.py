@@ -17,7 +17,7 @@ from typing import Any
 
 from psycopg import sql
 
-from dualwrite import phases
+from dualwrite import db, phases
 from dualwrite.objects import Archive, Function, Index, ObjectKind, Procedure, Table, Trigger
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -173,14 +173,13 @@ def retirement_props() -> dict[str, Any]:
     # the tables newest first and deadlocked a new client's write (the walk saw it). The locks are taken
     # one at a time (db.lock_in_turn): no order of them suits every write of the new app.
     tables = [table for table in RETIREMENT_LOCK_ORDER if any(obj.on_table == table for obj in drops)]
-    lock = sql.SQL("LOCK TABLE {} IN ACCESS EXCLUSIVE MODE").format(
-        sql.SQL(", ").join(sql.Identifier(SCHEMA, table) for table in tables))
+    lock = db.lock_sql([sql.Identifier(SCHEMA, table) for table in tables])
     statements = [obj.drop_sql().as_string(None) for obj in drops]
     # The checksum is of what a reviewer reads (objects/retirement.py `statements`), as in the release
     # before: a stack retired by it sees no change to apply (its tables are gone from `public`).
     return {"kind": "retirement", "name": "migration_013_syncs", "schema": SCHEMA, "lock": tables,
             "statements": statements, "triggers": [obj.name for obj in drops if obj.kind is Trigger],
-            "checksum": sha256(repr([lock.as_string(None), *statements]).encode("utf-8")).hexdigest()}
+            "checksum": sha256(repr([*(s.as_string(None) for s in lock), *statements]).encode("utf-8")).hexdigest()}
 
 
 def grants_props(objects: list[str] | None = None) -> dict[str, Any]:

@@ -57,8 +57,8 @@ def bounded_transaction(
                 blockers.update(watch.seen)
 
 
-def lock_in_turn(conn: psycopg.Connection, tables: Sequence[sql.Composable], mode: str = "ACCESS EXCLUSIVE") -> None:
-    """Lock `tables` one after another, inside the caller's bounded transaction. The first may wait the
+def lock_in_turn(conn: psycopg.Connection, tables: Sequence[sql.Composable]) -> None:
+    """Lock `tables` ACCESS EXCLUSIVE one after another, inside the caller's bounded transaction. The first may wait the
     whole lock_timeout: nothing is held yet. Each next one waits at most half of deadlock_timeout:
     an app transaction that holds it and then asks for a table already locked here would close a
     cycle, and PostgreSQL's deadlock check (run by a session after deadlock_timeout of waiting)
@@ -66,7 +66,7 @@ def lock_in_turn(conn: psycopg.Connection, tables: Sequence[sql.Composable], mod
     single order of the tables avoids that: the new app's writes take them in more than one order
     (a week screen's save reads habits, writes habit_records, and its reverse sync reads children
     at commit). Timing out first, the deploy lets go of everything and `run_bounded` retries it."""
-    statements = [sql.SQL("LOCK TABLE {} IN {} MODE").format(table, sql.SQL(mode)) for table in tables]
+    statements = [statement for table in tables for statement in lock_sql([table])]
     if not statements:
         return
     conn.execute(statements[0])
@@ -84,12 +84,18 @@ def lock_in_turn(conn: psycopg.Connection, tables: Sequence[sql.Composable], mod
 
 def existing_tables(conn: psycopg.Connection, names: Sequence[str]) -> list[sql.Identifier]:
     """Those of `names` (`table` in public, or `schema.table`) the database has, in the given order."""
-    qualified = [name if "." in name else f"public.{name}" for name in names]
+    tables = [table_identifier(name) for name in names]
     existing = conn.execute(
-        "SELECT name FROM unnest(%s::text[]) WITH ORDINALITY AS given(name, position) "
-        "WHERE to_regclass(quote_ident(split_part(name, '.', 1)) || '.' || quote_ident(split_part(name, '.', 2))) "
-        "IS NOT NULL ORDER BY position", (qualified,)).fetchall()
-    return [sql.Identifier(*row[0].split(".", 1)) for row in existing]
+        "SELECT position FROM unnest(%s::text[]) WITH ORDINALITY AS given(name, position) "
+        "WHERE to_regclass(name) IS NOT NULL ORDER BY position", ([table.as_string(conn) for table in tables],)
+    ).fetchall()
+    return [tables[row[0] - 1] for row in existing]
+
+
+def table_identifier(name: str) -> sql.Identifier:
+    """`table` (in public) or `schema.table`, as an identifier."""
+    schema, _, table = name.rpartition(".")
+    return sql.Identifier(schema or "public", table)
 
 
 def lock_sql(tables: Sequence[sql.Composable]) -> list[sql.Composed]:

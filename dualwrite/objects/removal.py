@@ -56,8 +56,7 @@ class Removal(ObjectKind):
         return None  # nothing in the database to take over
 
     def planned_sql(self, op: str, olds: Props, changed: list[str]) -> list[sql.Composable]:
-        tables = [sql.Identifier(*name.split(".", 1)) if "." in name else sql.Identifier("public", name)
-                  for name in self.props.get("lock", [])]
+        tables = [db.table_identifier(name) for name in self.props.get("lock", [])]
         return [] if op == "delete" else [*db.lock_sql(tables), *self.statements()]
 
     def fingerprint_sql(self) -> sql.SQL:
