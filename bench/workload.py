@@ -346,6 +346,33 @@ def drop_floor_trigger(conn: psycopg.Connection) -> None:
         sql.Identifier(FLOOR_TRIGGER_NAME), sql.Identifier(FLOOR_FUNCTION_NAME)))
 
 
+
+# Backend CPU per single-row UPDATE (the Phase 0 rows judged at 3%): one session updates the first
+# `bench.cpu_updates` sheets one statement each, so each row trigger fires once per statement as
+# the app's writes fire it, and nothing but this session's own work lands in its CPU time.
+CPU_UPDATES = """\
+DO $$
+DECLARE
+    sheet record;
+BEGIN
+    FOR sheet IN SELECT id FROM public.habit_tracker ORDER BY id
+                 LIMIT pg_catalog.current_setting('bench.cpu_updates')::int LOOP
+        UPDATE public.habit_tracker SET updated_at = pg_catalog.now() WHERE id = sheet.id;
+    END LOOP;
+END
+$$"""
+
+
+def backend_cpu_ns(pid: int) -> int:
+    """A backend's time on a CPU so far, user and system, in nanoseconds (/proc/<pid>/schedstat's
+    first field: the scheduler's own count, finer than the clock ticks of /proc/<pid>/stat). The
+    bench's clusters run on this machine; another's backend has no such file here."""
+    path = Path(f"/proc/{pid}/schedstat")
+    if not path.exists():
+        raise RuntimeError(f"bench: {path} does not exist: the backend CPU rows need the cluster's server "
+                           "on this machine (the bench's own `bench` instance or a test's cluster).")
+    return int(path.read_text().split()[0])
+
 # APP_MIX spells out the constants of WRITE_MIX's key space (2 children per user, 1000
 # payloads, the first Monday) instead of formatting them into the SQL.
 assert (CHILDREN_PER_USER, PAYLOADS, FIRST_MONDAY) == (2, 1000, "2024-01-01")

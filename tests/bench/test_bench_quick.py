@@ -51,6 +51,12 @@ def test_quick_mode_produces_a_number_for_every_row(tmp_path, bench_cluster):
               if case.endswith(("Phase 1", "both copies in one statement"))]
     assert len(synced) == 2 and all(drift == [0.0] * len(drift) and drift for drift in synced), bulk
 
+    # Phase 0's CPU rows read the writing backend's own CPU: the floors' messages show in it.
+    cpu = {row.case: row for row in rows if row.case.startswith("Backend CPU")}
+    assert len(cpu) == 4 and all(len(row.values["cpu_us_rounds"]) == row.rounds for row in cpu.values()), cpu
+    for floor in ("empty trigger + the two NOTICEs", "empty trigger + the two LOG lines"):
+        assert cpu[f"Backend CPU: {floor} vs no trigger"].ratio < 1, cpu  # each row costs two messages more
+
     table = (tmp_path / "results.md").read_text()
     assert all(row.case in table for row in rows)
     assert "cores" in table and "PostgreSQL 15" in table
