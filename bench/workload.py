@@ -346,7 +346,6 @@ def drop_floor_trigger(conn: psycopg.Connection) -> None:
         sql.Identifier(FLOOR_TRIGGER_NAME), sql.Identifier(FLOOR_FUNCTION_NAME)))
 
 
-
 # Backend CPU per single-row UPDATE (the Phase 0 rows judged at 3%): one session updates the first
 # `bench.cpu_updates` sheets one statement each, so each row trigger fires once per statement as
 # the app's writes fire it, and nothing but this session's own work lands in its CPU time.
@@ -372,6 +371,7 @@ def backend_cpu_ns(pid: int) -> int:
         raise RuntimeError(f"bench: {path} does not exist: the backend CPU rows need the cluster's server "
                            "on this machine (the bench's own `bench` instance or a test's cluster).")
     return int(path.read_text().split()[0])
+
 
 # APP_MIX spells out the constants of WRITE_MIX's key space (2 children per user, 1000
 # payloads, the first Monday) instead of formatting them into the SQL.
